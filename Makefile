@@ -1,0 +1,64 @@
+# make run / make test do every bit of set-up on a fresh machine: Debian packages (as root, where
+# missing), the portable llama-cpp-python wheel (built once into a cache folder that later runs
+# and fresh clones reuse), the virtualenv, and moot itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# llama-cpp-python is compiled from source (no binary wheel on the registry). The native build
+# crashes on these machines, so the default is the portable one. A GPU user runs e.g.
+#   make LLAMA_CMAKE_ARGS="-DGGML_CUDA=on" run
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+CACHE_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
+LLAMA_FLAVOUR := $(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | md5sum | cut -c1-10)
+WHEELS := $(or $(MOOT_WHEELS),$(CACHE_HOME)/moot/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_FLAVOUR))
+
+# Debian packages the tests use: tmux (the app driven as a person would), docker.io (a private
+# Docker daemon for the sandboxed executor), bubblewrap.
+APT_PACKAGES := tmux docker.io bubblewrap
+
+.PHONY: run test bench deps apt llama-wheel clean
+
+run: deps
+	$(BIN)/moot models check smollm2
+	$(BIN)/moot ask --model smollm2 "In one sentence: what is a multi-agent chat?"
+
+test: deps
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+bench: deps
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+deps: apt $(VENV)/.installed
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null \
+	      || { echo "apt-get install$$missing failed" >&2; exit 1; }; \
+	  else echo "note: not root, so these Debian packages are not installed:$$missing (the tests that need them will say so)"; fi; \
+	fi
+
+llama-wheel: $(WHEELS)/.built
+
+$(WHEELS)/.built:
+	@echo "building llama-cpp-python $(LLAMA_VERSION) with CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' (once; about 8 minutes on 2 cores)"
+	@tmp=$$(mktemp -d "$(CACHE_HOME)/moot-wheel.XXXXXX" 2>/dev/null || { mkdir -p "$(CACHE_HOME)"; mktemp -d "$(CACHE_HOME)/moot-wheel.XXXXXX"; }) && \
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" FORCE_CMAKE=1 $(PYTHON) -m pip wheel -q --no-deps --no-cache-dir \
+	  -w "$$tmp" "llama-cpp-python==$(LLAMA_VERSION)" && \
+	mkdir -p "$(WHEELS)" && mv "$$tmp"/*.whl "$(WHEELS)/" && rmdir "$$tmp" && \
+	echo "$(LLAMA_CMAKE_ARGS)" > "$@"
+
+$(VENV)/.installed: pyproject.toml $(WHEELS)/.built
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --no-deps --no-index --find-links "$(WHEELS)" --force-reinstall "llama-cpp-python==$(LLAMA_VERSION)"
+	$(BIN)/python -m pip install -q --find-links "$(WHEELS)" -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,55 @@
+"""Model backends behind one async interface, and the models.toml loader."""
+
+from ._base import Backend, match_choice, schema_of
+from ._errors import (
+    AuthError,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    BadResponse,
+    ConfigError,
+    ContextOverflow,
+)
+from ._registry import ModelClient, ModelRegistry, backend_class
+from ._types import (
+    Capabilities,
+    ChatMessage,
+    Completion,
+    Delta,
+    Notice,
+    StreamItem,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from .config import ModelConfig, ModelsConfig, find_models_file, load_models, parse_models
+
+__all__ = [
+    "AuthError",
+    "Backend",
+    "BackendError",
+    "BackendTimeout",
+    "BackendUnavailable",
+    "BadResponse",
+    "Capabilities",
+    "ChatMessage",
+    "Completion",
+    "ConfigError",
+    "ContextOverflow",
+    "Delta",
+    "ModelClient",
+    "ModelConfig",
+    "ModelRegistry",
+    "ModelsConfig",
+    "Notice",
+    "StreamItem",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+    "backend_class",
+    "find_models_file",
+    "load_models",
+    "match_choice",
+    "parse_models",
+    "schema_of",
+]

@@ -1,0 +1,141 @@
+"""Value types that cross the backend seam: chat messages, tools, deltas, completions.
+
+Backends need these, so they live here; the conversation engine (``agents``) builds on them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A request from the model to run one tool. ``arguments`` is the raw JSON text it wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict; raises ``ValueError`` naming the tool when the JSON is broken."""
+        try:
+            value = json.loads(self.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"tool {self.name!r}: arguments are not valid JSON ({exc})") from exc
+        if not isinstance(value, dict):
+            raise ValueError(f"tool {self.name!r}: arguments must be a JSON object")
+        return value
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message in the OpenAI chat shape, which every backend translates from."""
+
+    role: Role
+    content: str | None = None
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name and self.role in ("user", "assistant"):
+            out["name"] = self.name
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call: its name, what it does, and a JSON schema of its parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do. Declared in models.toml, or probed by the backend."""
+
+    tools: bool = False
+    json: bool = False
+    vision: bool = False
+    streaming: bool = True
+
+    def as_list(self) -> list[str]:
+        return [k for k, v in asdict(self).items() if v]
+
+
+@dataclass
+class Usage:
+    """Token counts of one call. ``cached_tokens`` were reused from a cache, not evaluated."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def evaluated_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed reply text."""
+
+    content: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know about a call that is not part of the reply (a fallback)."""
+
+    text: str
+    kind: str = "info"
+
+
+@dataclass
+class Completion:
+    """The end of a call: the whole reply, tool calls, why it finished and what it cost."""
+
+    content: str
+    model: str
+    finish_reason: FinishReason = "stop"
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    parsed: Any = None  # the decoded JSON value when a response_format was asked for
+
+    def to_message(self, name: str | None = None) -> ChatMessage:
+        return ChatMessage("assistant", self.content or None, name=name, tool_calls=self.tool_calls)
+
+
+StreamItem = Delta | Notice | Completion

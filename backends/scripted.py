@@ -1,0 +1,94 @@
+"""The scripted backend: replies from the config, in order, deterministic.
+
+A real backend, not a mock: demos, tests and replays run on it. ``replies = [...]`` in models.toml
+(each a string or ``{content = "...", tool_calls = [{name = "...", arguments = {...}}]}``) or
+``script = "FILE"`` (JSONL of the same). One reply is served per call, across every agent that uses
+the model, starting again from the first after the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ._base import Backend, ToolChoice, deltas
+from ._errors import BadResponse, ConfigError
+from ._types import Capabilities, ChatMessage, Completion, StreamItem, ToolCall, ToolSpec, Usage
+from .config import ModelConfig, ScriptedReply
+
+
+def load_script(config: ModelConfig) -> list[ScriptedReply]:
+    """The replies of a scripted model, from ``replies`` or the JSONL ``script`` file."""
+    if config.replies:
+        return [ScriptedReply(content=r) if isinstance(r, str) else r for r in config.replies]
+    path = config.script_path()
+    out: list[ScriptedReply] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError([f"model {config.name!r}: field 'script': cannot read {str(path)!r}: {exc}"]) from None
+    problems = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            out.append(ScriptedReply(content=value) if isinstance(value, str) else ScriptedReply.model_validate(value))
+        except Exception as exc:  # json or pydantic: either way, name the line
+            problems.append(f"{path}:{number}: not a scripted reply (a JSON string or "
+                            f"{{\"content\": ..., \"tool_calls\": [...]}}): {str(exc).splitlines()[0]}")
+    if problems:
+        raise ConfigError(problems)
+    if not out:
+        raise ConfigError([f"{path}: the script holds no replies"])
+    return out
+
+
+class ScriptedBackend(Backend):
+    default_capabilities = Capabilities(tools=True, json=True, vision=False, streaming=True)
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.replies = load_script(config)
+        self.calls = 0
+        # Seconds between streamed chunks: 0 for tests, a little for demos that should look live.
+        self.chunk_delay = float(config.options.get("chunk_delay_s", 0.0))
+        self.chunk_size = int(config.options.get("chunk_size", 8))
+
+    def next_reply(self) -> ScriptedReply:
+        reply = self.replies[self.calls % len(self.replies)]
+        self.calls += 1
+        return reply
+
+    async def _stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        tools: list[ToolSpec],
+        tool_choice: ToolChoice,
+        schema: dict[str, Any] | None,
+        choices: list[str] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> AsyncIterator[StreamItem]:
+        reply = self.next_reply()
+        number = self.calls
+        for piece in deltas(reply.content, self.chunk_size):
+            await asyncio.sleep(self.chunk_delay)
+            yield piece
+        calls = []
+        for i, call in enumerate(reply.tool_calls):
+            if tools and call.name not in {t.name for t in tools}:
+                raise BadResponse(f"scripted reply {number} calls tool {call.name!r}, which was not offered "
+                                  f"(offered: {', '.join(t.name for t in tools)})", model=self.name)
+            args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+            calls.append(ToolCall(id=f"call_{number}_{i}", name=call.name, arguments=args))
+        yield Completion(
+            content=reply.content,
+            model=self.name,
+            finish_reason="tool_calls" if calls else "stop",
+            tool_calls=tuple(calls),
+            usage=Usage(prompt_tokens=self.count_tokens(messages), completion_tokens=self.count_tokens(reply.content)),
+        )
