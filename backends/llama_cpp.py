@@ -1,0 +1,437 @@
+"""The llama_cpp backend: a GGUF model in-process through llama-cpp-python.
+
+- One loaded ``Llama`` per model file (and context size, GPU layers, chat format), shared by every
+  agent and every models.toml entry that names it.
+- Every call to an instance, loading and warm-up included, runs on ONE dedicated long-lived
+  thread: calls hopping between threads made generation 15-25% slower on these machines.
+- llama.cpp's own logging is silenced (it would scribble over a terminal UI).
+- ``choices`` and JSON schemas are enforced by grammar; tool calls are native where the chat
+  format supports them and grammar-forced JSON otherwise.
+- KV-cache reuse across agents: llama.cpp reuses the cache only for the longest common prefix of
+  consecutive calls, and agents with different system prompts share none. After each call the
+  KV state is kept (keyed by its tokens); before the next call the kept state sharing the longest
+  prefix with the new prompt is restored, so an agent re-reads only what was said since it last
+  spoke instead of the whole transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._base import Backend, ToolChoice
+from ._errors import BackendTimeout, BackendUnavailable, BadResponse, ContextOverflow
+from ._types import Capabilities, ChatMessage, Completion, Delta, StreamItem, ToolCall, ToolSpec, Usage
+from .config import ModelConfig
+
+# Chat formats whose llama-cpp-python handler returns real tool_calls.
+NATIVE_TOOL_FORMATS = ("chatml-function-calling", "functionary", "functionary-v1", "functionary-v2")
+TOOL_TAG = "<tool_call>"
+_DEFAULT_KV_BUDGET_MB = 1024
+
+_silenced = None
+
+
+def _silence_llama_logging() -> None:
+    """Install a no-op log callback: with verbose=False llama.cpp still prints to stderr."""
+    global _silenced
+    if _silenced is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _quiet(level, text, user_data):  # noqa: ARG001 - the C signature
+        return None
+
+    _silenced = _quiet  # keep a reference: the C side holds a raw pointer to it
+    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
+
+
+def _prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _make_prefix_cache(capacity_bytes: int):
+    """A llama-cpp-python cache (its official extension point) that keeps KV states by prefix.
+
+    Unlike ``LlamaRAMCache`` it drops the logits copy each saved state carries (n_batch x n_vocab
+    floats, ~100 MB for SmolLM2): llama-cpp-python re-evaluates at least one token after a
+    restore, so the logits are never read. Only the KV bytes are kept, within ``capacity_bytes``.
+    """
+    import numpy as np
+    from llama_cpp.llama import LlamaState
+    from llama_cpp.llama_cache import BaseLlamaCache
+
+    class PrefixStateCache(BaseLlamaCache):
+        def __init__(self) -> None:
+            super().__init__(capacity_bytes)
+            self.states: OrderedDict[tuple[int, ...], LlamaState] = OrderedDict()
+            self.restores = 0
+
+        @property
+        def cache_size(self) -> int:
+            return sum(s.llama_state_size for s in self.states.values())
+
+        def _find_longest_prefix_key(self, key: tuple[int, ...]) -> tuple[int, ...] | None:
+            best, best_len = None, 0
+            for k in self.states:
+                n = _prefix_len(k, key)
+                if n > best_len:
+                    best, best_len = k, n
+            return best
+
+        def __getitem__(self, key: Sequence[int]) -> LlamaState:
+            found = self._find_longest_prefix_key(tuple(key))
+            if found is None:
+                raise KeyError("no kept state shares a prefix")
+            self.states.move_to_end(found)
+            self.restores += 1
+            return self.states[found]
+
+        def __contains__(self, key: Sequence[int]) -> bool:
+            return self._find_longest_prefix_key(tuple(key)) is not None
+
+        def __setitem__(self, key: Sequence[int], value: LlamaState) -> None:
+            key = tuple(key)
+            slim = LlamaState(
+                input_ids=value.input_ids,
+                scores=np.zeros((1, value.scores.shape[1]), dtype=np.single),
+                n_tokens=value.n_tokens,
+                llama_state=value.llama_state,
+                llama_state_size=value.llama_state_size,
+                seed=value.seed,
+            )
+            # A state whose tokens are a prefix of the new one is superseded by it.
+            for k in [k for k in self.states if len(k) <= len(key) and key[: len(k)] == k]:
+                del self.states[k]
+            self.states[key] = slim
+            while self.cache_size > self.capacity_bytes and len(self.states) > 1:
+                self.states.popitem(last=False)
+
+    return PrefixStateCache()
+
+
+@dataclass
+class LoadedModel:
+    """One ``Llama`` and the one thread that drives it."""
+
+    key: tuple[Any, ...]
+    path: Path
+    thread: concurrent.futures.ThreadPoolExecutor
+    llm: Any = None
+    cache: Any = None
+    load_error: BaseException | None = None
+    prompt_evaluated: int | None = None  # tokens fed to eval() for the current call's prompt
+    prompt_total: int = 0  # the current call's prompt length (kept prefix + evaluated)
+    grammars: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count_eval(self, original):
+        def counting_eval(tokens):
+            if self.prompt_evaluated is None:
+                self.prompt_evaluated = len(tokens)
+                self.prompt_total = self.llm.n_tokens + len(tokens)
+            return original(tokens)
+
+        return counting_eval
+
+    def grammar(self, gbnf: str):
+        if gbnf not in self.grammars:
+            from llama_cpp import LlamaGrammar
+
+            self.grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
+        return self.grammars[gbnf]
+
+
+_LOADED: dict[tuple[Any, ...], LoadedModel] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _load(config: ModelConfig) -> LoadedModel:
+    """The shared instance for this model (created on its own thread on first use)."""
+    path = config.resolved_model_path()
+    opts = config.options
+    key = (str(path.resolve()), config.context_length, config.n_gpu_layers, opts.get("chat_format"),
+           opts.get("n_threads"), opts.get("n_batch"))
+    with _LOADED_LOCK:
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            loaded = LoadedModel(key=key, path=path, thread=concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"llama-{path.stem[:20]}"))
+            _LOADED[key] = loaded
+    return loaded
+
+
+def _build(loaded: LoadedModel, config: ModelConfig) -> None:
+    """Runs on the model's thread: load the file once."""
+    if loaded.llm is not None:
+        return
+    if loaded.load_error is not None:
+        raise loaded.load_error
+    if not loaded.path.is_file():
+        raise BackendUnavailable(f"no model file at {loaded.path}", model=config.name)
+    _silence_llama_logging()
+    from llama_cpp import Llama
+
+    opts = config.options
+    try:
+        llm = Llama(
+            model_path=str(loaded.path),
+            n_ctx=config.context_length,
+            n_gpu_layers=config.n_gpu_layers,
+            n_threads=opts.get("n_threads") or max(1, os.cpu_count() or 1),
+            n_batch=opts.get("n_batch", 512),
+            chat_format=opts.get("chat_format"),
+            seed=opts.get("seed", 0xB0A7),
+            verbose=False,
+        )
+    except Exception as exc:  # llama.cpp says little more than "failed to load"
+        loaded.load_error = BackendUnavailable(f"cannot load {loaded.path}: {exc}", model=config.name)
+        raise loaded.load_error from None
+    llm.eval = loaded.count_eval(llm.eval)
+    if opts.get("kv_reuse", True):
+        loaded.cache = _make_prefix_cache(int(opts.get("kv_cache_mb", _DEFAULT_KV_BUDGET_MB)) * 2**20)
+        llm.set_cache(loaded.cache)
+    loaded.llm = llm
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def choices_grammar(choices: Sequence[str]) -> str:
+    """A grammar whose only sentences are the given strings."""
+    return "root ::= " + " | ".join(_gbnf_literal(c) for c in choices) + "\n"
+
+
+def _tool_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    variants = [
+        {"type": "object",
+         "properties": {"name": {"const": t.name}, "arguments": t.parameters or {"type": "object"}},
+         "required": ["name", "arguments"]}
+        for t in tools
+    ]
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def tool_grammar(tools: Sequence[ToolSpec], required: bool) -> str:
+    """A grammar for a reply that is a tool call (``<tool_call>`` + JSON) or, unless ``required``,
+    free text that does not start with ``<``."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    call = json_schema_to_gbnf(json.dumps(_tool_call_schema(tools)))
+    call = re.sub(r"(?m)(?<![\w-])root(?![\w-])", "call", call)
+    if required:
+        return f"root ::= {_gbnf_literal(TOOL_TAG)} call\n{call}"
+    return f"root ::= {_gbnf_literal(TOOL_TAG)} call | reply\nreply ::= [^<] [^\\x00]*\n{call}"
+
+
+def _tool_prompt(tools: Sequence[ToolSpec], required: bool) -> str:
+    lines = ["You can call these tools:"]
+    for t in tools:
+        lines.append(f"- {t.name}: {t.description} Arguments (JSON schema): {json.dumps(t.parameters)}")
+    how = f'To call one, reply with {TOOL_TAG} followed by {{"name": ..., "arguments": {{...}}}} and nothing else.'
+    lines.append(how if required else how + " Otherwise reply normally.")
+    return "\n".join(lines)
+
+
+def _to_plain(messages: Sequence[ChatMessage], native_tools: bool) -> list[dict[str, Any]]:
+    """Messages for the chat template. Templates without tool support get tool traffic as text."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if native_tools:
+            out.append(m.to_openai())
+            continue
+        if m.role == "tool":
+            out.append({"role": "user", "content": f"Tool result ({m.tool_call_id}): {m.content or ''}"})
+        elif m.tool_calls:
+            calls = "\n".join(f'{TOOL_TAG}{{"name": {json.dumps(c.name)}, "arguments": {c.arguments or "{}"}}}'
+                              for c in m.tool_calls)
+            out.append({"role": "assistant", "content": ((m.content or "") + "\n" + calls).strip()})
+        else:
+            out.append({"role": m.role, "content": m.content or ""})
+    return out
+
+
+_END = object()
+
+
+class LlamaCppBackend(Backend):
+    default_capabilities = Capabilities(tools=True, json=True, vision=False, streaming=True)
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.loaded = _load(config)
+
+    @property
+    def native_tools(self) -> bool:
+        fmt = self.config.options.get("chat_format") or ""
+        return fmt in NATIVE_TOOL_FORMATS
+
+    def _run(self, fn, *args):
+        return asyncio.get_running_loop().run_in_executor(self.loaded.thread, fn, *args)
+
+    async def load(self) -> None:
+        """Load the model now (on its own thread) rather than on the first call."""
+        await self._run(_build, self.loaded, self.config)
+
+    @property
+    def kv_restores(self) -> int:
+        """How many times a kept KV state was restored (0 before the first call)."""
+        return self.loaded.cache.restores if self.loaded.cache is not None else 0
+
+    def count_tokens(self, messages: Sequence[ChatMessage] | str) -> int:
+        llm = self.loaded.llm
+        if llm is None:
+            return super().count_tokens(messages)
+        if isinstance(messages, str):
+            return len(llm.tokenize(messages.encode(), add_bos=False, special=False))
+        return sum(4 + len(llm.tokenize((m.content or "").encode(), add_bos=False, special=False)) for m in messages)
+
+    async def _stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        tools: list[ToolSpec],
+        tool_choice: ToolChoice,
+        schema: dict[str, Any] | None,
+        choices: list[str] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> AsyncIterator[StreamItem]:
+        await self.load()
+        kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+        plain = list(messages)
+        grammar_text = None
+        tool_mode = None  # None | "native" | "auto" | "required"
+        if choices:
+            grammar_text = choices_grammar(choices)
+        elif tools and tool_choice != "none":
+            offered = tools
+            if tool_choice not in (None, "auto", "required"):
+                offered = [t for t in tools if t.name == tool_choice]
+                if not offered:
+                    raise ValueError(f"tool_choice {tool_choice!r} names no offered tool")
+            if self.native_tools:
+                tool_mode = "native"
+                kwargs["tools"] = [t.to_openai() for t in offered]
+                if tool_choice not in (None, "auto"):
+                    name = offered[0].name if tool_choice == "required" and len(offered) == 1 else tool_choice
+                    if name != "required":
+                        kwargs["tool_choice"] = {"type": "function", "function": {"name": name}}
+            else:
+                tool_mode = "required" if tool_choice not in (None, "auto") else "auto"
+                grammar_text = tool_grammar(offered, tool_mode == "required")
+                note = ChatMessage("system", _tool_prompt(offered, tool_mode == "required"))
+                if plain and plain[0].role == "system":
+                    plain[0] = ChatMessage("system", (plain[0].content or "") + "\n\n" + note.content)
+                else:
+                    plain.insert(0, note)
+        elif schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        kwargs["messages"] = _to_plain(plain, tool_mode == "native")
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = threading.Event()
+        loaded = self.loaded
+        # Constrained replies are short and must be whole before they mean anything: no deltas.
+        stream_text = not choices and tool_mode in (None, "auto")
+
+        def worker() -> None:
+            llm = loaded.llm
+            try:
+                if grammar_text is not None:
+                    kwargs["grammar"] = loaded.grammar(grammar_text)
+                loaded.prompt_evaluated = None
+                for chunk in llm.create_chat_completion(stream=True, **kwargs):
+                    if cancel.is_set():
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except ValueError as exc:
+                if "context window" in str(exc) or "exceed" in str(exc):
+                    loop.call_soon_threadsafe(queue.put_nowait, ContextOverflow(str(exc), model=self.name))
+                else:
+                    loop.call_soon_threadsafe(queue.put_nowait, BadResponse(str(exc), model=self.name))
+            except Exception as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, BadResponse(f"llama.cpp failed: {exc}", model=self.name))
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, (_END, loaded.prompt_evaluated, loaded.prompt_total))
+
+        future = self._run(worker)
+        text: list[str] = []
+        tool_calls: list[ToolCall] = []
+        finish = "stop"
+        decided = tool_mode != "auto"  # auto tools: hold text back until we know it is no call
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=self.config.timeout_s)
+                except TimeoutError:
+                    raise BackendTimeout(f"no token for {self.config.timeout_s:g} s", model=self.name) from None
+                if isinstance(item, Exception):
+                    raise item
+                if isinstance(item, tuple) and item and item[0] is _END:
+                    _, evaluated, prompt_total = item
+                    break
+                choice = item["choices"][0]
+                delta = choice.get("delta") or {}
+                piece = delta.get("content") or ""
+                for call in delta.get("tool_calls") or []:
+                    fn = call.get("function") or {}
+                    if call.get("id") or not tool_calls:
+                        tool_calls.append(ToolCall(call.get("id") or f"call_{len(tool_calls)}", fn.get("name") or "", fn.get("arguments") or ""))
+                    else:
+                        last = tool_calls[-1]
+                        tool_calls[-1] = ToolCall(last.id, last.name or fn.get("name") or "", last.arguments + (fn.get("arguments") or ""))
+                if piece:
+                    text.append(piece)
+                    if stream_text:
+                        if not decided:
+                            so_far = "".join(text)
+                            if so_far.lstrip()[:1] == "<" and len(so_far.lstrip()) < len(TOOL_TAG):
+                                continue
+                            decided = True
+                            if so_far.lstrip().startswith(TOOL_TAG):
+                                stream_text = False
+                                continue
+                            piece = so_far
+                        yield Delta(piece)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        except (asyncio.CancelledError, GeneratorExit):
+            cancel.set()
+            raise
+        finally:
+            cancel.set()
+        await future
+        content = "".join(text)
+        if tool_mode in ("auto", "required") and content.lstrip().startswith(TOOL_TAG):
+            raw = content.lstrip()[len(TOOL_TAG):].strip()
+            try:
+                call = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise BadResponse(f"the grammar-forced tool call is not JSON ({exc}): {raw[:80]!r}", model=self.name) from None
+            tool_calls = [ToolCall(f"call_{abs(hash(raw)) % 10**8}", call["name"], json.dumps(call.get("arguments", {})))]
+            content = ""
+        if tool_calls:
+            finish = "tool_calls"
+        usage = Usage(prompt_tokens=prompt_total, completion_tokens=self.count_tokens("".join(text)) if text else 0,
+                      cached_tokens=max(0, prompt_total - (evaluated or 0)) if evaluated is not None else 0)
+        yield Completion(content=content, model=self.name, finish_reason=finish if finish in ("stop", "length", "tool_calls") else "stop",
+                         tool_calls=tuple(tool_calls), usage=usage)
