@@ -1,0 +1,84 @@
+"""What the backends that talk to a server share: the choice schema, error wording, key hygiene."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import BackendError
+
+# Words servers use when the prompt does not fit (OpenAI, vLLM, llama.cpp, Ollama, Anthropic).
+_CONTEXT_WORDS = re.compile(
+    r"context[ _-]?(length|window|size|overflow)|maximum context|n_ctx|too many tokens|"
+    r"prompt is too long|input is too long|exceeds? the (model'?s )?(maximum|context)|token limit",
+    re.IGNORECASE,
+)
+
+PLACEHOLDER_KEY = "not-needed"  # what local servers get when no key is configured
+
+
+def choice_schema(choices: Sequence[str]) -> dict[str, Any]:
+    """The JSON schema that makes a reply name exactly one of ``choices``."""
+    return {
+        "type": "object",
+        "properties": {"choice": {"type": "string", "enum": list(choices)}},
+        "required": ["choice"],
+    }
+
+
+def chosen(text: str) -> str:
+    """The ``choice`` a reply to ``choice_schema`` names, or the raw text when it is not that JSON
+    (the base class then matches the text against the choices, or reports it)."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text
+    if isinstance(value, dict) and isinstance(value.get("choice"), str):
+        return value["choice"]
+    return text
+
+
+def mentions_context_overflow(text: str) -> bool:
+    return bool(_CONTEXT_WORDS.search(text or ""))
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (and of its longer fragments) masked."""
+    if not secret or len(secret) < 4:
+        return text
+    text = text.replace(secret, "***")
+    # Some servers echo a shortened key ("sk-abc***xyz"); mask any 8+ character slice of it too.
+    if len(secret) >= 12:
+        for size in (16, 12, 8):
+            for start in range(0, len(secret) - size + 1):
+                piece = secret[start : start + size]
+                if piece in text:
+                    text = text.replace(piece, "***")
+    return text
+
+
+def permanent(error: BackendError) -> BackendError:
+    """Mark an error of a usually-transient kind as not worth retrying (a missing model)."""
+    error.transient = False
+    return error
+
+
+def server_message(body: Any, fallback: str = "") -> str:
+    """The human part of an error body: ``{"error": {"message": ...}}``, ``{"error": "..."}``, text."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("msg") or err.get("detail")
+            if msg:
+                return str(msg)
+        elif isinstance(err, str):
+            return err
+        if body.get("detail"):
+            return str(body["detail"])
+        if body.get("message"):
+            return str(body["message"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:300]
+    return fallback

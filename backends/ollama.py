@@ -1,0 +1,242 @@
+"""The ollama backend: a local or remote Ollama server through the official ``ollama`` client.
+
+``num_ctx`` is always sent (from ``context_length``): Ollama's own default is small and silently
+cuts long conversations. JSON schemas and ``choices`` go through Ollama's ``format`` (constrained
+decoding on the server). What a model can do comes from models.toml, or else from ``/api/show``
+(its ``capabilities`` list), probed once. Entries in ``options`` are Ollama model options
+(``top_k``, ``seed``, ``num_gpu``, ...) and win over the ones moot sets.
+
+Ollama has no ``tool_choice``: naming a tool offers only that tool, and "required" is a hint the
+server cannot enforce.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import ollama
+import pydantic
+
+from ._base import Backend, ToolChoice
+from ._errors import (
+    AuthError,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    BadResponse,
+    ContextOverflow,
+)
+from ._remote import choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
+from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, StreamItem, ToolCall, ToolSpec, Usage
+from .config import ModelConfig
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
+
+
+def normalize_host(url: str | None) -> str:
+    """The server root: ``http://host:11434/`` and ``.../api`` and ``.../v1`` all become ``http://host:11434``."""
+    host = (url or DEFAULT_HOST).strip().rstrip("/")
+    for suffix in ("/api", "/v1"):
+        if host.endswith(suffix):
+            host = host[: -len(suffix)]
+    return host
+
+
+def to_ollama_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """OpenAI-shaped messages in Ollama's shape: tool-call arguments as objects, tool results named."""
+    tool_names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+        if m.tool_calls:
+            calls = []
+            for c in m.tool_calls:
+                tool_names[c.id] = c.name
+                try:
+                    args = c.parsed_arguments()
+                except ValueError:
+                    args = {}
+                calls.append({"function": {"name": c.name, "arguments": args}})
+            item["tool_calls"] = calls
+        if m.role == "tool":
+            name = tool_names.get(m.tool_call_id or "") or m.name
+            if name:
+                item["tool_name"] = name
+        out.append(item)
+    return out
+
+
+class OllamaBackend(Backend):
+    """Chat through Ollama's ``/api/chat``, streamed, with usage from its eval counts."""
+
+    default_capabilities = Capabilities(tools=False, json=True, vision=False, streaming=True)
+
+    def __init__(self, config: ModelConfig, **client_kwargs: Any):
+        super().__init__(config)
+        self.host = normalize_host(config.base_url)
+        self._client_kwargs = client_kwargs  # e.g. transport= for tests
+        self._client: ollama.AsyncClient | None = None
+        self._probed: Capabilities | None = None
+
+    def __repr__(self) -> str:
+        return f"OllamaBackend(name={self.name!r}, host={self.host!r}, model={self.config.model!r})"
+
+    def _get_client(self) -> ollama.AsyncClient:
+        if self._client is None:
+            headers = {}
+            key = self.config.api_key()
+            if self.config.api_key_env and not key:
+                raise AuthError(f"the environment variable {self.config.api_key_env} (api_key_env) is not set", model=self.name)
+            if key:  # a remote Ollama behind a proxy that wants a bearer token
+                headers["Authorization"] = f"Bearer {key}"
+            self._client = ollama.AsyncClient(host=self.host, timeout=self.config.timeout_s, headers=headers,
+                                              **self._client_kwargs)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def probe_capabilities(self) -> Capabilities:
+        """Ask ``/api/show`` what the model can do (once; the answer is cached). Whatever models.toml
+        declares still wins; ``capabilities`` reflects the probe from then on."""
+        if self._probed is None:
+            try:
+                shown = await self._get_client().show(self.config.model or "")
+            except BackendError:
+                raise
+            except Exception as exc:
+                raise self._map_error(exc) from None
+            listed = set(shown.capabilities or ())
+            # On this instance only: the base class's ``capabilities`` lets models.toml win over it.
+            self.default_capabilities = self._probed = Capabilities(
+                tools="tools" in listed,
+                json=True,  # every Ollama model takes a format schema
+                vision="vision" in listed,
+                streaming=True,
+            )
+        return self.capabilities
+
+    def _options(self, max_tokens: int, temperature: float) -> dict[str, Any]:
+        return {
+            "num_ctx": self.config.context_length,
+            "temperature": temperature,
+            "num_predict": max_tokens,
+            **self.config.options,
+        }
+
+    async def _stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        tools: list[ToolSpec],
+        tool_choice: ToolChoice,
+        schema: dict[str, Any] | None,
+        choices: list[str] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> AsyncIterator[StreamItem]:
+        offered = tools
+        if tool_choice not in (None, "auto", "required", "none") and tools:
+            offered = [t for t in tools if t.name == tool_choice]
+            if not offered:
+                raise ValueError(f"tool_choice {tool_choice!r} is not one of the offered tools "
+                                 f"({', '.join(t.name for t in tools)})")
+        if choices:
+            schema, offered = choice_schema(choices), []
+        if tool_choice == "none":
+            offered = []
+        client = self._get_client()
+        text: list[str] = []
+        calls: list[ToolCall] = []
+        usage: Usage | None = None
+        done_reason: str | None = None
+        parts = 0
+        stream = None
+        try:
+            stream = await client.chat(
+                model=self.config.model or "",
+                messages=to_ollama_messages(messages),
+                tools=[t.to_openai() for t in offered] or None,
+                stream=True,
+                format=schema,
+                options=self._options(max_tokens, temperature),
+            )
+            async for part in stream:
+                parts += 1
+                message = part.message
+                if message.content:
+                    text.append(message.content)
+                    if not choices:
+                        yield Delta(message.content)
+                for call in message.tool_calls or ():
+                    calls.append(ToolCall(
+                        id=getattr(call, "id", None) or f"call_{len(calls)}",
+                        name=call.function.name,
+                        arguments=json.dumps(dict(call.function.arguments or {})),
+                    ))
+                if part.done:
+                    done_reason = part.done_reason or "stop"
+                    usage = Usage(prompt_tokens=part.prompt_eval_count or 0, completion_tokens=part.eval_count or 0)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise self._map_error(exc) from None
+        finally:
+            if stream is not None:
+                await stream.aclose()
+        if parts == 0 or done_reason is None:
+            raise BadResponse(f"Ollama at {self.host} ended the reply without saying it was done", model=self.name)
+        content = "".join(text)
+        reason: FinishReason = "tool_calls" if calls else _FINISH.get(done_reason, "stop")
+        if choices:
+            content = chosen(content)
+            yield Delta(content)
+        if usage is None or usage.prompt_tokens == 0 and usage.completion_tokens == 0:
+            usage = Usage(prompt_tokens=self.count_tokens(messages), completion_tokens=self.count_tokens(content) if content else 0)
+        yield Completion(content=content, model=self.name, finish_reason=reason, tool_calls=tuple(calls), usage=usage)
+
+    def _map_error(self, exc: Exception) -> BackendError:
+        key = self.config.api_key()
+        name, model = self.name, self.config.model
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendTimeout(f"Ollama at {self.host} did not answer within {self.config.timeout_s:g} s "
+                                  f"(a model being loaded can take a while: raise timeout_s in models.toml)", model=name)
+        if isinstance(exc, ConnectionError | httpx.ConnectError):
+            return BackendUnavailable(f"Ollama is not answering at {self.host}: is `ollama serve` running?", model=name)
+        if isinstance(exc, ollama.ResponseError):
+            detail = scrub(server_message(_maybe_json(exc.error), str(exc.error)), key)
+            status = exc.status_code
+            if status in (401, 403):
+                where = f"${self.config.api_key_env}" if self.config.api_key_env else "no key (set api_key_env)"
+                return AuthError(f"Ollama at {self.host} refused the request (HTTP {status}); key from {where}", model=name)
+            if status == 404 or ("not found" in detail.lower() and "model" in detail.lower()):
+                return permanent(BackendUnavailable(
+                    f"Ollama at {self.host} has no model {model!r}: run `ollama pull {model}`", model=name))
+            if mentions_context_overflow(detail):
+                return ContextOverflow(f"the conversation does not fit the model's context ({detail}); "
+                                       f"shorten it or raise context_length", model=name)
+            if status >= 500:
+                return BackendUnavailable(f"Ollama at {self.host} failed (HTTP {status}): {detail}", model=name)
+            return BadResponse(f"Ollama at {self.host} rejected the request (HTTP {status}): {detail}", model=name)
+        if isinstance(exc, ollama.RequestError):
+            return BadResponse(f"the request to Ollama was not valid: {exc.error}", model=name)
+        if isinstance(exc, httpx.HTTPError):
+            return BackendUnavailable(f"the connection to Ollama at {self.host} failed: {type(exc).__name__}", model=name)
+        if isinstance(exc, ValueError | pydantic.ValidationError):  # broken NDJSON, wrong shapes
+            return BadResponse(f"Ollama at {self.host} sent something that is not a chat reply: "
+                               f"{scrub(str(exc), key).splitlines()[0][:200]}", model=name)
+        return BadResponse(f"the call to Ollama at {self.host} failed: {type(exc).__name__}: {scrub(str(exc), key)[:200]}", model=name)
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text

@@ -1,0 +1,254 @@
+"""The openai backend: OpenAI, Azure OpenAI, and any OpenAI-compatible server.
+
+vLLM, LM Studio, llama.cpp's server, Ollama's ``/v1`` endpoint and hosted gateways all speak the
+same chat-completions wire format, so one class serves them; only the URL and the key differ.
+``base_url`` may be given with or without its ``/v1`` suffix. ``api_version`` switches to Azure
+(``base_url`` is then the resource endpoint and ``model`` the deployment name). Entries in
+``options`` are sent as extra fields of the request body (``top_p``, ``seed``, a server's own
+settings).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+
+from ._base import Backend, ToolChoice
+from ._errors import (
+    AuthError,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    BadResponse,
+    ContextOverflow,
+)
+from ._remote import PLACEHOLDER_KEY, choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
+from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, Notice, StreamItem, ToolCall, ToolSpec, Usage
+from .config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "https://api.openai.com/v1"
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:8000`` -> ``http://host:8000/v1``; a trailing slash is dropped; a URL whose path
+    already names an API version (``/v1``, ``/openai/v1``, ``/v1beta/openai``) is kept as it is."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    if not any(segment[:1] == "v" and segment[1:2].isdigit() for segment in path.split("/")):
+        path += "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "error",
+}
+
+
+class OpenAIBackend(Backend):
+    """Chat completions through the official ``openai`` async client, streamed, with usage."""
+
+    default_capabilities = Capabilities(tools=True, json=True, vision=False, streaming=True)
+
+    def __init__(self, config: ModelConfig, *, http_client: Any = None):
+        super().__init__(config)
+        self.azure = config.api_version is not None
+        if self.azure:
+            if not config.base_url:
+                raise BackendUnavailable("an Azure model (api_version is set) needs base_url: the resource "
+                                         "endpoint, e.g. https://NAME.openai.azure.com", model=self.name)
+            self.url = config.base_url.rstrip("/")
+        else:
+            self.url = normalize_base_url(config.base_url) if config.base_url else DEFAULT_URL
+        self._http_client = http_client  # tests may pass an httpx2.AsyncClient with a mock transport
+        self._client: openai.AsyncOpenAI | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(name={self.name!r}, url={self.url!r}, model={self.config.model!r})"
+
+    # The client is made on first use, so a key exported after start-up is picked up, and so the
+    # key is read in one place only.
+    def _get_client(self) -> openai.AsyncOpenAI:
+        if self._client is not None:
+            return self._client
+        key = self.config.api_key()
+        if self.config.api_key_env and not key:
+            raise AuthError(f"the environment variable {self.config.api_key_env} (api_key_env) is not set", model=self.name)
+        common: dict[str, Any] = dict(
+            api_key=key or PLACEHOLDER_KEY,
+            timeout=self.config.timeout_s,
+            max_retries=0,  # the registry retries, with backoff and fallbacks
+        )
+        if self._http_client is not None:
+            common["http_client"] = self._http_client
+        if self.azure:
+            self._client = openai.AsyncAzureOpenAI(azure_endpoint=self.url, api_version=self.config.api_version, **common)
+        else:
+            self._client = openai.AsyncOpenAI(base_url=self.url, **common)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _request(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec],
+        tool_choice: ToolChoice,
+        schema: dict[str, Any] | None,
+        choices: list[str] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": [m.to_openai() for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if choices:
+            schema, name = choice_schema(choices), "choice"
+        else:
+            name = "reply"
+        if schema is not None:
+            request["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+        if tools and not choices:
+            request["tools"] = [t.to_openai() for t in tools]
+            if tool_choice in ("auto", "required", "none"):
+                request["tool_choice"] = tool_choice
+            elif tool_choice is not None:
+                if tool_choice not in {t.name for t in tools}:
+                    raise ValueError(f"tool_choice {tool_choice!r} is not one of the offered tools "
+                                     f"({', '.join(t.name for t in tools)})")
+                request["tool_choice"] = {"type": "function", "function": {"name": tool_choice}}
+        if self.config.options:
+            request["extra_body"] = dict(self.config.options)
+        return request
+
+    async def _stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        tools: list[ToolSpec],
+        tool_choice: ToolChoice,
+        schema: dict[str, Any] | None,
+        choices: list[str] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> AsyncIterator[StreamItem]:
+        request = self._request(messages, tools, tool_choice, schema, choices, max_tokens, temperature)
+        client = self._get_client()
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        usage: Usage | None = None
+        finish: str | None = None
+        chunks = 0
+        stream = None
+        try:
+            stream = await client.chat.completions.create(**request)
+            async for chunk in stream:
+                chunks += 1
+                if getattr(chunk, "usage", None) is not None:
+                    details = getattr(chunk.usage, "prompt_tokens_details", None)
+                    usage = Usage(
+                        prompt_tokens=chunk.usage.prompt_tokens or 0,
+                        completion_tokens=chunk.usage.completion_tokens or 0,
+                        cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+                    )
+                for choice in chunk.choices or ():
+                    delta = choice.delta
+                    if delta is not None:
+                        if delta.content:
+                            text.append(delta.content)
+                            if not choices:
+                                yield Delta(delta.content)
+                        for part in delta.tool_calls or ():
+                            slot = calls.setdefault(part.index if part.index is not None else len(calls),
+                                                    {"id": "", "name": "", "arguments": ""})
+                            if part.id:
+                                slot["id"] = part.id
+                            if part.function is not None:
+                                if part.function.name:
+                                    slot["name"] += part.function.name
+                                if part.function.arguments:
+                                    slot["arguments"] += part.function.arguments
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise self._map_error(exc) from None
+        finally:
+            if stream is not None:
+                await stream.close()
+        if chunks == 0:
+            raise BadResponse(f"the server at {self.url} answered, but not with an OpenAI-compatible chat stream", model=self.name)
+        content = "".join(text)
+        tool_calls = tuple(
+            ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
+            for index, slot in sorted(calls.items())
+            if slot["name"]
+        )
+        reason: FinishReason = _FINISH.get(finish or "stop", "stop")
+        if tool_calls and reason == "stop":
+            reason = "tool_calls"  # some servers say "stop" after a tool call
+        if finish == "content_filter":
+            yield Notice(f"model {self.name!r}: the server's content filter cut the reply short", "warning")
+        if choices:
+            content = chosen(content)
+            if content:
+                yield Delta(content)
+        if usage is None:  # not every compatible server honours include_usage
+            usage = Usage(prompt_tokens=self.count_tokens(messages), completion_tokens=self.count_tokens(content) if content else 0)
+        yield Completion(content=content, model=self.name, finish_reason=reason, tool_calls=tool_calls, usage=usage)
+
+    def _map_error(self, exc: Exception) -> BackendError:
+        """A typed error a user can act on; never carrying the key."""
+        key = self.config.api_key()
+        name = self.name
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendTimeout(f"no answer from {self.url} within {self.config.timeout_s:g} s "
+                                  f"(raise timeout_s in models.toml if the model is just slow)", model=name)
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendUnavailable(f"nothing answers at {self.url}: is the server running?", model=name)
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            detail = scrub(server_message(exc.body, ""), key)
+            if status in (401, 403):
+                # The server's message is left out on purpose: some echo part of the key back.
+                if self.config.api_key_env:
+                    return AuthError(f"{self.url} refused the key in ${self.config.api_key_env} (HTTP {status}): "
+                                     f"check that the variable holds a valid key for this server", model=name)
+                return AuthError(f"{self.url} wants an API key (HTTP {status}): set api_key_env in models.toml "
+                                 f"to the NAME of the environment variable that holds it", model=name)
+            if status == 404:
+                return permanent(BackendUnavailable(
+                    f"{self.url} has no model {self.config.model!r} (HTTP 404{': ' + detail if detail else ''}): "
+                    f"check the model name, or the base_url", model=name))
+            if status == 429:
+                return BackendUnavailable(f"{self.url} is rate limiting requests (HTTP 429){': ' + detail if detail else ''}", model=name)
+            if status in (400, 413, 422) and mentions_context_overflow(detail):
+                return ContextOverflow(f"the conversation does not fit the model's context ({detail}); shorten it, "
+                                       f"or raise context_length if the server allows more", model=name)
+            if status >= 500:
+                return BackendUnavailable(f"the server at {self.url} failed (HTTP {status}){': ' + detail if detail else ''}", model=name)
+            return BadResponse(f"the server at {self.url} rejected the request (HTTP {status}){': ' + detail if detail else ''}", model=name)
+        if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
+            return BadResponse(f"the server at {self.url} sent a reply that is not valid: {scrub(str(exc), key)[:200]}", model=name)
+        if isinstance(exc, ValueError):  # json.JSONDecodeError and pydantic errors are ValueErrors
+            return BadResponse(f"the server at {self.url} sent something that is not JSON: {scrub(str(exc), key)[:200]}", model=name)
+        log.debug("unexpected error from %s: %s", self.url, type(exc).__name__)
+        return BadResponse(f"the call to {self.url} failed: {type(exc).__name__}: {scrub(str(exc), key)[:200]}", model=name)

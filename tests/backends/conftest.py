@@ -1,0 +1,156 @@
+"""Servers the backend tests talk to: a real llama.cpp OpenAI-compatible server, an Ollama protocol
+stand-in backed by the real bundled model, and a loopback server that refuses every key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backends.config import parse_models
+from tests.conftest import free_port
+
+HERE = Path(__file__).resolve().parent
+
+
+def model_config(**fields):
+    """A ModelConfig as models.toml would give it (defaults applied)."""
+    lines = ["schema_version = 1", "[[models]]", 'name = "m"']
+    for key, value in fields.items():
+        lines.append(f"{key} = {json.dumps(value) if not isinstance(value, dict) else _inline(value)}")
+    return parse_models("\n".join(lines) + "\n", "test").get("m")
+
+
+def _inline(table: dict) -> str:
+    return "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + "}"
+
+
+@pytest.fixture
+def make_config():
+    """``make_config(backend=..., model=..., ...)``: a ModelConfig named "m", as models.toml gives it."""
+    return model_config
+
+
+def _require_llama_cpp() -> None:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        pytest.fail("llama-cpp-python is not installed in this venv: run `make test`, which builds it")
+
+
+def _start(cmd: list[str], ready_url: str, log: Path, timeout: float = 60.0) -> subprocess.Popen:
+    """Start a server process and wait until ``ready_url`` answers 200."""
+    out = log.open("wb")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd[:3]} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(ready_url, timeout=1.0).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    _stop(proc)
+    raise RuntimeError(f"{cmd[:3]} did not answer at {ready_url} within {timeout:g} s:\n{log.read_text(errors='replace')[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def llama_server(bundled_model_path, tmp_path_factory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` on loopback with the bundled model; yields its root URL
+    (deliberately without ``/v1``, so the backend's URL normalisation is exercised)."""
+    _require_llama_cpp()
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    proc = _start(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+        f"http://127.0.0.1:{port}/v1/models",
+        log,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def ollama_standin(bundled_model_path, tmp_path_factory) -> Iterator[str]:
+    """The Ollama protocol stand-in (see ollama_standin.py) on loopback; yields its URL."""
+    _require_llama_cpp()
+    port = free_port()
+    log = tmp_path_factory.mktemp("ollama-standin") / "server.log"
+    proc = _start(
+        [sys.executable, str(HERE / "ollama_standin.py"), "--model", str(bundled_model_path), "--port", str(port)],
+        f"http://127.0.0.1:{port}/api/version",
+        log,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+class _Refuser(BaseHTTPRequestHandler):
+    """Answers every request 401 with an OpenAI-style error that echoes part of the key it got,
+    the way some servers do, so tests can prove moot never passes that text on."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _refuse(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        auth = self.headers.get("Authorization", "")
+        body = json.dumps({"error": {"message": f"Incorrect API key provided: {auth.removeprefix('Bearer ')}",
+                                     "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _refuse
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[str]:
+    """A loopback server that answers 401 to everything; yields its root URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuser)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A loopback port nothing listens on."""
+    return free_port()
+
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
