@@ -1,0 +1,197 @@
+"""The executor interface, the limits every executor enforces, and the pieces both executors share."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ._blocks import EXECUTABLE_LANGUAGES, CodeBlock
+from ._results import ExecutionResult, ExecutorError, OutputChunk
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MEMORY = "512m"
+DEFAULT_PIDS = 128
+DEFAULT_OUTPUT_LIMIT = 100_000  # characters kept per run; the rest is counted, not stored
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_memory(value: str | int | None) -> int | None:
+    """Bytes from a Docker-style size: 268435456, "256m", "1g", "512MB", "64MiB"; None means no limit."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, bool):
+        raise ExecutorError(f"memory limit must be a size like '256m', not {value!r}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ExecutorError(f"memory limit must be positive, not {value}")
+        return value
+    match = _MEMORY.match(str(value))
+    if not match:
+        raise ExecutorError(f"memory limit {value!r} is not a size: write e.g. '256m', '1g' or a number of bytes")
+    size = int(float(match[1]) * _UNITS[match[2].lower()])
+    if size < 6 * 1024**2:
+        raise ExecutorError(f"memory limit {value!r} is too small: Docker needs at least 6m")
+    return size
+
+
+def describe_memory(size: int) -> str:
+    """'64 MB' for 64 MiB: how a limit is named in messages."""
+    if size % 1024**3 == 0:
+        return f"{size // 1024**3} GB"
+    return f"{size / 1024**2:g} MB"
+
+
+def describe_seconds(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may use. `memory` in bytes (None: no limit), `pids` processes/threads
+    (None: no limit), `output` characters of output kept, `timeout_s` wall-clock seconds."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory: int | None = parse_memory(DEFAULT_MEMORY)
+    pids: int | None = DEFAULT_PIDS
+    output: int = DEFAULT_OUTPUT_LIMIT
+
+
+class Executor(ABC):
+    """Runs code blocks somewhere and streams what they print.
+
+    `run(block)` is an async iterator: `OutputChunk`s as the code prints, then exactly one
+    `ExecutionResult`. Closing the iterator early (or cancelling the task reading it) kills the
+    code and cleans up. `aclose()` kills whatever is still running and frees the executor.
+    """
+
+    name: str
+    work_dir: Path
+    limits: Limits
+    #: True when the code is isolated from this machine (no network, no writes outside work_dir).
+    sandboxed: bool = False
+
+    @abstractmethod
+    def run(self, block: CodeBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
+        """Run one block: yields its output live, then one ExecutionResult."""
+
+    async def aclose(self) -> None:
+        """Kill anything still running and release resources. Safe to call twice."""
+
+    async def __aenter__(self) -> Executor:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def script_name(block: CodeBlock) -> str:
+    """The work-dir-relative file a block is saved as: its `# filename:`, else a name from its hash.
+
+    Raises ExecutorError (with a message for the agent) when the name would leave the work dir.
+    """
+    if block.filename:
+        name = block.filename.strip()
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts or "\\" in name or not path.parts:
+            raise ExecutorError(
+                f"filename {name!r} must be a relative path inside the work dir (no '/' at the start, no '..')"
+            )
+        return str(path)
+    digest = hashlib.sha1(block.code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    suffix = {"python": ".py", "sh": ".sh"}.get(block.language, ".txt")
+    return f"tmp_code_{digest}{suffix}"
+
+
+def write_script(work_dir: Path, block: CodeBlock) -> str:
+    """Save the block's code in the work dir; returns its relative name."""
+    name = script_name(block)
+    target = work_dir / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(block.code, encoding="utf-8")
+    return name
+
+
+def unrunnable_result(block: CodeBlock, message: str) -> ExecutionResult:
+    """The result for a block that could not even start (unknown language, bad filename)."""
+    return ExecutionResult(exit_code=1, output=message + "\n", duration_s=0.0, language=block.language)
+
+
+def check_runnable(block: CodeBlock) -> str | None:
+    """Why this block cannot be run, in words for the agent; None if it can."""
+    if block.language not in EXECUTABLE_LANGUAGES:
+        shown = block.language or "(none)"
+        return f"unknown language {shown}: only python and sh (bash) code blocks are executed"
+    try:
+        script_name(block)
+    except ExecutorError as exc:
+        return str(exc)
+    return None
+
+
+class OutputCollector:
+    """Decodes output as it arrives, keeps at most `limit` characters, and says what was cut.
+
+    Live chunks are passed on until the limit; past it only the last `tail` characters are kept,
+    and `finish()` emits one note saying how much was cut followed by that tail (the end of the
+    output is where tracebacks and final answers are).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(0, limit)
+        self.tail_limit = min(2000, self.limit // 4)
+        self.head_limit = self.limit - self.tail_limit
+        self._decoders = {s: codecs.getincrementaldecoder("utf-8")(errors="replace") for s in ("stdout", "stderr")}
+        self._head: list[str] = []
+        self._head_len = 0
+        self._tail = ""
+        self._tail_stream = "stdout"
+        self._cut = 0
+        self.truncated = False
+
+    def feed(self, data: bytes, stream: str = "stdout") -> list[OutputChunk]:
+        text = self._decoders[stream].decode(data)
+        return self._add(text, stream)
+
+    def _add(self, text: str, stream: str) -> list[OutputChunk]:
+        if not text:
+            return []
+        chunks: list[OutputChunk] = []
+        room = self.head_limit - self._head_len
+        if room > 0:
+            shown = text[:room]
+            self._head.append(shown)
+            self._head_len += len(shown)
+            chunks.append(OutputChunk(shown, stream))
+            text = text[room:]
+        if text:
+            if not self.truncated:
+                self.truncated = True
+                chunks.append(OutputChunk(f"\n[output over {self.limit:,} characters: the rest is cut, its end kept]\n", "stderr"))
+            combined = self._tail + text
+            if len(combined) > self.tail_limit:
+                self._cut += len(combined) - self.tail_limit
+                combined = combined[len(combined) - self.tail_limit:] if self.tail_limit else ""
+            self._tail = combined
+            self._tail_stream = stream
+        return chunks
+
+    def finish(self) -> tuple[list[OutputChunk], str]:
+        """Flush the decoders; returns the last chunks to show and the whole kept output."""
+        chunks: list[OutputChunk] = []
+        for stream, decoder in self._decoders.items():
+            chunks += self._add(decoder.decode(b"", final=True), stream)
+        output = "".join(self._head)
+        if self.truncated:
+            note = f"\n[... {self._cut:,} characters of output cut ...]\n"
+            chunks.append(OutputChunk(note, "stderr"))
+            if self._tail:
+                chunks.append(OutputChunk(self._tail, self._tail_stream))
+            output += note + self._tail
+        return chunks, output

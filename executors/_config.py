@@ -1,0 +1,122 @@
+"""Turn an AutoGen-style `code_execution_config` into an executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._base import DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS, DEFAULT_TIMEOUT_S, Executor, Limits, parse_memory
+from ._results import ExecutorError
+
+#: Where code is saved and run when the config names no work_dir (AutoGen's examples use "coding").
+DEFAULT_WORK_DIR = "coding"
+
+_EXECUTOR_NAMES = {
+    "docker": "docker",
+    "commandline-docker": "docker",
+    "local": "local",
+    "commandline-local": "local",
+}
+_LIMIT_KEYS = ("memory", "pids", "output_limit")
+KNOWN_KEYS = frozenset(
+    {"work_dir", "use_docker", "timeout", "last_n_messages", "executor", "image", "limits", "docker_host", *_LIMIT_KEYS}
+)
+
+
+def _choose_kind(config: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(kind, image) from `executor` and `use_docker`; kind None means "docker if a daemon answers"."""
+    executor = config.get("executor")
+    use_docker = config.get("use_docker")
+    image = config.get("image")
+    kind = None
+    if executor is not None:
+        if not isinstance(executor, str) or executor.lower() not in _EXECUTOR_NAMES:
+            raise ExecutorError(f'code_execution_config: executor must be "docker" or "local", not {executor!r}')
+        kind = _EXECUTOR_NAMES[executor.lower()]
+    if use_docker is not None:
+        if use_docker is False:
+            wanted = "local"
+        elif use_docker is True:
+            wanted = "docker"
+        elif isinstance(use_docker, str) and use_docker:
+            wanted = "docker"
+            if image is not None and image != use_docker:
+                raise ExecutorError(f"code_execution_config: use_docker names image {use_docker!r} but image is {image!r}")
+            image = use_docker
+        elif isinstance(use_docker, (list, tuple)) and use_docker and all(isinstance(i, str) for i in use_docker):
+            wanted = "docker"
+            image = image or use_docker[0]  # AutoGen tries a list in order; the first is used here
+        else:
+            raise ExecutorError(f"code_execution_config: use_docker must be True, False or an image name, not {use_docker!r}")
+        if kind is not None and kind != wanted:
+            raise ExecutorError(
+                f"code_execution_config: executor={executor!r} contradicts use_docker={use_docker!r}; keep one of them"
+            )
+        kind = wanted
+    if kind == "local" and image is not None:
+        raise ExecutorError("code_execution_config: image is set but the executor is local; drop image or use docker")
+    return kind, image
+
+
+def _limits(config: dict[str, Any], kind: str) -> Limits:
+    nested = config.get("limits") or {}
+    if not isinstance(nested, dict):
+        raise ExecutorError(f"code_execution_config: limits must be a table like {{memory = \"256m\"}}, not {nested!r}")
+    for key in nested:
+        if key not in _LIMIT_KEYS:
+            raise ExecutorError(f"code_execution_config: unknown key limits.{key} (known: {', '.join(_LIMIT_KEYS)})")
+    merged = {**nested, **{k: config[k] for k in _LIMIT_KEYS if k in config}}
+
+    timeout = config.get("timeout", DEFAULT_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ExecutorError(f"code_execution_config: timeout must be a positive number of seconds, not {timeout!r}")
+    # Docker runs get a memory limit by default; the local executor only when asked (an
+    # address-space limit breaks many ordinary programs, so it is not a safe default there).
+    memory = parse_memory(merged.get("memory", DEFAULT_MEMORY if kind == "docker" else None))
+    pids = merged.get("pids", DEFAULT_PIDS)
+    if pids is not None and (isinstance(pids, bool) or not isinstance(pids, int) or pids < 8):
+        raise ExecutorError(f"code_execution_config: pids must be a whole number of at least 8, not {pids!r}")
+    output = merged.get("output_limit", DEFAULT_OUTPUT_LIMIT)
+    if isinstance(output, bool) or not isinstance(output, int) or output < 100:
+        raise ExecutorError(f"code_execution_config: output_limit must be a number of characters (>= 100), not {output!r}")
+    return Limits(timeout_s=float(timeout), memory=memory, pids=pids, output=output)
+
+
+def make_executor(config: dict[str, Any] | None = None) -> Executor:
+    """Build the executor an AutoGen `code_execution_config` asks for.
+
+    Keys: AutoGen's `work_dir` (default "./coding"), `use_docker` (True, False, or an image
+    name), `timeout` (seconds, default 60) and `last_n_messages` (accepted; the agent uses it),
+    plus `executor` ("docker" | "local"), `image`, `docker_host`, and the limits `memory`
+    ("256m"; docker default 512m, local none), `pids` (default 128, docker only) and
+    `output_limit` (characters kept, default 100000), at the top level or in a `limits` table.
+
+    With neither `executor` nor `use_docker`, Docker is used when a daemon answers. When Docker is
+    wanted and no daemon answers, this raises ExecutorUnavailable saying so: it never falls back
+    to running code unsandboxed on this machine. Running locally is opt-in (`executor="local"`
+    or `use_docker=False`). Unknown keys raise ExecutorError naming the key.
+    """
+    config = dict(config or {})
+    for key in config:
+        if key not in KNOWN_KEYS:
+            raise ExecutorError(
+                f"code_execution_config: unknown key {key!r} (known: {', '.join(sorted(KNOWN_KEYS))})"
+            )
+    kind, image = _choose_kind(config)
+    work_dir = config.get("work_dir") or DEFAULT_WORK_DIR
+    if not isinstance(work_dir, (str, Path)):
+        raise ExecutorError(f"code_execution_config: work_dir must be a path, not {work_dir!r}")
+    if kind == "local":
+        from ._local import LocalExecutor
+
+        if config.get("docker_host"):
+            raise ExecutorError("code_execution_config: docker_host is set but the executor is local")
+        return LocalExecutor(work_dir, limits=_limits(config, "local"))
+
+    from ._docker import DockerExecutor, docker_client
+
+    if image is not None and not isinstance(image, str):
+        raise ExecutorError(f"code_execution_config: image must be an image name, not {image!r}")
+    limits = _limits(config, "docker")
+    client = docker_client(config.get("docker_host"))  # raises ExecutorUnavailable, plainly
+    return DockerExecutor(work_dir, client=client, owns_client=True, image=image, limits=limits)

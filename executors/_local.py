@@ -1,0 +1,177 @@
+"""Run code blocks as subprocesses on this machine: no sandbox, so opt-in only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from ._base import (
+    Executor,
+    Limits,
+    OutputCollector,
+    check_runnable,
+    describe_memory,
+    describe_seconds,
+    unrunnable_result,
+    write_script,
+)
+from ._blocks import CodeBlock
+from ._results import ExecutionResult, ExecutorError, OutputChunk
+
+_END = object()
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class LocalExecutor(Executor):
+    """Each block runs as a subprocess in the work dir, in its own process group.
+
+    NOT a sandbox: the code can read and write anything this user can, and use the network.
+    What it does enforce: the timeout (the whole process group is killed, children included;
+    whatever the code left running when it exits is killed too), the output cap, and, when a
+    memory limit is given, an address-space limit (RLIMIT_AS) that makes big allocations fail
+    with MemoryError. The process limit (`pids`) cannot be enforced per run here and is ignored.
+    Python blocks run with this interpreter (`python`), -u; sh blocks with /bin/sh.
+    """
+
+    name = "local"
+    sandboxed = False
+
+    def __init__(self, work_dir: str | Path, *, limits: Limits | None = None, python: str | None = None) -> None:
+        self.work_dir = Path(work_dir).expanduser().resolve()
+        self.limits = limits or Limits(memory=None)
+        self.python = python or sys.executable
+        self._groups: set[int] = set()
+        self._closed = False
+
+    def _preexec(self):
+        memory = self.limits.memory
+        if memory is None:
+            return None
+
+        def limit_memory() -> None:  # runs in the child, between fork and exec
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+        return limit_memory
+
+    async def _read(self, pipe: asyncio.StreamReader, stream: str, queue: asyncio.Queue) -> None:
+        try:
+            while data := await pipe.read(65536):
+                queue.put_nowait((stream, data))
+        finally:
+            queue.put_nowait(_END)
+
+    async def run(self, block: CodeBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
+        """Run one block as a subprocess; yields output chunks live, then one ExecutionResult."""
+        if self._closed:
+            raise ExecutorError("this local executor is closed")
+        problem = check_runnable(block)
+        if problem:
+            yield unrunnable_result(block, problem)
+            return
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        script = write_script(self.work_dir, block)
+        command = [self.python, "-u", script] if block.language == "python" else ["/bin/sh", script]
+        limits = self.limits
+        started = time.monotonic()
+        deadline = started + limits.timeout_s
+        collector = OutputCollector(limits.output)
+        queue: asyncio.Queue = asyncio.Queue()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=self.work_dir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group, so a kill reaches its children
+            preexec_fn=self._preexec(),
+            env=env,
+        )
+        pgid = proc.pid
+        self._groups.add(pgid)
+        readers = [
+            asyncio.create_task(self._read(proc.stdout, "stdout", queue)),
+            asyncio.create_task(self._read(proc.stderr, "stderr", queue)),
+        ]
+        timed_out = False
+        try:
+            open_pipes = len(readers)
+            exited = asyncio.create_task(proc.wait())
+            while open_pipes and not exited.done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, exited}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    continue
+                item = getter.result()
+                if item is _END:
+                    open_pipes -= 1
+                    continue
+                for chunk in collector.feed(item[1], item[0]):
+                    yield chunk
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), max(deadline - time.monotonic(), 0))
+            except asyncio.TimeoutError:
+                timed_out = True
+            # The main process is done (or out of time): nothing in its group may outlive it.
+            _kill_group(pgid)
+            await exited
+            # Drain what is still buffered in the pipes.
+            while open_pipes:
+                try:
+                    item = await asyncio.wait_for(queue.get(), 5)
+                except asyncio.TimeoutError:
+                    break  # a grandchild escaped the group and holds the pipe: stop reading
+                if item is _END:
+                    open_pipes -= 1
+                    continue
+                for chunk in collector.feed(item[1], item[0]):
+                    yield chunk
+            code = proc.returncode
+            exit_code = 128 - code if code is not None and code < 0 else int(code if code is not None else 1)
+            last_chunks, output = collector.finish()
+            for chunk in last_chunks:
+                yield chunk
+            killed_reason = None
+            if timed_out:
+                killed_reason = f"timeout after {describe_seconds(limits.timeout_s)}"
+            elif limits.memory and exit_code != 0 and "MemoryError" in output[-4000:]:
+                killed_reason = f"out of memory (limit {describe_memory(limits.memory)})"
+            yield ExecutionResult(
+                exit_code=exit_code,
+                output=output,
+                duration_s=time.monotonic() - started,
+                timed_out=timed_out,
+                truncated=collector.truncated,
+                language=block.language,
+                killed_reason=killed_reason,
+            )
+        finally:
+            _kill_group(pgid)
+            for reader in readers:
+                reader.cancel()
+            if proc.returncode is None:
+                await asyncio.shield(proc.wait())
+            self._groups.discard(pgid)
+
+    async def aclose(self) -> None:
+        """Kill every process group still running."""
+        self._closed = True
+        for pgid in list(self._groups):
+            _kill_group(pgid)
