@@ -255,51 +255,47 @@ def parse_models(text: str, source: str, base_dir: Path | None = None, found_by:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
     problems: list[str] = []
+    parsed: _File | None = None
     try:
         parsed = _File.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_format_errors(source, exc, raw))
-        # Keep going with the entries that did validate, so cross-entry mistakes show up too.
-        parsed = None
-    entries: list[ModelConfig] = []
-    if parsed is not None:
-        entries = list(parsed.models)
-    else:
-        for item in raw.get("models", []) if isinstance(raw.get("models"), list) else []:
-            try:
-                entries.append(ModelConfig.model_validate(item))
-            except (ValidationError, TypeError):
-                pass
-    defaults = parsed.defaults if parsed else DefaultsConfig()
+    # The checks across entries read the raw tables, so they report even when a field is invalid.
+    raw_models = raw.get("models") if isinstance(raw.get("models"), list) else []
+    entries = [m if isinstance(m, dict) else {} for m in raw_models]
     names: dict[str, int] = {}
     for i, m in enumerate(entries):
-        where = f"{source}: [[models]] entry {i + 1} ({m.name!r})"
-        if m.name in names:
-            problems.append(f"{where}: field 'name': duplicate name (also entry {names[m.name] + 1})")
-        names.setdefault(m.name, i)
-        for key in _REQUIRED_BY_BACKEND[m.backend]:
-            if not getattr(m, key):
-                problems.append(f"{where}: field {key!r} is required for backend {m.backend!r}")
-        if m.backend == "scripted":
-            if bool(m.replies) == bool(m.script):
+        name, backend = m.get("name"), m.get("backend")
+        where = f"{source}: [[models]] entry {i + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        if isinstance(name, str):
+            if name in names:
+                problems.append(f"{where}: field 'name': duplicate name (also entry {names[name] + 1})")
+            names.setdefault(name, i)
+        if backend not in _REQUIRED_BY_BACKEND:
+            continue
+        for key in _REQUIRED_BY_BACKEND[backend]:
+            if not m.get(key):
+                problems.append(f"{where}: field {key!r} is required for backend {backend!r}")
+        if backend == "scripted":
+            if bool(m.get("replies")) == bool(m.get("script")):
                 problems.append(f"{where}: backend 'scripted' needs exactly one of 'replies' (a non-empty list) or 'script' (a JSONL file)")
-        elif m.replies is not None or m.script is not None:
+        elif "replies" in m or "script" in m:
             problems.append(f"{where}: fields 'replies' and 'script' are only for backend 'scripted'")
-    all_names = {m.name for m in entries}
-    for i, m in enumerate(entries):
-        for f in m.fallbacks:
-            if f == m.name:
-                problems.append(f"{source}: [[models]] entry {i + 1} ({m.name!r}): field 'fallbacks': a model cannot fall back to itself")
-            elif f not in all_names:
-                problems.append(f"{source}: [[models]] entry {i + 1} ({m.name!r}): field 'fallbacks': no model named {f!r}")
-    default = raw.get("default") if isinstance(raw.get("default"), str) else None
-    if default is not None and entries and default not in all_names:
-        problems.append(f"{source}: top level: field 'default': no model named {default!r} (models: {', '.join(sorted(all_names))})")
+        fallbacks = m.get("fallbacks") if isinstance(m.get("fallbacks"), list) else []
+        for f in fallbacks:
+            if f == name:
+                problems.append(f"{where}: field 'fallbacks': a model cannot fall back to itself")
+            elif isinstance(f, str) and not any(isinstance(o.get("name"), str) and o.get("name") == f for o in entries):
+                problems.append(f"{where}: field 'fallbacks': no model named {f!r}")
+    default = raw.get("default")
+    if isinstance(default, str) and names and default not in names:
+        problems.append(f"{source}: top level: field 'default': no model named {default!r} (models: {', '.join(names)})")
     if problems:
         raise ConfigError(problems)
     assert parsed is not None
+    defaults = parsed.defaults
     merged: dict[str, ModelConfig] = {}
-    for m in entries:
+    for m in parsed.models:
         values = m.model_dump(by_alias=True, exclude={"base_dir"})
         for key, builtin in BUILTIN_DEFAULTS.items():
             if values.get(key) is None:
@@ -310,7 +306,7 @@ def parse_models(text: str, source: str, base_dir: Path | None = None, found_by:
         merged[m.name] = ModelConfig.model_validate(values)
     return ModelsConfig(
         models=merged,
-        default=parsed.default or entries[0].name,
+        default=parsed.default or parsed.models[0].name,
         embedding=parsed.embedding,
         source=source,
         found_by=found_by,

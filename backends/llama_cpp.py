@@ -167,7 +167,7 @@ def _load(config: ModelConfig) -> LoadedModel:
     path = config.resolved_model_path()
     opts = config.options
     key = (str(path.resolve()), config.context_length, config.n_gpu_layers, opts.get("chat_format"),
-           opts.get("n_threads"), opts.get("n_batch"))
+           opts.get("n_threads"), opts.get("n_batch"), opts.get("kv_reuse", True))
     with _LOADED_LOCK:
         loaded = _LOADED.get(key)
         if loaded is None:

@@ -49,7 +49,7 @@ def test_good_file_applies_defaults_and_keeps_own_values():
     assert [m.name for m in config.chain("b")] == ["b", "a"]
 
 
-def test_ten_mistakes_give_ten_clear_messages():
+def test_eleven_mistakes_give_eleven_clear_messages():
     text = """
 schema_version = 1
 default = "ghost"
@@ -77,7 +77,7 @@ backend = "ollama"
 fallbacks = ["nowhere"]
 """
     problems = problems_of(text)
-    assert len(problems) == 10, "\n".join(problems)
+    assert len(problems) == 11, "\n".join(problems)
     joined = "\n".join(problems)
     for expected in [
         "[[models]] entry 1 ('one'): unknown field 'temprature'",
@@ -89,10 +89,11 @@ fallbacks = ["nowhere"]
         "[[models]] entry 5 ('one'): field 'name': duplicate name (also entry 1)",
         "[[models]] entry 5 ('one'): field 'model' is required for backend 'ollama'",
         "field 'default': no model named 'ghost'",
+        "[[models]] entry 5 ('one'): field 'fallbacks': no model named 'nowhere'",
     ]:
         assert expected in joined, f"missing {expected!r} in:\n{joined}"
     assert all(p.startswith("models.toml: ") for p in problems)
-    # The tenth: entry 1 (llama_cpp) has no model_path. Each message names the entry and the field.
+    # And entry 1 (llama_cpp) has no model_path. Each message names the entry and the field.
     assert "[[models]] entry 1 ('one'): field 'model_path' is required for backend 'llama_cpp'" in joined
 
 
