@@ -1,0 +1,64 @@
+"""The conversation engine: AutoGen 0.2-compatible agents, chats, tools, group chats, events.
+
+Port an AutoGen 0.2 script by changing its import::
+
+    from agents import AssistantAgent, UserProxyAgent, ConversableAgent, GroupChat, GroupChatManager, register_function
+
+Models come from models.toml (``use_models(path)`` to pick one; ``llm_config`` names a model).
+Every chat can also be consumed as a stream of events (``agent.run_stream(...)``, see
+``agents.events``); termination conditions live in ``agents.termination``.
+"""
+
+from . import events, termination
+from ._agent import Agent, ConversableAgent
+from ._chat import ChatResult, ChatStream, a_initiate_chats, initiate_chats
+from ._code import CodeApproval
+from ._context import ChatStop
+from ._groupchat import GroupChat, GroupChatManager, Selection
+from ._models import LLM, current_registry, resolve_llm, use_models
+from ._roles import AssistantAgent, UserProxyAgent, register_function
+from ._tools import Tool, build_tool, repair_json
+from .termination import (
+    ExternalStop,
+    Handoff,
+    MaxMessages,
+    Stall,
+    TerminationCondition,
+    TextMention,
+    Timeout,
+    TokenBudget,
+)
+
+__all__ = [
+    "LLM",
+    "Agent",
+    "AssistantAgent",
+    "ChatResult",
+    "ChatStop",
+    "ChatStream",
+    "CodeApproval",
+    "ConversableAgent",
+    "ExternalStop",
+    "GroupChat",
+    "GroupChatManager",
+    "Handoff",
+    "MaxMessages",
+    "Selection",
+    "Stall",
+    "TerminationCondition",
+    "TextMention",
+    "Timeout",
+    "TokenBudget",
+    "Tool",
+    "UserProxyAgent",
+    "a_initiate_chats",
+    "build_tool",
+    "current_registry",
+    "events",
+    "initiate_chats",
+    "register_function",
+    "repair_json",
+    "resolve_llm",
+    "termination",
+    "use_models",
+]

@@ -1,0 +1,774 @@
+"""ConversableAgent: AutoGen 0.2's agent, with an async core and an event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Literal
+
+from backends import BackendError, ChatMessage, Completion, Delta, Notice, ToolSpec, Usage
+
+from . import _chat
+from ._code import CodeApproval, a_generate_code_execution_reply
+from ._context import ChatStop, current_run
+from ._messages import as_message, content_str, stored_copy, to_chat, to_chat_messages
+from ._models import LLM, current_registry, resolve_llm
+from ._sync import run_sync
+from ._tools import Tool, build_tool, run_tool
+from .events import (
+    HumanInputRequested,
+    HumanReply,
+    MessagePosted,
+    NoticeEvent,
+    TokenDelta,
+    ToolCallRequested,
+    ToolResult,
+    UsageReport,
+    new_id,
+)
+
+HumanInputMode = Literal["ALWAYS", "TERMINATE", "NEVER"]
+HOOKABLE = ("process_last_received_message", "process_all_messages_before_reply", "process_message_before_send")
+INTERRUPTED = "Interrupted: the user replied instead, so this tool call was not run."
+
+
+class Agent:
+    """What every agent is: a name and a description (used by group chats to pick speakers)."""
+
+    name: str
+    description: str
+
+
+def _default_is_termination(message: dict[str, Any]) -> bool:
+    return content_str(message.get("content")) == "TERMINATE"
+
+
+class ConversableAgent(Agent):
+    """An agent that converses: AutoGen 0.2's ``ConversableAgent``, same keywords and rules.
+
+    The reply pipeline runs in AutoGen's order: termination / human check, tool calls, code
+    execution, (nested chats), the LLM; the first step that gives a final reply wins.
+    ``register_reply`` inserts custom steps. ``llm_config`` names a models.toml model, a dict
+    ``{"model": name, "temperature": ...}``, ``{"config_list": [...]}`` (tried in order) or
+    ``False``.
+
+    Better than AutoGen 0.2: the chat is a loop rather than mutual recursion, so long chats do not
+    grow the stack; sync tools run in a thread, so the TUI stays responsive; a backend error stops
+    the chat with a reason in ``ChatResult.stop_reason`` instead of raising out of it; every step
+    is an event (``run_stream``).
+    """
+
+    DEFAULT_CONFIG: Any = False
+    MAX_CONSECUTIVE_AUTO_REPLY = 100
+    DEFAULT_SUMMARY_PROMPT = "Summarize the takeaway from the conversation. Do not add any introductory phrases."
+    DEFAULT_SUMMARY_METHOD = "last_msg"
+
+    def __init__(
+        self,
+        name: str,
+        system_message: str | list[str] | None = "You are a helpful AI Assistant.",
+        is_termination_msg: Callable[[dict[str, Any]], bool] | None = None,
+        max_consecutive_auto_reply: int | None = None,
+        human_input_mode: HumanInputMode = "TERMINATE",
+        function_map: dict[str, Callable[..., Any]] | None = None,
+        code_execution_config: dict[str, Any] | Literal[False] = False,
+        llm_config: Any = None,
+        default_auto_reply: str | dict[str, Any] = "",
+        description: str | None = None,
+        chat_messages: dict[Agent, list[dict[str, Any]]] | None = None,
+        silent: bool | None = None,
+        code_approval: CodeApproval | None = None,
+    ):
+        if human_input_mode not in ("ALWAYS", "TERMINATE", "NEVER"):
+            raise ValueError(f"human_input_mode must be ALWAYS, TERMINATE or NEVER, not {human_input_mode!r}")
+        self.name = name
+        if isinstance(system_message, list):
+            system_message = "\n".join(system_message)
+        self._system_message = system_message or ""
+        self._description = description if description is not None else self._system_message
+        self._is_termination_msg = is_termination_msg or _default_is_termination
+        self._max_consecutive_auto_reply = (
+            max_consecutive_auto_reply if max_consecutive_auto_reply is not None else self.MAX_CONSECUTIVE_AUTO_REPLY
+        )
+        self._consecutive_auto_reply_counter: defaultdict[Agent | None, int] = defaultdict(int)
+        self._max_consecutive_auto_reply_dict: defaultdict[Agent | None, int] = defaultdict(self.max_consecutive_auto_reply)
+        self.human_input_mode = human_input_mode
+        self._default_auto_reply = default_auto_reply
+        self.silent = silent
+        self.reply_at_receive: defaultdict[Agent | None, bool] = defaultdict(bool)
+        self._oai_messages: defaultdict[Agent | None, list[dict[str, Any]]] = defaultdict(list)
+        if chat_messages:
+            for agent, msgs in chat_messages.items():
+                self._oai_messages[agent] = list(msgs)
+        # Per partner: the ChatMessages already converted and how many stored dicts they cover.
+        self._views: dict[Agent | None, tuple[list[ChatMessage], int]] = {}
+        self._human_input: list[str] = []
+        self._usage: dict[str, Usage] = {}
+        self._stop: tuple[str, str] | None = None  # why the last generate_reply gave None
+        self.hook_lists: dict[str, list[Callable[..., Any]]] = {h: [] for h in HOOKABLE}
+
+        if llm_config is None:
+            llm_config = self.DEFAULT_CONFIG
+        self.llm_config = llm_config
+        self._llm_registry = None
+        self._llm: LLM | None = None
+        self._resolve_llm()
+
+        self._function_map: dict[str, Tool] = {}
+        self._llm_tools: dict[str, ToolSpec] = {}
+        for fname, func in (function_map or {}).items():
+            self._function_map[fname] = build_tool(func, name=fname)
+
+        if code_execution_config is not False and code_execution_config is not None and not isinstance(code_execution_config, dict):
+            raise TypeError("code_execution_config must be a dict or False")
+        self._code_execution_config: dict[str, Any] | Literal[False] = (
+            dict(code_execution_config) if isinstance(code_execution_config, dict) else False
+        )
+        self.code_approval = code_approval
+        self._executor: Any = None
+
+        self._reply_func_list: list[dict[str, Any]] = []
+        self.register_reply([Agent, None], ConversableAgent.a_generate_oai_reply)
+        self.register_reply([Agent, None], ConversableAgent.a_generate_code_execution_reply)
+        self.register_reply([Agent, None], ConversableAgent.a_generate_tool_calls_reply)
+        self.register_reply([Agent, None], ConversableAgent.a_check_termination_and_human_reply)
+
+    # -- properties AutoGen scripts use ---------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @property
+    def system_message(self) -> str:
+        return self._system_message
+
+    def update_system_message(self, system_message: str) -> None:
+        self._system_message = system_message
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return self._description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._description = value
+
+    @property
+    def chat_messages(self) -> dict[Agent | None, list[dict[str, Any]]]:
+        return self._oai_messages
+
+    def chat_messages_for_summary(self, agent: Agent) -> list[dict[str, Any]]:
+        return self._oai_messages[agent]
+
+    def last_message(self, agent: Agent | None = None) -> dict[str, Any] | None:
+        if agent is None:
+            if not self._oai_messages:
+                return None
+            if len(self._oai_messages) > 1:
+                raise ValueError("more than one conversation: say which agent's last message you want")
+            msgs = next(iter(self._oai_messages.values()))
+            return msgs[-1] if msgs else None
+        msgs = self._oai_messages.get(agent)
+        return msgs[-1] if msgs else None
+
+    @property
+    def function_map(self) -> dict[str, Callable[..., Any]]:
+        return {n: t.func for n, t in self._function_map.items()}
+
+    @property
+    def tools(self) -> list[Tool]:
+        return list(self._function_map.values())
+
+    @property
+    def llm_tools(self) -> list[ToolSpec]:
+        return list(self._llm_tools.values())
+
+    @property
+    def code_executor_config(self) -> dict[str, Any] | Literal[False]:
+        return self._code_execution_config
+
+    @property
+    def use_docker(self) -> Any:
+        return self._code_execution_config.get("use_docker") if self._code_execution_config else None
+
+    def can_execute_function(self, name: str | list[str]) -> bool:
+        names = name if isinstance(name, list) else [name]
+        return all(n in self._function_map for n in names)
+
+    def max_consecutive_auto_reply(self, sender: Agent | None = None) -> int:
+        return self._max_consecutive_auto_reply if sender is None else self._max_consecutive_auto_reply_dict[sender]
+
+    def update_max_consecutive_auto_reply(self, value: int, sender: Agent | None = None) -> None:
+        if sender is None:
+            self._max_consecutive_auto_reply = value
+            for k in self._max_consecutive_auto_reply_dict:
+                self._max_consecutive_auto_reply_dict[k] = value
+        else:
+            self._max_consecutive_auto_reply_dict[sender] = value
+
+    def reset_consecutive_auto_reply_counter(self, sender: Agent | None = None) -> None:
+        if sender is None:
+            self._consecutive_auto_reply_counter.clear()
+        else:
+            self._consecutive_auto_reply_counter[sender] = 0
+
+    def stop_reply_at_receive(self, sender: Agent | None = None) -> None:
+        if sender is None:
+            self.reply_at_receive.clear()
+        else:
+            self.reply_at_receive[sender] = False
+
+    def clear_history(self, recipient: Agent | None = None, nr_messages_to_preserve: int | None = None) -> None:
+        targets = [recipient] if recipient is not None else list(self._oai_messages)
+        for agent in targets:
+            msgs = self._oai_messages[agent]
+            keep = msgs[-nr_messages_to_preserve:] if nr_messages_to_preserve else []
+            msgs.clear()
+            msgs.extend(keep)
+            self._views.pop(agent, None)
+
+    def reset(self) -> None:
+        self.clear_history()
+        self.reset_consecutive_auto_reply_counter()
+        self.stop_reply_at_receive()
+        for entry in self._reply_func_list:
+            if entry["reset_config"] is not None:
+                entry["reset_config"](entry["config"])
+            else:
+                entry["config"] = entry["init_config"]
+
+    @property
+    def client(self) -> LLM | None:
+        """The agent's model (``None`` with ``llm_config=False``)."""
+        return self._resolve_llm()
+
+    def _resolve_llm(self) -> LLM | None:
+        if self.llm_config is False:
+            return None
+        registry = current_registry()
+        if self._llm is None or self._llm_registry is not registry:
+            self._llm = resolve_llm(self.llm_config, registry)
+            self._llm_registry = registry
+        return self._llm
+
+    @property
+    def usage(self) -> dict[str, Usage]:
+        """Tokens this agent's model calls used, per model, over its lifetime."""
+        return dict(self._usage)
+
+    # -- registration --------------------------------------------------------------------------
+
+    def register_reply(
+        self,
+        trigger: Any,
+        reply_func: Callable[..., Any],
+        position: int = 0,
+        config: Any = None,
+        reset_config: Callable[[Any], None] | None = None,
+        *,
+        ignore_async_in_sync_chat: bool = False,
+        remove_other_reply_funcs: bool = False,
+    ) -> None:
+        """Add a step to the reply pipeline. ``reply_func(recipient, messages, sender, config)``
+        returns ``(final, reply)``; it may be async. Position 0 runs first."""
+        if not isinstance(trigger, (type, str, Agent, list)) and not callable(trigger) and trigger is not None:
+            raise ValueError("trigger must be a class, a name, an agent, a callable, a list of these, or None")
+        if remove_other_reply_funcs:
+            self._reply_func_list.clear()
+        self._reply_func_list.insert(position, {
+            "trigger": trigger,
+            "reply_func": reply_func,
+            "config": config,
+            "init_config": config,
+            "reset_config": reset_config,
+        })
+
+    def replace_reply_func(self, old_reply_func: Callable[..., Any], new_reply_func: Callable[..., Any]) -> None:
+        for entry in self._reply_func_list:
+            if entry["reply_func"] is old_reply_func:
+                entry["reply_func"] = new_reply_func
+
+    @property
+    def reply_funcs(self) -> list[Callable[..., Any]]:
+        return [e["reply_func"] for e in self._reply_func_list]
+
+    def register_hook(self, hookable_method: str, hook: Callable[..., Any]) -> None:
+        """Add a hook: ``process_last_received_message(content) -> content``,
+        ``process_all_messages_before_reply(messages) -> messages`` (both change only what the
+        reply sees, never the stored history), ``process_message_before_send(sender, message,
+        recipient, silent) -> message`` (changes what is sent)."""
+        if hookable_method not in self.hook_lists:
+            raise ValueError(f"{hookable_method!r} is not a hookable method (hookable: {', '.join(HOOKABLE)})")
+        if hook in self.hook_lists[hookable_method]:
+            raise ValueError(f"{hook!r} is already registered as a hook")
+        self.hook_lists[hookable_method].append(hook)
+
+    def register_for_llm(self, *, name: str | None = None, description: str | None = None, api_style: str = "tool") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: offer the function to this agent's model as a tool. The JSON schema comes
+        from the type hints (``Annotated[int, "what it is"]``) and the docstring; ``description``
+        defaults to the docstring's first paragraph (AutoGen requires it)."""
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            if self.llm_config is False:
+                raise RuntimeError(f"agent {self.name!r} has llm_config=False, so it cannot offer tools to a model")
+            tool = getattr(func, "_moot_tool", None)
+            if tool is None or (name and tool.name != name) or (description is not None and tool.description != description):
+                tool = build_tool(getattr(func, "_moot_func", func), name=name or (tool.name if tool else None),
+                                  description=description if description is not None else (tool.description if tool else None))
+            self._llm_tools[tool.name] = tool.spec
+            return _tag(func, tool)
+
+        return decorator
+
+    def register_for_execution(self, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: this agent runs the function when a model calls it."""
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            tool = getattr(func, "_moot_tool", None)
+            if tool is None or (name and tool.name != name):
+                tool = build_tool(getattr(func, "_moot_func", func), name=name or (tool.name if tool else None),
+                                  description=tool.description if tool else None)
+            self._function_map[tool.name] = tool
+            return _tag(func, tool)
+
+        return decorator
+
+    def register_function(self, function_map: dict[str, Callable[..., Any] | None]) -> None:
+        """Let this agent run these functions (``None`` removes one)."""
+        for fname, func in function_map.items():
+            if func is None:
+                self._function_map.pop(fname, None)
+            else:
+                self._function_map[fname] = build_tool(getattr(func, "_moot_func", func), name=fname)
+
+    def update_tool_signature(self, tool_sig: str | dict[str, Any], is_remove: bool) -> None:
+        """Add (or with ``is_remove``, remove) an OpenAI-format tool description."""
+        if is_remove:
+            fname = tool_sig if isinstance(tool_sig, str) else tool_sig.get("function", tool_sig)["name"]
+            self._llm_tools.pop(fname, None)
+            return
+        fn = tool_sig["function"] if isinstance(tool_sig, dict) and "function" in tool_sig else tool_sig
+        assert isinstance(fn, dict)
+        self._llm_tools[fn["name"]] = ToolSpec(fn["name"], fn.get("description", ""), fn.get("parameters") or {"type": "object", "properties": {}})
+
+    def register_nested_chats(
+        self,
+        chat_queue: list[dict[str, Any]],
+        trigger: Any,
+        reply_func_from_nested_chats: str | Callable[..., Any] = "summary_from_nested_chats",
+        position: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run a sequence of chats when a message from ``trigger`` arrives, and reply with the
+        last chat's summary. Each entry is ``initiate_chat`` keywords plus ``recipient`` (and
+        optionally ``sender``, default this agent); the first chat's message defaults to the
+        message received. Inserted just before the LLM step unless ``position`` says otherwise
+        (AutoGen puts it at 2, which with its duplicated sync/async steps lands in the same place)."""
+        if reply_func_from_nested_chats == "summary_from_nested_chats":
+            func: Callable[..., Any] = _chat.summary_from_nested_chats
+        elif callable(reply_func_from_nested_chats):
+            func = reply_func_from_nested_chats
+        else:
+            raise ValueError("reply_func_from_nested_chats must be 'summary_from_nested_chats' or a callable")
+
+        async def nested_reply(recipient: ConversableAgent, messages: list[dict[str, Any]] | None = None,
+                               sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+            result = func(chat_queue, recipient, messages, sender, config)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        nested_reply.__name__ = "nested_chats_reply"
+        if position is None:
+            position = next((i for i, e in enumerate(self._reply_func_list)
+                             if e["reply_func"] is ConversableAgent.a_generate_oai_reply), len(self._reply_func_list))
+        self.register_reply(trigger, nested_reply, position=position, config=kwargs.get("config"))
+
+    # -- sending and receiving -----------------------------------------------------------------
+
+    def _append(self, message: dict[str, Any], role: str, partner: Agent | None, name: str) -> dict[str, Any]:
+        stored = stored_copy(message, role, name)
+        if stored is None:
+            raise ValueError("a message needs 'content', 'tool_calls' or 'tool_responses'")
+        self._oai_messages[partner].append(stored)
+        return stored
+
+    def _process_before_send(self, message: Any, recipient: Agent, silent: bool) -> dict[str, Any]:
+        msg = dict(as_message(message))
+        for hook in self.hook_lists["process_message_before_send"]:
+            msg = as_message(hook(sender=self, message=msg, recipient=recipient, silent=silent))
+        return msg
+
+    async def a_send(self, message: dict[str, Any] | str, recipient: ConversableAgent, request_reply: bool | None = None,
+                     silent: bool | None = False) -> None:
+        """Send a message; with ``request_reply=True`` the conversation goes on from there."""
+        msg = self._process_before_send(message, recipient, bool(silent))
+        stored = self._append(msg, "assistant", recipient, self.name)
+        run = current_run()
+        mid = run.take_message_id() if run is not None else new_id()
+        if run is not None and run.sink is not None:
+            run.emit(MessagePosted(
+                run.chat_id, message_id=mid, sender=self.name, recipient=recipient.name, role=stored["role"],
+                content=content_str(stored["content"]) if stored.get("content") is not None else None,
+                name=stored.get("name"), tool_calls=tuple(stored.get("tool_calls") or ()),
+                tool_responses=tuple(stored.get("tool_responses") or ()),
+            ))
+        if not silent and not (self.silent is True):
+            _print_message(self, recipient, stored)
+        await recipient.a_receive(msg, self, request_reply, silent)
+
+    def send(self, message: dict[str, Any] | str, recipient: ConversableAgent, request_reply: bool | None = None,
+             silent: bool | None = False) -> None:
+        run_sync(self.a_send(message, recipient, request_reply, silent))
+
+    async def a_receive(self, message: dict[str, Any] | str, sender: ConversableAgent, request_reply: bool | None = None,
+                        silent: bool | None = False) -> None:
+        self._append(as_message(message), "user", sender, sender.name)
+        if request_reply is False or (request_reply is None and not self.reply_at_receive[sender]):
+            return
+        await _chat.continue_conversation(self, sender, silent=bool(silent))
+
+    def receive(self, message: dict[str, Any] | str, sender: ConversableAgent, request_reply: bool | None = None,
+                silent: bool | None = False) -> None:
+        run_sync(self.a_receive(message, sender, request_reply, silent))
+
+    def _deliver(self, message: dict[str, Any], sender: Agent) -> None:
+        """Store a message as received, without replying or emitting (group chat broadcast)."""
+        stored = stored_copy(message, "user", message.get("name") or sender.name)
+        if stored is not None:
+            self._oai_messages[sender].append(stored)
+
+    # -- the reply pipeline --------------------------------------------------------------------
+
+    @staticmethod
+    def _match_trigger(trigger: Any, sender: Agent | None) -> bool:
+        if trigger is None:
+            return sender is None
+        if isinstance(trigger, str):
+            return sender is not None and trigger == sender.name
+        if isinstance(trigger, type):
+            return isinstance(sender, trigger)
+        if isinstance(trigger, Agent):
+            return trigger is sender
+        if isinstance(trigger, list):
+            return any(ConversableAgent._match_trigger(t, sender) for t in trigger)
+        if callable(trigger):
+            return bool(trigger(sender))
+        raise ValueError(f"unsupported trigger {trigger!r}")
+
+    def _apply_receive_hooks(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        last_hooks = self.hook_lists["process_last_received_message"]
+        all_hooks = self.hook_lists["process_all_messages_before_reply"]
+        if not last_hooks and not all_hooks:
+            return messages
+        msgs = [dict(m) for m in messages]  # hooks may edit dicts in place; the history must not change
+        if last_hooks and msgs:
+            content = msgs[-1].get("content")
+            if isinstance(content, str):
+                for hook in last_hooks:
+                    content = hook(content)
+                msgs[-1]["content"] = content
+        for hook in all_hooks:
+            msgs = hook(msgs)
+        return msgs
+
+    async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
+                               **kwargs: Any) -> str | dict[str, Any] | None:
+        """Run the reply pipeline; ``None`` means no reply (the conversation ends)."""
+        if messages is None and sender is None:
+            raise ValueError("generate_reply needs messages or a sender")
+        if messages is None:
+            messages = self._oai_messages[sender]
+        self._stop = None
+        messages = self._apply_receive_hooks(messages)
+        exclude = kwargs.get("exclude", ())
+        for entry in list(self._reply_func_list):
+            func = entry["reply_func"]
+            if func in exclude or not self._match_trigger(entry["trigger"], sender):
+                continue
+            result = func(self, messages=messages, sender=sender, config=entry["config"])
+            if inspect.isawaitable(result):
+                result = await result
+            final, reply = result
+            if final:
+                return reply
+        return self._default_auto_reply
+
+    def generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
+                       **kwargs: Any) -> str | dict[str, Any] | None:
+        return run_sync(self.a_generate_reply(messages, sender, **kwargs))
+
+    # human input
+
+    def get_human_input(self, prompt: str) -> str:
+        """Ask the human on the console (override this, or the async ``a_get_human_input``)."""
+        return input(prompt)
+
+    async def a_get_human_input(self, prompt: str) -> str:
+        """Ask the human. The default reads the console in a thread; the TUI and tests replace it."""
+        return await asyncio.to_thread(self.get_human_input, prompt)
+
+    async def _ask_human(self, prompt: str) -> str:
+        run = current_run()
+        if run is not None:
+            run.emit(HumanInputRequested(run.chat_id, agent=self.name, prompt=prompt))
+        reply = await self.a_get_human_input(prompt)
+        reply = "" if reply is None else str(reply)
+        self._human_input.append(reply)
+        if run is not None:
+            run.human_input.append(reply)
+            run.emit(HumanReply(run.chat_id, agent=self.name, text=reply))
+        return reply
+
+    async def a_check_termination_and_human_reply(self, messages: list[dict[str, Any]] | None = None,
+                                                  sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """AutoGen's first step: decide whether to stop, ask the human, or go on to auto-reply."""
+        if messages is None:
+            messages = self._oai_messages[sender] if sender is not None else []
+        if not messages:
+            return False, None
+        message = messages[-1]
+        reply = ""
+        sender_name = "the sender" if sender is None else sender.name
+        why = ""
+        if self.human_input_mode == "ALWAYS":
+            reply = await self._ask_human(
+                f"Replying as {self.name}. Provide feedback to {sender_name}. Press enter to skip and use "
+                f"auto-reply, or type 'exit' to end the conversation: ")
+            if not reply and self._is_termination_msg(message):
+                reply, why = "exit", "termination"
+        else:
+            counter = self._consecutive_auto_reply_counter[sender]
+            limit = self._max_consecutive_auto_reply_dict[sender]
+            if counter >= limit:
+                if self.human_input_mode == "NEVER":
+                    reply, why = "exit", "limit"
+                else:
+                    terminate = self._is_termination_msg(message)
+                    reply = await self._ask_human(
+                        f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: "
+                        if terminate else
+                        f"Please give feedback to {sender_name}. Press enter to skip and use auto-reply, or type "
+                        f"'exit' to stop the conversation: ")
+                    if not reply and terminate:
+                        reply, why = "exit", "termination"
+            elif self._is_termination_msg(message):
+                if self.human_input_mode == "NEVER":
+                    reply, why = "exit", "termination"
+                else:
+                    reply = await self._ask_human(
+                        f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: ")
+                    if not reply:
+                        reply, why = "exit", "termination"
+
+        if reply == "exit":
+            self._consecutive_auto_reply_counter[sender] = 0
+            if why == "limit":
+                limit = self._max_consecutive_auto_reply_dict[sender]
+                self._stop = (f"{self.name} reached max_consecutive_auto_reply ({limit}) in its chat with {sender_name}",
+                              "max_consecutive_auto_reply")
+            elif why == "termination":
+                self._stop = (f"{self.name} received a termination message from {sender_name}", "is_termination_msg")
+            else:
+                self._stop = (f"the human typed 'exit' as {self.name}", "human_exit")
+            return True, None
+
+        if reply or self._max_consecutive_auto_reply_dict[sender] == 0:
+            # The human answered: pending tool calls get an "interrupted" result each, so the
+            # conversation stays valid for servers that insist every call is answered.
+            response: dict[str, Any] = {"role": "user", "content": reply}
+            calls = message.get("tool_calls")
+            if calls:
+                response["tool_responses"] = [
+                    {"tool_call_id": c.get("id", ""), "role": "tool", "content": INTERRUPTED} for c in calls
+                ]
+            self._consecutive_auto_reply_counter[sender] = 0
+            return True, response
+
+        self._consecutive_auto_reply_counter[sender] += 1
+        return False, None
+
+    async def a_generate_tool_calls_reply(self, messages: list[dict[str, Any]] | None = None,
+                                          sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """Run the tool calls of the last message; each result (or what went wrong) goes back."""
+        if messages is None:
+            messages = self._oai_messages[sender]
+        if not messages:
+            return False, None
+        calls = messages[-1].get("tool_calls")
+        if not calls:
+            return False, None
+        run = current_run()
+        available = list(self._function_map)
+        returns = []
+        for call in calls:
+            fn = call.get("function", {}) if isinstance(call, dict) else {}
+            fname = fn.get("name", "")
+            args = fn.get("arguments", "")
+            if not isinstance(args, str):
+                import json
+
+                args = json.dumps(args)
+            call_id = call.get("id", "")
+            if run is not None:
+                run.emit(ToolCallRequested(run.chat_id, agent=self.name, call_id=call_id, name=fname, arguments=args))
+            started = time.perf_counter()
+            outcome = await run_tool(self._function_map.get(fname), fname, args, available)
+            if run is not None:
+                run.emit(ToolResult(run.chat_id, agent=self.name, call_id=call_id, name=fname, content=outcome.content,
+                                    is_error=outcome.is_error, repaired=outcome.repaired,
+                                    duration_s=time.perf_counter() - started))
+            returns.append({"tool_call_id": call_id, "role": "tool", "content": outcome.content})
+        return True, {"role": "tool", "tool_responses": returns, "content": "\n\n".join(r["content"] for r in returns)}
+
+    async def a_generate_code_execution_reply(self, messages: list[dict[str, Any]] | None = None,
+                                              sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """Run the code blocks of the latest message that has some (see ``code_execution_config``)."""
+        return await a_generate_code_execution_reply(self, messages, sender, config)
+
+    def _view(self, messages: list[dict[str, Any]], sender: Agent | None) -> list[ChatMessage]:
+        """What the model sees: the system message and the conversation, converted once per
+        message (kept between turns), so a long chat does not cost more per turn."""
+        head = [ChatMessage("system", self._system_message)] if self._system_message else []
+        stored = self._oai_messages.get(sender) if sender is not None else None
+        if stored is not None and messages is stored:
+            converted, upto = self._views.get(sender, ([], 0))
+            if upto > len(stored):  # the history was cut: start again
+                converted, upto = [], 0
+            for m in stored[upto:] if upto < len(stored) else ():
+                to_chat(m, converted)
+            self._views[sender] = (converted, len(stored))
+            return head + converted
+        return head + to_chat_messages(messages)
+
+    async def a_generate_oai_reply(self, messages: list[dict[str, Any]] | None = None,
+                                   sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """Ask the model, streaming tokens as events."""
+        llm = config if isinstance(config, LLM) else self._resolve_llm()
+        if llm is None:
+            return False, None
+        if messages is None:
+            messages = self._oai_messages[sender]
+        view = self._view(messages, sender)
+        tools = list(self._llm_tools.values()) + llm.tools
+        completion = await self._stream_model(llm, view, tools=tools or None)
+        if completion.tool_calls:
+            return True, {
+                "content": completion.content or None,
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in completion.tool_calls
+                ],
+            }
+        return True, completion.content
+
+    async def _stream_model(self, llm: LLM, view: list[ChatMessage], *, deltas: bool = True, **kwargs: Any) -> Completion:
+        """Stream one model call; ``deltas=False`` for calls whose text is not a message
+        (speaker selection, summaries)."""
+        run = current_run()
+        mid = new_id()
+        if run is not None and deltas:
+            run.message_id = mid
+        sink = run.sink if run is not None else None
+        delta_sink = sink if deltas else None
+        completion: Completion | None = None
+        try:
+            async for item in llm.stream(view, **kwargs):
+                if type(item) is Delta:
+                    if run is not None:
+                        if delta_sink is not None:
+                            delta_sink(TokenDelta(run.chat_id, agent=self.name, message_id=mid, text=item.content))
+                        if run.stops:
+                            fired = run.stop_requested()
+                            if fired is not None:
+                                reason, condition = fired.interrupt()
+                                raise ChatStop(reason, condition)
+                elif isinstance(item, Notice):
+                    if run is not None:
+                        run.emit(NoticeEvent(run.chat_id, agent=self.name, text=item.text, kind=item.kind))
+                elif isinstance(item, Completion):
+                    completion = item
+        except BackendError as exc:
+            raise ChatStop(f"{self.name}: the model failed: {exc}", "backend_error") from exc
+        if completion is None:
+            raise ChatStop(f"{self.name}: the model stream ended without a reply", "backend_error")
+        usage = completion.usage
+        self._usage[completion.model] = self._usage.get(completion.model, Usage()) + usage
+        if run is not None:
+            run.add_usage(completion.model, usage)
+            if sink is not None:
+                sink(UsageReport(run.chat_id, agent=self.name, model=completion.model, prompt_tokens=usage.prompt_tokens,
+                                 completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens))
+        return completion
+
+    # -- chats (implemented in _chat) ----------------------------------------------------------
+
+    async def a_initiate_chat(self, recipient: ConversableAgent, clear_history: bool = True, silent: bool | None = False,
+                              cache: Any = None, max_turns: int | None = None,
+                              summary_method: str | Callable[..., Any] | None = DEFAULT_SUMMARY_METHOD,
+                              summary_args: dict[str, Any] | None = None, message: Any = None,
+                              **kwargs: Any) -> _chat.ChatResult:
+        """Start a chat with ``recipient`` and run it until it stops; see ``initiate_chat``."""
+        return await _chat.a_initiate_chat(self, recipient, clear_history=clear_history, silent=silent,
+                                           max_turns=max_turns, summary_method=summary_method,
+                                           summary_args=summary_args, message=message, **kwargs)
+
+    def initiate_chat(self, recipient: ConversableAgent, clear_history: bool = True, silent: bool | None = False,
+                      cache: Any = None, max_turns: int | None = None,
+                      summary_method: str | Callable[..., Any] | None = DEFAULT_SUMMARY_METHOD,
+                      summary_args: dict[str, Any] | None = None, message: Any = None,
+                      **kwargs: Any) -> _chat.ChatResult:
+        """Start a chat with ``recipient``: send ``message`` and let the two reply to each other
+        until one has no reply, ``max_turns`` rounds pass, or a ``termination=`` condition fires.
+
+        Returns a ``ChatResult`` whose ``stop_reason`` always says why it stopped. Extra keywords:
+        ``termination`` (a condition from ``agents.termination``), ``carryover``.
+        Unlike AutoGen 0.2, the chat also stops (instead of going round again) when, with
+        ``max_turns`` set, an agent has no reply.
+        """
+        return run_sync(self.a_initiate_chat(recipient, clear_history, silent, cache, max_turns, summary_method,
+                                             summary_args, message, **kwargs))
+
+    def run_stream(self, recipient: ConversableAgent, message: Any = None, **kwargs: Any) -> _chat.ChatStream:
+        """The chat as an async stream of events (``agents.events``); ``stream.result`` holds the
+        ``ChatResult`` once the ``Stopped`` event has been yielded."""
+        return _chat.ChatStream(self, recipient, message=message, **kwargs)
+
+    async def a_initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[_chat.ChatResult]:
+        return await _chat.a_initiate_chats([{**c, "sender": c.get("sender", self)} for c in chat_queue])
+
+    def initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[_chat.ChatResult]:
+        """Run chats one after another; each one's summary is carried over into the next ones."""
+        return run_sync(self.a_initiate_chats(chat_queue))
+
+    def generate_init_message(self, message: Any = None, **kwargs: Any) -> Any:
+        return _chat.process_carryover(message, kwargs)
+
+    async def a_generate_init_message(self, message: Any = None, **kwargs: Any) -> Any:
+        if message is None:
+            message = await self._ask_human(">")
+        return _chat.process_carryover(message, kwargs)
+
+
+def _tag(func: Callable[..., Any], tool: Tool) -> Callable[..., Any]:
+    try:
+        func._moot_tool = tool  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass
+    return func
+
+
+def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> None:
+    out = [f"{sender.name} (to {recipient.name}):\n"]
+    if message.get("content"):
+        out.append(content_str(message["content"]))
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function", {})
+        out.append(f"***** Suggested tool call ({call.get('id')}): {fn.get('name')} *****\nArguments: {fn.get('arguments')}")
+    out.append("\n" + "-" * 80)
+    print("\n".join(out), file=sys.stdout, flush=True)

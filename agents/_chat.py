@@ -1,0 +1,389 @@
+"""Two-agent chats: the turn loop, summaries, sequential chats with carryover, nested chats, and
+the event stream form of a chat."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from backends import BackendError, ChatMessage, Usage
+
+from ._context import ChatRun, ChatStop, Sink, current_run, enter_run, leave_run
+from ._messages import as_message, content_str, to_chat_messages
+from ._sync import run_sync
+from .events import ChatStarted, Event, NoticeEvent, Stopped
+from .termination import ChatState, Fired, TerminationCondition
+
+if TYPE_CHECKING:
+    from ._agent import ConversableAgent
+
+
+@dataclass
+class ChatResult:
+    """What a chat produced. ``stop_reason`` always says why it stopped; ``stop_condition`` names
+    what fired (``max_turns``, ``is_termination_msg``, ``TextMention``, ``backend_error``...)."""
+
+    chat_id: str | None = None
+    chat_history: list[dict[str, Any]] = field(default_factory=list)
+    summary: str = ""
+    cost: dict[str, Any] = field(default_factory=dict)
+    human_input: list[str] = field(default_factory=list)
+    stop_reason: str = ""
+    stop_condition: str = ""
+    usage: dict[str, Usage] = field(default_factory=dict)
+
+
+def cost_of(usage: dict[str, Usage]) -> dict[str, Any]:
+    """AutoGen's cost shape (local models cost nothing; tokens are what matters)."""
+    block: dict[str, Any] = {"total_cost": 0.0}
+    for model, u in usage.items():
+        block[model] = {"cost": 0.0, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                        "total_tokens": u.total_tokens}
+    excluding: dict[str, Any] = {"total_cost": 0.0}
+    for model, u in usage.items():
+        evaluated = u.prompt_tokens - u.cached_tokens
+        excluding[model] = {"cost": 0.0, "prompt_tokens": evaluated, "completion_tokens": u.completion_tokens,
+                            "total_tokens": evaluated + u.completion_tokens}
+    return {"usage_including_cached_inference": block, "usage_excluding_cached_inference": excluding}
+
+
+def _carryover_text(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict) and "content" in item:
+        return content_str(item["content"])
+    return str(item)
+
+
+def process_carryover(message: Any, kwargs: dict[str, Any]) -> Any:
+    """Append ``carryover`` (a string or a list) to the first message, as AutoGen does."""
+    carryover = kwargs.get("carryover")
+    if not carryover:
+        return message
+    if isinstance(carryover, str):
+        carryover = [carryover]
+    text = "\nContext: \n" + "\n".join(_carryover_text(c) for c in carryover)
+    if isinstance(message, dict):
+        message = dict(message)
+        message["content"] = content_str(message.get("content")) + text
+        return message
+    return ("" if message is None else str(message)) + text
+
+
+class _Turns:
+    """Termination bookkeeping shared by the two-agent and group loops."""
+
+    def __init__(self, run: ChatRun, condition: TerminationCondition | None):
+        self.run = run
+        self.condition = condition
+        self.state = ChatState()
+        if condition is not None:
+            condition.reset()
+            run.stops.extend(condition.interrupters())
+
+    def observe(self, message: dict[str, Any], sender: str) -> Fired | None:
+        state = self.state
+        state.messages += 1
+        if self.condition is None:
+            return None
+        state.tokens = self.run.total_tokens()
+        return self.condition.check(message, sender, state)
+
+    def tick(self, next_speaker: str | None = None) -> Fired | None:
+        if self.condition is None:
+            return None
+        self.state.next_speaker = next_speaker
+        self.state.tokens = self.run.total_tokens()
+        return self.condition.check(None, None, self.state)
+
+
+async def _drive(speaker: ConversableAgent, other: ConversableAgent, turns: _Turns, limit: int | None,
+                 silent: bool) -> tuple[str, str]:
+    """Let the two reply to each other; returns (reason, condition) of the stop."""
+    run = turns.run
+    while True:
+        if limit is not None and turns.state.messages >= limit:
+            return f"max_turns reached ({limit // 2} turns, {limit} messages)", "max_turns"
+        fired = turns.tick(speaker.name)
+        if fired is not None:
+            return fired.reason, fired.condition
+        run.message_id = None
+        reply = await speaker.a_generate_reply(messages=speaker.chat_messages[other], sender=other)
+        if reply is None:
+            return speaker._stop or (f"{speaker.name} had no reply", "no_reply")
+        await speaker.a_send(reply, other, request_reply=False, silent=silent)
+        fired = turns.observe(speaker.chat_messages[other][-1], speaker.name)
+        if fired is not None:
+            return fired.reason, fired.condition
+        speaker, other = other, speaker
+
+
+async def continue_conversation(responder: ConversableAgent, sender: ConversableAgent, silent: bool = False) -> None:
+    """``receive(..., request_reply=True)`` outside ``initiate_chat``: the two go on replying to
+    each other (AutoGen recurses; this loops)."""
+    run = current_run()
+    own = run is None
+    if own:
+        run = ChatRun(None)
+        token = enter_run(run)
+    try:
+        turns = _Turns(run, None)
+        try:
+            await _drive(responder, sender, turns, None, silent)
+        except ChatStop as stop:
+            run.emit(NoticeEvent(run.chat_id, agent=responder.name, text=stop.reason, kind="stopped"))
+    finally:
+        if own:
+            leave_run(token)
+
+
+def _history(initiator: ConversableAgent, recipient: ConversableAgent) -> list[dict[str, Any]]:
+    from ._groupchat import GroupChatManager
+
+    if isinstance(recipient, GroupChatManager) and initiator not in recipient.groupchat.agents:
+        return list(recipient.groupchat.messages)  # AutoGen would give only the first message here
+    return list(initiator.chat_messages[recipient])
+
+
+async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAgent, *, clear_history: bool = True,
+                          silent: bool | None = False, max_turns: int | None = None,
+                          summary_method: str | Callable[..., Any] | None = "last_msg",
+                          summary_args: dict[str, Any] | None = None, message: Any = None,
+                          termination: TerminationCondition | None = None, _sink: Sink | None = None,
+                          **kwargs: Any) -> ChatResult:
+    from ._groupchat import GroupChatManager
+
+    if max_turns is not None and max_turns < 0:
+        raise ValueError("max_turns must be >= 0")
+    if summary_method is not None and not callable(summary_method) and summary_method not in SUMMARY_METHODS:
+        raise ValueError(f"summary_method must be one of {', '.join(SUMMARY_METHODS)} or a callable, not {summary_method!r}")
+    parent = current_run()
+    run = ChatRun(_sink if _sink is not None else (parent.sink if parent else None), parent, silent=bool(silent))
+    token = enter_run(run)
+    silent = bool(silent)
+    try:
+        for agent, partner in ((initiator, recipient), (recipient, initiator)):
+            agent.reset_consecutive_auto_reply_counter(partner)
+            agent.reply_at_receive[partner] = False  # the loop below drives the replies
+            if clear_history:
+                agent.clear_history(partner)
+        group = isinstance(recipient, GroupChatManager)
+        if group and clear_history:
+            recipient.groupchat.reset_messages()
+        participants = tuple(a.name for a in recipient.groupchat.agents) if group else (initiator.name, recipient.name)
+        run.emit(ChatStarted(run.chat_id, initiator=initiator.name, participants=participants,
+                             kind="group" if group else "two_agent",
+                             parent_chat_id=parent.chat_id if parent else None, max_turns=max_turns))
+        turns = _Turns(run, termination)
+        reason, condition = "", ""
+        try:
+            if max_turns == 0:
+                reason, condition = "max_turns is 0: nothing was sent", "max_turns"
+            else:
+                if callable(message):
+                    message = message(initiator, recipient, kwargs)
+                first = await initiator.a_generate_init_message(message, **kwargs)
+                await initiator.a_send(first, recipient, request_reply=False, silent=silent)
+                fired = turns.observe(initiator.chat_messages[recipient][-1], initiator.name)
+                if fired is not None:
+                    reason, condition = fired.reason, fired.condition
+                else:
+                    limit = 2 * max_turns if max_turns is not None else None
+                    reason, condition = await _drive(recipient, initiator, turns, limit, silent)
+        except ChatStop as stop:
+            reason, condition = stop.reason, stop.condition
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            run.emit(Stopped(run.chat_id, reason="the chat was cancelled", condition="cancelled"))
+            raise
+        except Exception as exc:
+            run.emit(Stopped(run.chat_id, reason=f"error: {type(exc).__name__}: {exc}", condition="error"))
+            raise
+        history = _history(initiator, recipient)
+        try:
+            summary = await _summarize(summary_method, summary_args or {}, initiator, recipient, history)
+        except ChatStop as stop:
+            summary = ""
+            reason = f"{reason}; the summary failed: {stop.reason}"
+        result = ChatResult(
+            chat_id=run.chat_id, chat_history=history, summary=summary, cost=cost_of(run.usage),
+            human_input=list(run.human_input), stop_reason=reason, stop_condition=condition, usage=dict(run.usage),
+        )
+        run.emit(Stopped(run.chat_id, reason=reason, condition=condition, summary=summary))
+        return result
+    finally:
+        leave_run(token)
+
+
+# -- summaries ---------------------------------------------------------------------------------
+
+SUMMARY_METHODS = ("last_msg", "reflection_with_llm")
+
+
+async def _summarize(method: Any, args: dict[str, Any], sender: ConversableAgent, recipient: ConversableAgent,
+                     history: list[dict[str, Any]]) -> str:
+    if method is None:
+        return ""
+    if callable(method):
+        result = method(sender, recipient, args)
+        if inspect.isawaitable(result):
+            result = await result
+        return content_str(result) if not isinstance(result, str) else result
+    if method == "last_msg":
+        for message in reversed(history):
+            if message.get("content") is not None:
+                return content_str(message["content"])
+        return ""
+    return await _reflection(sender, recipient, args, history)
+
+
+async def _reflection(sender: ConversableAgent, recipient: ConversableAgent, args: dict[str, Any],
+                      history: list[dict[str, Any]]) -> str:
+    """AutoGen's ``reflection_with_llm``: the recipient's model (else the sender's) summarises."""
+    prompt = args.get("summary_prompt") or sender.DEFAULT_SUMMARY_PROMPT
+    role = args.get("summary_role") or "system"
+    agent = recipient if recipient.client is not None else sender
+    llm = agent.client
+    if llm is None:
+        raise ChatStop("summary_method='reflection_with_llm' needs an agent with a model; neither has one",
+                       "summary_error")
+    view: list[ChatMessage] = []
+    if agent.system_message:
+        view.append(ChatMessage("system", agent.system_message))
+    view.extend(to_chat_messages(history))
+    view.append(ChatMessage(role if role in ("system", "user", "assistant") else "system", prompt))
+    completion = await agent._stream_model(llm, view, deltas=False)
+    return completion.content
+
+
+# -- several chats -----------------------------------------------------------------------------
+
+async def a_initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
+    """Run chats in order; every chat's summary is carried over into the messages of the next
+    ones (``finished_chat_indexes_to_exclude_from_carryover`` leaves some out)."""
+    finished: list[ChatResult] = []
+    for info in chat_queue:
+        info = dict(info)
+        if "sender" not in info or "recipient" not in info:
+            raise ValueError("each chat in the queue needs 'sender' and 'recipient'")
+        carry = info.pop("carryover", [])
+        if isinstance(carry, str):
+            carry = [carry]
+        exclude = set(info.pop("finished_chat_indexes_to_exclude_from_carryover", []))
+        carry = list(carry) + [r.summary for i, r in enumerate(finished) if i not in exclude]
+        sender = info.pop("sender")
+        recipient = info.pop("recipient")
+        info.pop("chat_id", None)
+        result = await a_initiate_chat(sender, recipient, carryover=carry, **info)
+        finished.append(result)
+    return finished
+
+
+def initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
+    """Run chats in order, each dict holding ``sender``, ``recipient`` and ``initiate_chat``
+    keywords; summaries carry over."""
+    return run_sync(a_initiate_chats(chat_queue))
+
+
+async def summary_from_nested_chats(chat_queue: list[dict[str, Any]], recipient: ConversableAgent,
+                                    messages: list[dict[str, Any]] | None = None, sender: Any = None,
+                                    config: Any = None) -> tuple[bool, Any]:
+    """The nested-chat reply: run the queue (the first chat starts from the message received) and
+    answer with the last chat's summary."""
+    last = content_str(messages[-1].get("content")) if messages else ""
+    to_run = []
+    for i, chat in enumerate(chat_queue):
+        current = dict(chat)
+        current.setdefault("sender", recipient)
+        if current.get("sender") is None:
+            current["sender"] = recipient
+        msg = current.get("message")
+        if msg is None and i == 0:
+            msg = last
+        if callable(msg):
+            msg = msg(recipient, messages, sender, config)
+            if inspect.isawaitable(msg):
+                msg = await msg
+        if msg:
+            current["message"] = msg
+            current.setdefault("silent", True)
+            to_run.append(current)
+    if not to_run:
+        return True, None
+    results = await a_initiate_chats(to_run)
+    return True, results[-1].summary
+
+
+# -- streaming ---------------------------------------------------------------------------------
+
+_DONE = object()
+
+
+class ChatStream:
+    """A chat as an async iterator of events::
+
+        stream = user.run_stream(assistant, message="hi", max_turns=3)
+        async for event in stream:
+            ...
+        stream.result.stop_reason
+
+    Events arrive as they happen; the last one is ``Stopped``. Leaving the loop early (or
+    ``await stream.aclose()``) cancels the chat.
+    """
+
+    def __init__(self, initiator: ConversableAgent, recipient: ConversableAgent, **kwargs: Any):
+        kwargs.setdefault("silent", True)
+        self._args = (initiator, recipient)
+        self._kwargs = kwargs
+        self._task: asyncio.Task[ChatResult] | None = None
+        self.result: ChatResult | None = None
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        initiator, recipient = self._args
+
+        async def runner() -> ChatResult:
+            try:
+                return await a_initiate_chat(initiator, recipient, _sink=queue.put_nowait, **self._kwargs)
+            finally:
+                queue.put_nowait(_DONE)
+
+        self._task = asyncio.create_task(runner())
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                yield item
+                while not queue.empty():  # drain what is there without a wait each
+                    item = queue.get_nowait()
+                    if item is _DONE:
+                        break
+                    yield item
+                if item is _DONE:
+                    break
+            self.result = await self._task
+        finally:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+                try:
+                    await self._task
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def collect(self) -> list[Event]:
+        """Run to the end and return every event."""
+        return [e async for e in self]

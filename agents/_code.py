@@ -1,0 +1,157 @@
+"""The engine side of code execution: find code blocks, ask for approval, run them, stream output.
+
+An agent with a ``code_execution_config`` looks at the last ``last_n_messages`` messages (AutoGen's
+"auto": every message since it last spoke), takes the most recent one holding runnable code
+blocks, and runs them through the ``executors`` package. Output chunks become ``ExecutorOutput``
+events while the code runs. If Docker is asked for and no daemon answers, the chat stops with a
+reason saying so; it never falls back to running locally.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from ._context import ChatStop, current_run
+from ._messages import content_str
+from .events import CodeBlockFound, ExecutionFinished, ExecutorOutput, NoticeEvent, new_id
+
+if TYPE_CHECKING:
+    from executors import CodeBlock
+
+    from ._agent import ConversableAgent
+
+#: An approval callback: given the block, answer "run", "skip", or the edited code (a string or
+#: a CodeBlock) to run instead. The TUI shows a run / edit / skip modal.
+ApprovalAnswer = Union[Literal["run", "skip"], str, "CodeBlock", None]
+CodeApproval = Callable[["CodeBlock"], Awaitable[ApprovalAnswer]]
+
+SKIPPED_NOTE = "The user chose not to run this code block."
+
+
+def _messages_to_scan(messages: list[dict[str, Any]], last_n: Any) -> int:
+    if last_n == "auto":
+        count = 0
+        for message in reversed(messages):
+            if message.get("role") not in ("user", "tool", "function", None):
+                break  # reached this agent's own last message
+            count += 1
+        return count
+    if isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 0:
+        raise ValueError(f"code_execution_config: last_n_messages must be a number or 'auto', not {last_n!r}")
+    return last_n
+
+
+def executor_of(agent: ConversableAgent) -> Any:
+    """The agent's executor, created on first use (so a chat that never runs code needs none)."""
+    if agent._executor is None:
+        from executors import ExecutorUnavailable, make_executor
+
+        config = dict(agent._code_execution_config or {})
+        try:
+            agent._executor = make_executor(config)
+        except ExecutorUnavailable as exc:
+            run = current_run()
+            if run is not None:
+                run.emit(NoticeEvent(run.chat_id, agent=agent.name, text=str(exc), kind="executor_unavailable"))
+            raise ChatStop(f"{agent.name} cannot run code: {exc}", "executor_unavailable") from exc
+    return agent._executor
+
+
+async def _approve(agent: ConversableAgent, block: CodeBlock) -> tuple[CodeBlock | None, str]:
+    from executors import CodeBlock
+
+    if agent.code_approval is None:
+        return block, "run"
+    answer = await agent.code_approval(block)
+    if answer is None or answer == "skip":
+        return None, "skipped"
+    if answer == "run":
+        return block, "run"
+    if isinstance(answer, CodeBlock):
+        return answer, "edited"
+    if isinstance(answer, str):
+        return CodeBlock(block.language, answer, block.filename), "edited"
+    raise TypeError(f"code approval must answer 'run', 'skip' or the edited code, not {answer!r}")
+
+
+async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
+    """Run blocks one after another (stopping at the first failure, like AutoGen) and return the
+    report for the model."""
+    from executors import ExecutionResult, format_for_agent
+
+    run = current_run()
+    executor = executor_of(agent)
+    results: list[ExecutionResult] = []
+    skipped = 0
+    for block in blocks:
+        execution_id = new_id("x")
+        chosen, action = await _approve(agent, block)
+        shown = chosen or block
+        if run is not None:
+            run.emit(CodeBlockFound(run.chat_id, agent=agent.name, execution_id=execution_id, language=shown.language,
+                                    code=shown.code, filename=shown.filename, action=action))
+        if chosen is None:
+            skipped += 1
+            continue
+        result: ExecutionResult | None = None
+        started = time.monotonic()
+        stream = executor.run(chosen)
+        try:
+            async for item in stream:
+                if isinstance(item, ExecutionResult):
+                    result = item
+                elif run is not None:
+                    run.emit(ExecutorOutput(run.chat_id, agent=agent.name, execution_id=execution_id,
+                                            text=item.text, stream=item.stream))
+                    if run.stops:
+                        fired = run.stop_requested()
+                        if fired is not None:
+                            reason, condition = fired.interrupt()
+                            raise ChatStop(reason, condition)
+        finally:
+            await stream.aclose()  # kills the code when we leave early
+        if result is None:
+            result = ExecutionResult(exit_code=1, output="the executor ended without a result\n",
+                                     duration_s=time.monotonic() - started, language=chosen.language)
+        results.append(result)
+        if run is not None:
+            run.emit(ExecutionFinished(run.chat_id, agent=agent.name, execution_id=execution_id,
+                                       exit_code=result.exit_code, output=result.output, duration_s=result.duration_s,
+                                       timed_out=result.timed_out, truncated=result.truncated,
+                                       language=result.language, killed_reason=result.killed_reason))
+        if not result.succeeded:
+            break
+    if not results:
+        return f"exitcode: 0 (execution skipped)\nCode output: {SKIPPED_NOTE}"
+    report = format_for_agent(results)
+    if skipped:
+        report += f"\n({skipped} code block(s) were not run: the user skipped them.)"
+    return report
+
+
+async def a_generate_code_execution_reply(agent: ConversableAgent, messages: list[dict[str, Any]] | None,
+                                          sender: Any, config: Any) -> tuple[bool, Any]:
+    """The code-execution step of the reply pipeline."""
+    settings = agent._code_execution_config
+    if settings is False or settings is None:
+        return False, None
+    if messages is None:
+        messages = agent._oai_messages[sender]
+    scan = _messages_to_scan(messages, settings.get("last_n_messages", "auto"))
+    if not scan:
+        return False, None
+    from executors import extract_code_blocks
+
+    for message in reversed(messages[-scan:]):
+        content = message.get("content")
+        if not content:
+            continue
+        # Only python and sh blocks run; a json or text block is something to read (AutoGen 0.2
+        # tries to run it and reports "unknown language").
+        blocks = [b for b in extract_code_blocks(content_str(content)) if b.executable]
+        if not blocks:
+            continue
+        return True, await run_blocks(agent, blocks)
+    return False, None

@@ -1,0 +1,86 @@
+"""The running chat: where events go, what it has used so far, and how it is told to stop.
+
+A chat sets a ``ChatRun`` in a context variable; agents deep inside the reply pipeline (streaming
+tokens, running tools or code) reach it with ``current_run()`` instead of threading it through
+every call. Nested chats get their own run whose events go to the same sink.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from backends import Usage
+
+from .events import Event, new_id
+
+if TYPE_CHECKING:
+    from .termination import ExternalStop
+
+Sink = Callable[[Event], Any]
+
+_RUN: contextvars.ContextVar[ChatRun | None] = contextvars.ContextVar("moot_chat_run", default=None)
+
+
+class ChatStop(Exception):
+    """Raised inside a reply to stop the whole chat with a reason (e.g. no executor)."""
+
+    def __init__(self, reason: str, condition: str = "error"):
+        super().__init__(reason)
+        self.reason = reason
+        self.condition = condition
+
+
+class ChatRun:
+    """One chat while it runs."""
+
+    __slots__ = ("chat_id", "sink", "parent", "usage", "stops", "message_id", "started", "human_input", "silent")
+
+    def __init__(self, sink: Sink | None, parent: ChatRun | None = None, silent: bool = True):
+        self.chat_id = new_id("chat")
+        self.sink = sink
+        self.parent = parent
+        self.usage: dict[str, Usage] = {}
+        self.stops: list[ExternalStop] = list(parent.stops) if parent else []
+        self.message_id: str | None = None  # id the next message sent will carry (set per turn)
+        self.started = time.monotonic()
+        self.human_input: list[str] = []
+        self.silent = silent
+
+    def emit(self, event: Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+
+    def add_usage(self, model: str, usage: Usage) -> None:
+        run: ChatRun | None = self
+        while run is not None:  # an inner chat's tokens count in the chats around it too
+            run.usage[model] = run.usage.get(model, Usage()) + usage
+            run = run.parent
+
+    def total_tokens(self) -> int:
+        return sum(u.total_tokens for u in self.usage.values())
+
+    def stop_requested(self) -> ExternalStop | None:
+        for handle in self.stops:
+            if handle.is_set():
+                return handle
+        return None
+
+    def take_message_id(self) -> str:
+        mid = self.message_id
+        self.message_id = None
+        return mid or new_id()
+
+
+def current_run() -> ChatRun | None:
+    return _RUN.get()
+
+
+def enter_run(run: ChatRun) -> contextvars.Token[ChatRun | None]:
+    return _RUN.set(run)
+
+
+def leave_run(token: contextvars.Token[ChatRun | None]) -> None:
+    _RUN.reset(token)

@@ -1,0 +1,261 @@
+"""The events a chat emits, one async stream for the TUI, the headless console and the session store.
+
+Every event is a small frozen dataclass with a ``type`` name, the id of the chat it belongs to
+(nested chats have their own), and a wall-clock timestamp. ``to_dict()`` gives plain JSON-ready
+data and ``Event.from_dict()`` rebuilds the event, so a recorded session can be replayed into the
+same renderer. Message ids are unique across sessions and processes (a random per-process prefix
+and a counter), so a stored transcript can be forked at a message without renumbering.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+__all__ = [
+    "ChatStarted",
+    "CodeBlockFound",
+    "Event",
+    "ExecutionFinished",
+    "ExecutorOutput",
+    "HumanInputRequested",
+    "HumanReply",
+    "MessagePosted",
+    "NoticeEvent",
+    "SpeakerSelected",
+    "Stopped",
+    "TokenDelta",
+    "ToolCallRequested",
+    "ToolResult",
+    "UsageReport",
+    "new_id",
+]
+
+_PREFIX = os.urandom(5).hex()
+_COUNTER = itertools.count(1)
+
+
+def new_id(kind: str = "m") -> str:
+    """A short id unique across processes and sessions (random prefix + counter)."""
+    return f"{kind}-{_PREFIX}-{next(_COUNTER):x}"
+
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event. ``chat_id`` names the chat (nested chats have their own)."""
+
+    type: ClassVar[str] = "event"
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    chat_id: str
+    ts: float = field(default_factory=time.time, kw_only=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # No zero-argument super() here: slotted dataclasses are re-created, which breaks its cell.
+        if "type" in cls.__dict__:
+            _REGISTRY[cls.type] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready) with a ``type`` key; ``Event.from_dict`` reverses it."""
+        names = type(self)._fields
+        if not names:  # computed once per class: dataclasses.fields() is slow
+            names = tuple(f.name for f in fields(self))
+            type(self)._fields = names
+        out: dict[str, Any] = {"type": self.type}
+        for name in names:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Event:
+        """Rebuild an event from ``to_dict()`` output."""
+        data = dict(data)
+        kind = data.pop("type", None)
+        cls = _REGISTRY.get(kind or "")
+        if cls is None:
+            raise ValueError(f"unknown event type {kind!r} (known: {', '.join(sorted(_REGISTRY))})")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStarted(Event):
+    """A chat began: who takes part and how it was asked to run."""
+
+    type: ClassVar[str] = "chat_started"
+    initiator: str
+    participants: tuple[str, ...]
+    kind: str = "two_agent"  # or "group"
+    parent_chat_id: str | None = None
+    max_turns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerSelected(Event):
+    """The group chat chose who speaks next, among ``candidates``, and why."""
+
+    type: ClassVar[str] = "speaker_selected"
+    speaker: str
+    candidates: tuple[str, ...]
+    method: str
+    reason: str = ""
+    raw_answer: str | None = None  # what the selecting model answered, before matching
+    fallback: str | None = None  # set when the method could not decide and a fallback chose
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDelta(Event):
+    """A piece of a reply while the model streams it; ``message_id`` is the message it becomes."""
+
+    type: ClassVar[str] = "token_delta"
+    agent: str
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted(Event):
+    """A message was sent from one agent to another (AutoGen's message dict, flattened)."""
+
+    type: ClassVar[str] = "message"
+    message_id: str
+    sender: str
+    recipient: str
+    role: str
+    content: str | None
+    name: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_responses: tuple[dict[str, Any], ...] = ()
+
+    def as_message(self) -> dict[str, Any]:
+        """The AutoGen-shaped message dict, as the sender stored it."""
+        msg: dict[str, Any] = {"content": self.content, "role": self.role, "name": self.name or self.sender}
+        if self.tool_calls:
+            msg["tool_calls"] = [dict(c) for c in self.tool_calls]
+        if self.tool_responses:
+            msg["tool_responses"] = [dict(r) for r in self.tool_responses]
+        return msg
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequested(Event):
+    """An agent runs a tool the model asked for."""
+
+    type: ClassVar[str] = "tool_call"
+    agent: str
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult(Event):
+    """What a tool call returned, or why it failed (``is_error``); ``repaired`` when the JSON
+    arguments had to be repaired first."""
+
+    type: ClassVar[str] = "tool_result"
+    agent: str
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+    repaired: bool = False
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CodeBlockFound(Event):
+    """A code block an agent is about to run (``action``: run, edited, skipped)."""
+
+    type: ClassVar[str] = "code_block"
+    agent: str
+    execution_id: str
+    language: str
+    code: str
+    filename: str | None = None
+    action: str = "run"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorOutput(Event):
+    """A chunk of output of running code, as it arrives."""
+
+    type: ClassVar[str] = "executor_output"
+    agent: str
+    execution_id: str
+    text: str
+    stream: str = "stdout"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFinished(Event):
+    """A code block finished (or was killed)."""
+
+    type: ClassVar[str] = "execution_finished"
+    agent: str
+    execution_id: str
+    exit_code: int
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    truncated: bool = False
+    language: str = ""
+    killed_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HumanInputRequested(Event):
+    """An agent waits for the human; the TUI shows ``prompt`` in the input bar."""
+
+    type: ClassVar[str] = "human_input_requested"
+    agent: str
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class HumanReply(Event):
+    """What the human answered (empty: auto-reply; "exit": end the chat)."""
+
+    type: ClassVar[str] = "human_reply"
+    agent: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport(Event):
+    """Tokens one model call used."""
+
+    type: ClassVar[str] = "usage"
+    agent: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeEvent(Event):
+    """Something worth showing that is not part of the conversation: a backend retry or
+    fallback, an unavailable executor, a repaired tool call."""
+
+    type: ClassVar[str] = "notice"
+    agent: str
+    text: str
+    kind: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped(Event):
+    """The chat stopped. ``reason`` says why in words; ``condition`` names what fired
+    (e.g. ``max_turns``, ``is_termination_msg``, ``TextMention``, ``error``)."""
+
+    type: ClassVar[str] = "stopped"
+    reason: str
+    condition: str
+    summary: str | None = None
