@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Literal
 
-from backends import BackendError, ChatMessage, Completion, Delta, Notice, ToolSpec, Usage
+from backends import BackendError, ChatMessage, ConfigError, Completion, Delta, Notice, ToolSpec, Usage
 
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
@@ -693,7 +693,7 @@ class ConversableAgent(Agent):
                         run.emit(NoticeEvent(run.chat_id, agent=self.name, text=item.text, kind=item.kind))
                 elif isinstance(item, Completion):
                     completion = item
-        except BackendError as exc:
+        except (BackendError, ConfigError) as exc:
             raise ChatStop(f"{self.name}: the model failed: {exc}", "backend_error") from exc
         if completion is None:
             raise ChatStop(f"{self.name}: the model stream ended without a reply", "backend_error")

@@ -14,6 +14,7 @@ from typing import Any
 
 from backends import (
     BackendError,
+    ConfigError,
     ChatMessage,
     Completion,
     Delta,
@@ -93,7 +94,7 @@ class LLM:
                         started = True
                     yield item
                 return
-            except BackendError as exc:
+            except (BackendError, ConfigError) as exc:
                 if started or index == last:
                     raise
                 yield Notice(f"{exc}; falling back to {self.entries[index + 1][0].name!r} (config_list)", "fallback")
