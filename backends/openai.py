@@ -71,6 +71,10 @@ class OpenAIBackend(Backend):
             self.url = normalize_base_url(config.base_url) if config.base_url else DEFAULT_URL
         self._http_client = http_client  # tests may pass an httpx2.AsyncClient with a mock transport
         self._client: openai.AsyncOpenAI | None = None
+        # How this server takes a JSON schema: OpenAI's "json_schema", or the older "json_object"
+        # + "schema" that llama-cpp-python's server (and Anyscale-style servers) accept. Learnt
+        # from the first refusal, then kept.
+        self.schema_dialect = "json_schema"
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(name={self.name!r}, url={self.url!r}, model={self.config.model!r})"
@@ -124,7 +128,7 @@ class OpenAIBackend(Backend):
         else:
             name = "reply"
         if schema is not None:
-            request["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+            request["response_format"] = self._response_format(name, schema)
         if tools and not choices:
             request["tools"] = [t.to_openai() for t in tools]
             if tool_choice in ("auto", "required", "none"):
@@ -137,6 +141,19 @@ class OpenAIBackend(Backend):
         if self.config.options:
             request["extra_body"] = dict(self.config.options)
         return request
+
+    def _response_format(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        if self.schema_dialect == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+    def _refuses_json_schema(self, exc: Exception, request: dict[str, Any]) -> bool:
+        if self.schema_dialect != "json_schema" or "response_format" not in request:
+            return False
+        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422, 500):
+            return False
+        text = server_message(exc.body, str(exc))
+        return "json_schema" in text or "response_format" in text
 
     async def _stream(
         self,
@@ -158,7 +175,16 @@ class OpenAIBackend(Backend):
         chunks = 0
         stream = None
         try:
-            stream = await client.chat.completions.create(**request)
+            try:
+                stream = await client.chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                if not self._refuses_json_schema(exc, request):
+                    raise
+                log.debug("%s refuses response_format json_schema; using json_object + schema", self.url)
+                self.schema_dialect = "json_object"
+                fmt = request["response_format"]["json_schema"]
+                request["response_format"] = self._response_format(fmt["name"], fmt["schema"])
+                stream = await client.chat.completions.create(**request)
             async for chunk in stream:
                 chunks += 1
                 if getattr(chunk, "usage", None) is not None:
@@ -181,7 +207,9 @@ class OpenAIBackend(Backend):
                             if part.id:
                                 slot["id"] = part.id
                             if part.function is not None:
-                                if part.function.name:
+                                # OpenAI sends the name once; llama-cpp-python's server repeats
+                                # it in every chunk. Append only what is new.
+                                if part.function.name and part.function.name != slot["name"]:
                                     slot["name"] += part.function.name
                                 if part.function.arguments:
                                     slot["arguments"] += part.function.arguments
@@ -195,7 +223,12 @@ class OpenAIBackend(Backend):
             if stream is not None:
                 await stream.close()
         if chunks == 0:
-            raise BadResponse(f"the server at {self.url} answered, but not with an OpenAI-compatible chat stream", model=self.name)
+            # An empty stream. llama-cpp-python's server, for one, reports a failure (a prompt
+            # longer than its context) only in its own log once a stream has begun; asked again
+            # without streaming it answers with a proper HTTP error, or with the reply.
+            text, calls, finish, usage = await self._complete_once(client, request)
+            if text and not choices:
+                yield Delta("".join(text))
         content = "".join(text)
         tool_calls = tuple(
             ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
@@ -214,6 +247,31 @@ class OpenAIBackend(Backend):
         if usage is None:  # not every compatible server honours include_usage
             usage = Usage(prompt_tokens=self.count_tokens(messages), completion_tokens=self.count_tokens(content) if content else 0)
         yield Completion(content=content, model=self.name, finish_reason=reason, tool_calls=tool_calls, usage=usage)
+
+    async def _complete_once(
+        self, client: openai.AsyncOpenAI, request: dict[str, Any]
+    ) -> tuple[list[str], dict[int, dict[str, str]], str | None, Usage | None]:
+        """One call without streaming: (text pieces, tool-call slots, finish reason, usage)."""
+        request = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
+        try:
+            # One retry: a server that broke off the stream may have left a dead pooled connection.
+            reply = await client.with_options(max_retries=1).chat.completions.create(**request)
+        except Exception as exc:
+            raise self._map_error(exc) from None
+        choices = getattr(reply, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise BadResponse(f"the server at {self.url} answered, but not with an OpenAI-compatible chat completion",
+                              model=self.name)
+        message = choices[0].message
+        calls = {
+            index: {"id": call.id or "", "name": call.function.name or "", "arguments": call.function.arguments or ""}
+            for index, call in enumerate(message.tool_calls or ())
+            if getattr(call, "function", None) is not None
+        }
+        usage = None
+        if getattr(reply, "usage", None) is not None:
+            usage = Usage(prompt_tokens=reply.usage.prompt_tokens or 0, completion_tokens=reply.usage.completion_tokens or 0)
+        return ([message.content] if message.content else []), calls, choices[0].finish_reason, usage
 
     def _map_error(self, exc: Exception) -> BackendError:
         """A typed error a user can act on; never carrying the key."""
@@ -240,7 +298,7 @@ class OpenAIBackend(Backend):
                     f"check the model name, or the base_url", model=name))
             if status == 429:
                 return BackendUnavailable(f"{self.url} is rate limiting requests (HTTP 429){': ' + detail if detail else ''}", model=name)
-            if status in (400, 413, 422) and mentions_context_overflow(detail):
+            if status in (400, 413, 422) and (exc.code == "context_length_exceeded" or mentions_context_overflow(detail)):
                 return ContextOverflow(f"the conversation does not fit the model's context ({detail}); shorten it, "
                                        f"or raise context_length if the server allows more", model=name)
             if status >= 500:

@@ -110,41 +110,60 @@ def ollama_standin(bundled_model_path, tmp_path_factory) -> Iterator[str]:
         _stop(proc)
 
 
-class _Refuser(BaseHTTPRequestHandler):
-    """Answers every request 401 with an OpenAI-style error that echoes part of the key it got,
-    the way some servers do, so tests can prove moot never passes that text on."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _refuse(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        auth = self.headers.get("Authorization", "")
-        body = json.dumps({"error": {"message": f"Incorrect API key provided: {auth.removeprefix('Bearer ')}",
-                                     "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _refuse
+Reply = tuple[int, str, bytes]  # status, content type, body
 
 
 @pytest.fixture
-def refusing_server() -> Iterator[str]:
-    """A loopback server that answers 401 to everything; yields its root URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuser)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
+def loopback_server() -> Iterator:
+    """``loopback_server(answer)`` starts an HTTP server on loopback and returns its root URL.
+    ``answer(method, path, headers, body) -> (status, content_type, body)`` makes each reply; it may
+    sleep to play a slow server. Every server started is stopped when the test ends."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(answer) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                status, kind, data = answer(self.command, self.path, self.headers, body)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def refuse_and_echo_key(method: str, path: str, headers, body: bytes) -> Reply:
+    """401 with an OpenAI-style error that quotes the key it got, as some servers do (so tests can
+    prove moot never passes that text on)."""
+    auth = headers.get("Authorization", "").removeprefix("Bearer ")
+    error = {"error": {"message": f"Incorrect API key provided: {auth}", "type": "invalid_request_error",
+                       "code": "invalid_api_key"}}
+    return 401, "application/json", json.dumps(error).encode()
+
+
+@pytest.fixture
+def refusing_server(loopback_server) -> str:
+    """A loopback server that answers 401 to everything, quoting the key; yields its root URL."""
+    return loopback_server(refuse_and_echo_key)
 
 
 @pytest.fixture
