@@ -39,7 +39,9 @@ class StandIn:
     def __init__(self, model_path: str, name: str):
         import llama_cpp
 
-        llama_cpp.llama_log_set(llama_cpp.llama_log_callback(lambda *_: None), None)
+        # Keep the callback referenced: llama.cpp calls it long after this line.
+        self._quiet = llama_cpp.llama_log_callback(lambda *_: None)
+        llama_cpp.llama_log_set(self._quiet, None)
         self.llm = llama_cpp.Llama(model_path=model_path, n_ctx=2048, n_threads=2, verbose=False)
         self.name = name
         self.lock = threading.Lock()  # one model, one generation at a time
