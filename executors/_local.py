@@ -24,6 +24,16 @@ from ._blocks import CodeBlock
 from ._results import ExecutionResult, ExecutorError, OutputChunk
 
 _END = object()
+_POLL_S = 0.05  # how often the main process's exit is checked while it prints nothing
+_DRAIN_S = 2.0  # how long output still in the pipes is read after the code ended
+
+
+async def _returncode(proc: asyncio.subprocess.Process, within: float) -> int | None:
+    """Wait (polling) until the main process has exited; its return code, or None."""
+    deadline = time.monotonic() + within
+    while proc.returncode is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return proc.returncode
 
 
 def _kill_group(pgid: int) -> None:
@@ -107,44 +117,42 @@ class LocalExecutor(Executor):
             asyncio.create_task(self._read(proc.stderr, "stderr", queue)),
         ]
         timed_out = False
+        open_pipes = len(readers)
         try:
-            open_pipes = len(readers)
-            exited = asyncio.create_task(proc.wait())
-            while open_pipes and not exited.done():
+            # Not `await proc.wait()`: asyncio's wait() also waits for the pipes to close, which
+            # a background child holding them would delay past any timeout. returncode is set
+            # as soon as the main process exits.
+            while proc.returncode is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    timed_out = True
                     break
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, exited}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
+                try:
+                    item = await asyncio.wait_for(queue.get(), min(remaining, _POLL_S))
+                except asyncio.TimeoutError:
                     continue
-                item = getter.result()
                 if item is _END:
                     open_pipes -= 1
                     continue
                 for chunk in collector.feed(item[1], item[0]):
                     yield chunk
-            try:
-                await asyncio.wait_for(asyncio.shield(exited), max(deadline - time.monotonic(), 0))
-            except asyncio.TimeoutError:
-                timed_out = True
             # The main process is done (or out of time): nothing in its group may outlive it.
             _kill_group(pgid)
-            await exited
+            await _returncode(proc, 10)
             # Drain what is still buffered in the pipes.
-            while open_pipes:
+            drain_until = time.monotonic() + _DRAIN_S
+            while open_pipes and time.monotonic() < drain_until:
                 try:
-                    item = await asyncio.wait_for(queue.get(), 5)
+                    item = await asyncio.wait_for(queue.get(), drain_until - time.monotonic())
                 except asyncio.TimeoutError:
-                    break  # a grandchild escaped the group and holds the pipe: stop reading
+                    break  # a process that left the group (setsid) still holds a pipe
                 if item is _END:
                     open_pipes -= 1
                     continue
                 for chunk in collector.feed(item[1], item[0]):
                     yield chunk
             code = proc.returncode
-            exit_code = 128 - code if code is not None and code < 0 else int(code if code is not None else 1)
+            exit_code = 1 if code is None else (128 - code if code < 0 else code)
             last_chunks, output = collector.finish()
             for chunk in last_chunks:
                 yield chunk
@@ -167,7 +175,13 @@ class LocalExecutor(Executor):
             for reader in readers:
                 reader.cancel()
             if proc.returncode is None:
-                await asyncio.shield(proc.wait())
+                await asyncio.shield(_returncode(proc, 10))
+            if open_pipes:
+                # Pipes still held by an escaped process: stop reading them. (Process has no
+                # public close; its transport's close() only closes pipes once it has exited.)
+                transport = getattr(proc, "_transport", None)
+                if transport is not None:
+                    transport.close()
             self._groups.discard(pgid)
 
     async def aclose(self) -> None:
