@@ -94,9 +94,16 @@ def make_executor(config: dict[str, Any] | None = None) -> Executor:
     With neither `executor` nor `use_docker`, Docker is used when a daemon answers. When Docker is
     wanted and no daemon answers, this raises ExecutorUnavailable saying so: it never falls back
     to running code unsandboxed on this machine. Running locally is opt-in (`executor="local"`
-    or `use_docker=False`). Unknown keys raise ExecutorError naming the key.
+    or `use_docker=False`). Unknown keys raise ExecutorError naming the key. An Executor object
+    given as `executor` is returned as it is.
     """
     config = dict(config or {})
+    if isinstance(config.get("executor"), Executor):
+        # AutoGen also accepts a ready executor object; only last_n_messages may go with it.
+        extra = sorted(set(config) - {"executor", "last_n_messages"})
+        if extra:
+            raise ExecutorError(f"code_execution_config: {', '.join(extra)} cannot be combined with a ready executor object")
+        return config["executor"]
     for key in config:
         if key not in KNOWN_KEYS:
             raise ExecutorError(

@@ -294,6 +294,15 @@ class DockerExecutor(Executor):
                 language=block.language,
                 killed_reason=killed_reason,
             )
+        except (ExecutorError, GeneratorExit, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            import docker.errors
+            import requests
+
+            if isinstance(exc, (docker.errors.DockerException, requests.RequestException)):
+                raise ExecutorError(f"Docker could not run the code block: {exc}") from exc
+            raise
         finally:
             if stream is not None:
                 try:
