@@ -81,6 +81,14 @@ class Executor(ABC):
     def run(self, block: CodeBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
         """Run one block: yields its output live, then one ExecutionResult."""
 
+    async def prepare(self) -> None:
+        """Get ready to run (create the work dir, build or check the image) before the first block.
+
+        Optional: `run` prepares on first use. Calling it early moves the wait (seconds, the first
+        time a Docker image is built) to a moment the UI chooses, and surfaces set-up errors early.
+        """
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
     async def aclose(self) -> None:
         """Kill anything still running and release resources. Safe to call twice."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from ._results import ExecutorError, ExecutorUnavailable
 
 #: Bumped whenever the image's layout changes, so an image built by an older moot is rebuilt.
-IMAGE_LAYOUT_VERSION = "2"
+IMAGE_LAYOUT_VERSION = "3"
 _LAYOUT_ENV = f"MOOT_IMAGE_LAYOUT={IMAGE_LAYOUT_VERSION}"
 
 #: Where the image's Python finds its code, and the only writable place besides /tmp.
@@ -128,6 +128,9 @@ def assemble_root(root: Path, python: Path | None = None) -> str:
     bin_dir.mkdir(parents=True, exist_ok=True)
     if not (bin_dir / "sh").exists():
         (bin_dir / "sh").symlink_to(os.path.realpath(shell))
+    for alias in ("python3", "python"):
+        if not (bin_dir / alias).exists() and not (bin_dir / alias).is_symlink():
+            (bin_dir / alias).symlink_to(os.path.realpath(python))  # python on PATH, wherever it lives
     for tool in _UTILITIES:
         found = shutil.which(tool, path="/usr/bin:/bin")
         if found and not (bin_dir / tool).exists() and not Path(found).is_symlink():
