@@ -97,7 +97,8 @@ class AnthropicBackend(Backend):
 
     def __init__(self, config: ModelConfig, *, http_client: Any = None):
         super().__init__(config)
-        self.url = (config.base_url or DEFAULT_URL).rstrip("/")
+        url = (config.base_url or DEFAULT_URL).rstrip("/")
+        self.url = url.removesuffix("/v1")  # the client adds /v1/messages itself
         self.key_env = config.api_key_env or DEFAULT_KEY_ENV
         self._http_client = http_client  # tests pass an httpx2.AsyncClient with a MockTransport
         self._client: anthropic.AsyncAnthropic | None = None

@@ -54,6 +54,13 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    out = message.to_openai()
+    if out["content"] is None:
+        out["content"] = ""  # null is valid OpenAI, but stricter servers (llama-cpp-python's) refuse it
+    return out
+
+
 class OpenAIBackend(Backend):
     """Chat completions through the official ``openai`` async client, streamed, with usage."""
 
@@ -117,7 +124,7 @@ class OpenAIBackend(Backend):
     ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.config.model,
-            "messages": [m.to_openai() for m in messages],
+            "messages": [_wire_message(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
             "max_tokens": max_tokens,
@@ -301,6 +308,8 @@ class OpenAIBackend(Backend):
             if status in (400, 413, 422) and (exc.code == "context_length_exceeded" or mentions_context_overflow(detail)):
                 return ContextOverflow(f"the conversation does not fit the model's context ({detail}); shorten it, "
                                        f"or raise context_length if the server allows more", model=name)
+            if status >= 500 and "validation error" in detail:  # llama-cpp-python's server: a 500 for a bad request
+                return BadResponse(f"the server at {self.url} rejected the request (HTTP {status}): {detail[:300]}", model=name)
             if status >= 500:
                 return BackendUnavailable(f"the server at {self.url} failed (HTTP {status}){': ' + detail if detail else ''}", model=name)
             return BadResponse(f"the server at {self.url} rejected the request (HTTP {status}){': ' + detail if detail else ''}", model=name)

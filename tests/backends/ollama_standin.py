@@ -95,14 +95,14 @@ class StandIn:
                 ]
                 usage = result.get("usage") or {}
                 yield self._final(body, "stop", usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-                                  started, content=message.get("content") or "", tool_calls=calls, stream=bool(body.get("stream", True)))
+                                  started, content=message.get("content") or "", tool_calls=calls)
                 return
             if not body.get("stream", True):
                 result = self.llm.create_chat_completion(**kwargs)
                 usage = result.get("usage") or {}
                 yield self._final(body, result["choices"][0].get("finish_reason") or "stop", usage.get("prompt_tokens", 0),
                                   usage.get("completion_tokens", 0), started,
-                                  content=result["choices"][0]["message"].get("content") or "", stream=False)
+                                  content=result["choices"][0]["message"].get("content") or "")
                 return
             pieces = 0
             finish = "stop"
@@ -116,9 +116,9 @@ class StandIn:
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
             prompt = max(0, self.llm.n_tokens - pieces)
-            yield self._final(body, finish, prompt, pieces, started, content="", stream=True)
+            yield self._final(body, finish, prompt, pieces, started, content="")
 
-    def _final(self, body, finish, prompt, completion, started, *, content, tool_calls=None, stream):
+    def _final(self, body, finish, prompt, completion, started, *, content, tool_calls=None):
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if tool_calls:
             message["tool_calls"] = tool_calls
@@ -193,11 +193,17 @@ def make_handler(standin: StandIn):
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                for part in standin.chat(body):
-                    line = json.dumps(part).encode() + b"\n"
-                    self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
+                parts = standin.chat(body)
+                try:
+                    for part in parts:
+                        line = json.dumps(part).encode() + b"\n"
+                        self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client closed the stream: stop generating, like Ollama does
+                finally:
+                    parts.close()
             else:
                 self._json(404, {"error": "404 page not found"})
 

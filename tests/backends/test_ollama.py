@@ -11,10 +11,12 @@ The model is tiny: these tests check shapes and constraints, never the quality o
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
-from backends import BackendUnavailable, ChatMessage, Completion, Delta, ToolSpec
+from backends import BackendTimeout, BackendUnavailable, BadResponse, ChatMessage, Completion, Delta, ToolSpec
 from backends.ollama import OllamaBackend, normalize_host
 
 pytestmark = pytest.mark.server
@@ -154,3 +156,33 @@ async def test_unknown_model_says_to_pull_it(ollama_backend):
         await b.probe_capabilities()
     await b.aclose()
 
+
+
+async def test_closing_the_stream_early_stops_it_and_the_backend_still_works(ollama_backend):
+    b = ollama_backend(max_output_tokens=200)
+    agen = b.stream([ChatMessage("user", "Count from one to one hundred in words.")])
+    assert isinstance(await agen.__anext__(), Delta)
+    await agen.aclose()
+    done = await b.complete([ChatMessage("user", "Say yes.")], max_tokens=4)
+    await b.aclose()
+    assert done.content
+
+
+async def test_a_slow_server_is_a_timeout(make_config, loopback_server):
+    def slow(*args):
+        time.sleep(2.0)
+        return 200, "application/x-ndjson", b""
+
+    b = OllamaBackend(make_config(backend="ollama", model=MODEL, base_url=loopback_server(slow), timeout_s=0.3))
+    with pytest.raises(BackendTimeout) as info:
+        await b.complete([ChatMessage("user", "hi")])
+    await b.aclose()
+    assert "0.3 s" in str(info.value) and info.value.transient
+
+
+@pytest.mark.parametrize("body", [b"<html>not ollama</html>\n", b'{"message": {"role": "assistant", "content": "hi"}, "done": false}\n'])
+async def test_garbage_or_a_cut_stream_is_a_bad_response(make_config, loopback_server, body):
+    b = OllamaBackend(make_config(backend="ollama", model=MODEL, base_url=loopback_server(lambda *a: (200, "application/x-ndjson", body))))
+    with pytest.raises(BadResponse, match="127.0.0.1"):
+        await b.complete([ChatMessage("user", "hi")])
+    await b.aclose()

@@ -22,6 +22,7 @@ from backends import (
     Completion,
     ContextOverflow,
     Delta,
+    ToolCall,
     ToolSpec,
 )
 from backends.openai import OpenAIBackend, normalize_base_url
@@ -213,3 +214,19 @@ async def test_a_slow_server_is_a_timeout(make_config, loopback_server):
     await b.aclose()
     assert time.monotonic() - started < 1.8
     assert "0.3 s" in str(info.value) and info.value.transient
+
+
+async def test_a_tool_round_trip_with_named_speakers_is_accepted(openai_backend):
+    # What a group chat sends: speaker names, an assistant tool call, the tool's result.
+    b = openai_backend()
+    tool = ToolSpec("get_time", "The time now.", {"type": "object", "properties": {}})
+    history = [
+        ChatMessage("system", "You are a helpful assistant."),
+        ChatMessage("user", "What time is it?", name="alice"),
+        ChatMessage("assistant", None, name="bot", tool_calls=(ToolCall("call_1", "get_time", "{}"),)),
+        ChatMessage("tool", "12:30", tool_call_id="call_1"),
+    ]
+    pieces, done = await run(b, history, tools=[tool])
+    await b.aclose()
+    assert done.content or done.tool_calls
+    assert "".join(pieces) == done.content
