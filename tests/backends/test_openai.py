@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +231,36 @@ async def test_a_tool_round_trip_with_named_speakers_is_accepted(openai_backend)
     await b.aclose()
     assert done.content or done.tool_calls
     assert "".join(pieces) == done.content
+
+
+async def test_azure_and_openais_own_stream_shape_from_a_recorded_exchange(make_config, monkeypatch):
+    # RECORDED exchange (no Azure or OpenAI endpoint is reachable here): OpenAI's real stream shape,
+    # where the server reports usage in a last chunk and parallel tool calls arrive by index.
+    import httpx2
+
+    sent = []
+
+    def replay(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        body = (Path(__file__).parent / "data" / "openai" / "tool_call_stream_with_usage.sse").read_bytes()
+        return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    monkeypatch.setenv("MOOT_TEST_AZURE_KEY", FAKE_KEY)
+    config = make_config(backend="openai", model="gpt4o-deploy", base_url="https://moot-test.openai.azure.com/",
+                         api_version="2024-10-21", api_key_env="MOOT_TEST_AZURE_KEY")
+    b = OpenAIBackend(config, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(replay)))
+    tools = [ToolSpec("get_weather", "Weather.", {"type": "object", "properties": {"city": {"type": "string"}}}),
+             ToolSpec("get_time", "Time.")]
+    done = await b.complete([ChatMessage("user", "Weather and time in Oslo?")], tools=tools, tool_choice="required")
+    await b.aclose()
+    assert done.tool_calls == (ToolCall("call_Qx7", "get_weather", '{"city": "Oslo"}'), ToolCall("call_Rz8", "get_time", "{}"))
+    assert done.finish_reason == "tool_calls"
+    assert (done.usage.prompt_tokens, done.usage.completion_tokens, done.usage.cached_tokens) == (82, 31, 64)
+
+    request = sent[0]
+    assert request.url.path == "/openai/deployments/gpt4o-deploy/chat/completions"
+    assert request.url.params["api-version"] == "2024-10-21"
+    assert request.headers["api-key"] == FAKE_KEY
+    body = json.loads(request.content)
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["tool_choice"] == "required" and [t["function"]["name"] for t in body["tools"]] == ["get_weather", "get_time"]
