@@ -7,7 +7,7 @@
 - llama.cpp's own logging is silenced (it would scribble over a terminal UI).
 - ``choices`` and JSON schemas are enforced by grammar; tool calls are native where the chat
   format supports them and grammar-forced JSON otherwise.
-- KV-cache reuse across agents: llama.cpp reuses the cache only for the longest common prefix of
+- KV-cache reuse across agents (see also ``shared_prefix_layout``): llama.cpp reuses the cache only for the longest common prefix of
   consecutive calls, and agents with different system prompts share none. After each call the
   KV state is kept (keyed by its tokens); before the next call the kept state sharing the longest
   prefix with the new prompt is restored, so an agent re-reads only what was said since it last
@@ -268,6 +268,20 @@ def _to_plain(messages: Sequence[ChatMessage], native_tools: bool) -> list[dict[
     return out
 
 
+def shared_prefix_layout(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Move the caller's leading system message to just before the reply.
+
+    Agents in one chat send the same transcript under different system prompts. With the system
+    prompt first, no two agents share a single token of prefix, and every turn re-reads the whole
+    transcript. Placed last, the transcript is a prefix common to every agent and only what is new
+    is evaluated. (Set ``options.prompt_layout = "as_given"`` to keep the order; the per-agent KV
+    states still spare each agent what it read before.)
+    """
+    if len(messages) < 2 or messages[0].role != "system":
+        return messages
+    return [*messages[1:], messages[0]]
+
+
 _END = object()
 
 
@@ -344,6 +358,8 @@ class LlamaCppBackend(Backend):
                     plain.insert(0, note)
         elif schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        if self.config.options.get("prompt_layout", "shared_prefix") == "shared_prefix":
+            plain = shared_prefix_layout(plain)
         kwargs["messages"] = _to_plain(plain, tool_mode == "native")
 
         loop = asyncio.get_running_loop()
