@@ -446,16 +446,22 @@ class ConversableAgent(Agent):
 
     @staticmethod
     def _match_trigger(trigger: Any, sender: Agent | None) -> bool:
+        if isinstance(trigger, list):
+            for t in trigger:
+                if t is None:
+                    if sender is None:
+                        return True
+                elif ConversableAgent._match_trigger(t, sender):
+                    return True
+            return False
         if trigger is None:
             return sender is None
-        if isinstance(trigger, str):
-            return sender is not None and trigger == sender.name
         if isinstance(trigger, type):
             return isinstance(sender, trigger)
+        if isinstance(trigger, str):
+            return sender is not None and trigger == sender.name
         if isinstance(trigger, Agent):
             return trigger is sender
-        if isinstance(trigger, list):
-            return any(ConversableAgent._match_trigger(t, sender) for t in trigger)
         if callable(trigger):
             return bool(trigger(sender))
         raise ValueError(f"unsupported trigger {trigger!r}")
@@ -486,12 +492,12 @@ class ConversableAgent(Agent):
         self._stop = None
         messages = self._apply_receive_hooks(messages)
         exclude = kwargs.get("exclude", ())
-        for entry in list(self._reply_func_list):
+        for entry in tuple(self._reply_func_list):
             func = entry["reply_func"]
-            if func in exclude or not self._match_trigger(entry["trigger"], sender):
+            if (exclude and func in exclude) or not self._match_trigger(entry["trigger"], sender):
                 continue
             result = func(self, messages=messages, sender=sender, config=entry["config"])
-            if inspect.isawaitable(result):
+            if type(result) is not tuple and inspect.isawaitable(result):
                 result = await result
             final, reply = result
             if final:

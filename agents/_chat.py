@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -344,29 +345,36 @@ class ChatStream:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Event]:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        # A deque and a future rather than an asyncio.Queue: the chat appends without any
+        # locking or wake-up cost unless the reader is actually waiting.
+        buffer: deque[Any] = deque()
+        waiter: list[asyncio.Future[None] | None] = [None]
         initiator, recipient = self._args
+
+        def sink(event: Any) -> None:
+            buffer.append(event)
+            w = waiter[0]
+            if w is not None and not w.done():
+                w.set_result(None)
 
         async def runner() -> ChatResult:
             try:
-                return await a_initiate_chat(initiator, recipient, _sink=queue.put_nowait, **self._kwargs)
+                return await a_initiate_chat(initiator, recipient, _sink=sink, **self._kwargs)
             finally:
-                queue.put_nowait(_DONE)
+                sink(_DONE)
 
+        loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(runner())
         try:
             while True:
-                item = await queue.get()
+                if not buffer:
+                    waiter[0] = loop.create_future()
+                    await waiter[0]
+                    waiter[0] = None
+                item = buffer.popleft()
                 if item is _DONE:
                     break
                 yield item
-                while not queue.empty():  # drain what is there without a wait each
-                    item = queue.get_nowait()
-                    if item is _DONE:
-                        break
-                    yield item
-                if item is _DONE:
-                    break
             self.result = await self._task
         finally:
             if self._task is not None and not self._task.done():

@@ -233,7 +233,10 @@ class GroupChat:
                          answers[-1] if answers else None, f"the human gave no valid choice ({answers!r}); next in turn")
 
     def _selection_view(self, candidates: list[Agent], budget_chars: int) -> list[ChatMessage]:
-        view = [ChatMessage("system", self.select_speaker_msg(candidates))]
+        # The system message lists every agent, not only the candidates: it stays the same from
+        # turn to turn, so a local backend reuses its KV cache for it and for the transcript, and
+        # only the final prompt (which names the candidates) is new.
+        view = [ChatMessage("system", self.select_speaker_msg(self.agents))]
         body: list[ChatMessage] = []
         used = 0
         # Newest first until the budget is spent: a small local model keeps its context for the

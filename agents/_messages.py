@@ -38,10 +38,14 @@ def as_message(message: dict[str, Any] | str | None) -> dict[str, Any]:
     return {"content": str(message)}
 
 
+_KEPT = frozenset(KEPT_KEYS)
+
+
 def stored_copy(message: dict[str, Any], role: str, name: str) -> dict[str, Any] | None:
     """The dict one side of a conversation stores (AutoGen's rules for role and name);
-    ``None`` when the message has neither content nor tool calls."""
-    out = {k: message[k] for k in KEPT_KEYS if k in message and message[k] is not None}
+    ``None`` when the message has neither content nor tool calls. Runs for every message and
+    every listener, so it is kept lean."""
+    out = {k: v for k, v in message.items() if v is not None and k in _KEPT}
     if "content" not in out:
         if out.get("tool_calls") or out.get("function_call"):
             out["content"] = None
@@ -50,9 +54,12 @@ def stored_copy(message: dict[str, Any], role: str, name: str) -> dict[str, Any]
         else:
             return None
     given = message.get("role")
-    out["role"] = given if given in ("tool", "function") else role
-    if out.get("tool_calls") or out.get("function_call"):
+    if given == "tool" or given == "function":
+        out["role"] = given
+    elif "tool_calls" in out or "function_call" in out:
         out["role"] = "assistant"  # only an assistant message can carry tool calls
+    else:
+        out["role"] = role
     if "name" not in out:
         out["name"] = name
     return out

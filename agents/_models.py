@@ -33,7 +33,7 @@ _registry: ModelRegistry | None = None
 # backend's business); accepted so that ported scripts run unchanged.
 IGNORED_KEYS = frozenset({"api_key", "base_url", "api_type", "api_version", "cache_seed", "timeout", "tags",
                           "price", "seed", "cache", "api_rate_limit", "max_retries", "functions"})
-OVERRIDES = {"temperature": "temperature", "max_tokens": "max_tokens"}
+OVERRIDES = {"temperature": "temperature", "max_tokens": "max_tokens", "tool_choice": "tool_choice"}
 
 
 def use_models(source: str | os.PathLike[str] | ModelsConfig | ModelRegistry) -> ModelRegistry:
