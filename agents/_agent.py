@@ -105,7 +105,7 @@ class ConversableAgent(Agent):
             for agent, msgs in chat_messages.items():
                 self._oai_messages[agent] = list(msgs)
         # Per partner: the ChatMessages already converted and how many stored dicts they cover.
-        self._views: dict[Agent | None, tuple[list[ChatMessage], int]] = {}
+        self._views: dict[Agent | None, _View] = {}
         self._human_input: list[str] = []
         self._usage: dict[str, Usage] = {}
         self._stop: tuple[str, str] | None = None  # why the last generate_reply gave None
@@ -636,20 +636,32 @@ class ConversableAgent(Agent):
         """Run the code blocks of the latest message that has some (see ``code_execution_config``)."""
         return await a_generate_code_execution_reply(self, messages, sender, config)
 
-    def _view(self, messages: list[dict[str, Any]], sender: Agent | None) -> list[ChatMessage]:
+    def _view(self, messages: list[dict[str, Any]], sender: Agent | None, llm: LLM | None = None) -> list[ChatMessage]:
         """What the model sees: the system message and the conversation, converted once per
-        message (kept between turns), so a long chat does not cost more per turn."""
+        message (kept between turns), so a long chat does not cost more per turn.
+
+        When the conversation outgrows the model's context, the oldest messages are left out of
+        the view (never out of the stored history). The cut moves in steps, down to 70% of the
+        room, so a local backend can keep reusing its KV cache between cuts."""
         head = [ChatMessage("system", self._system_message)] if self._system_message else []
         stored = self._oai_messages.get(sender) if sender is not None else None
-        if stored is not None and messages is stored:
-            converted, upto = self._views.get(sender, ([], 0))
-            if upto > len(stored):  # the history was cut: start again
-                converted, upto = [], 0
-            for m in stored[upto:] if upto < len(stored) else ():
-                to_chat(m, converted)
-            self._views[sender] = (converted, len(stored))
-            return head + converted
-        return head + to_chat_messages(messages)
+        if stored is None or messages is not stored:
+            body = to_chat_messages(messages)
+            return head + _trim(body, _room(llm, head), 0)[0]
+        view = self._views.get(sender)
+        if view is None or view.upto > len(stored):  # new, or the history was cut: start again
+            view = self._views[sender] = _View()
+        if view.upto < len(stored):
+            for m in stored[view.upto:]:
+                before = len(view.converted)
+                to_chat(m, view.converted)
+                for cm in view.converted[before:]:
+                    view.add_size(cm)
+            view.upto = len(stored)
+        room = _room(llm, head)
+        if room is not None and view.total - view.sizes[view.cut] > room:
+            view.cut = _cut_index(view.sizes, view.converted, view.total - int(room * 0.7))
+        return head + (view.converted[view.cut:] if view.cut else view.converted)
 
     async def a_generate_oai_reply(self, messages: list[dict[str, Any]] | None = None,
                                    sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
@@ -659,7 +671,7 @@ class ConversableAgent(Agent):
             return False, None
         if messages is None:
             messages = self._oai_messages[sender]
-        view = self._view(messages, sender)
+        view = self._view(messages, sender, llm)
         tools = list(self._llm_tools.values()) + llm.tools
         completion = await self._stream_model(llm, view, tools=tools or None)
         if completion.tool_calls:
@@ -759,6 +771,66 @@ class ConversableAgent(Agent):
         if message is None:
             message = await self._ask_human(">")
         return _chat.process_carryover(message, kwargs)
+
+
+CHARS_PER_TOKEN = 3  # a cautious estimate: counting exactly would cost a tokenizer pass per turn
+
+
+def _size(message: ChatMessage) -> int:
+    return len(message.content or "") + sum(len(c.arguments) + len(c.name) for c in message.tool_calls) + 16
+
+
+class _View:
+    """The converted conversation with one partner, and where the context cut is."""
+
+    __slots__ = ("converted", "upto", "sizes", "total", "cut")
+
+    def __init__(self) -> None:
+        self.converted: list[ChatMessage] = []
+        self.upto = 0  # stored dicts converted so far
+        self.sizes = [0]  # sizes[i]: characters before converted[i]
+        self.total = 0
+        self.cut = 0
+
+    def add_size(self, message: ChatMessage) -> None:
+        self.total += _size(message)
+        self.sizes.append(self.total)
+
+
+def _room(llm: LLM | None, head: list[ChatMessage]) -> int | None:
+    if llm is None:
+        return None
+    context = llm.context_length()
+    if not context:
+        return None
+    try:
+        reserve = llm.entries[0][0].primary.config.max_output_tokens or 512
+    except Exception:
+        reserve = 512
+    return max(1000, (context - reserve) * CHARS_PER_TOKEN - sum(_size(m) for m in head))
+
+
+def _cut_index(sizes: list[int], converted: list[ChatMessage], start_at: int) -> int:
+    """The first message to keep so that at most ``total - start_at`` characters remain; never
+    starts at a tool result (its call would be missing), and keeps at least the last message."""
+    import bisect
+
+    cut = min(bisect.bisect_left(sizes, start_at), len(converted) - 1)
+    while cut < len(converted) - 1 and converted[cut].role == "tool":
+        cut += 1
+    return max(cut, 0)
+
+
+def _trim(body: list[ChatMessage], room: int | None, cut: int) -> tuple[list[ChatMessage], int]:
+    if room is None or not body:
+        return body, 0
+    sizes = [0]
+    for m in body:
+        sizes.append(sizes[-1] + _size(m))
+    if sizes[-1] <= room:
+        return body, 0
+    cut = _cut_index(sizes, body, sizes[-1] - int(room * 0.7))
+    return body[cut:], cut
 
 
 def _tag(func: Callable[..., Any], tool: Tool) -> Callable[..., Any]:

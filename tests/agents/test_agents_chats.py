@@ -313,3 +313,20 @@ async def test_message_none_asks_the_human_first(models):
     asst = AssistantAgent("asst", llm_config="a")
     result = await user.a_initiate_chat(asst, max_turns=1, silent=True)
     assert result.chat_history[0]["content"] == "typed task"
+
+
+async def test_long_history_is_trimmed_in_the_view_only(models):
+    models(small={"backend": "scripted", "replies": ["ok"], "context_length": 1200, "max_output_tokens": 100})
+    user = proxy()
+    asst = AssistantAgent("asst", llm_config="small", system_message="sys")
+    for i in range(60):
+        await user.a_send(f"message {i} " + "x" * 80, asst, request_reply=False, silent=True)
+    view = asst._view(asst.chat_messages[user], user, asst.client)
+    assert len(asst.chat_messages[user]) == 60  # stored history untouched
+    assert view[0].content == "sys" and view[-1].content.startswith("message 59")
+    assert 10 < len(view) < 40
+    cut_before = asst._views[user].cut
+    await user.a_send("one more", asst, request_reply=False, silent=True)
+    view = asst._view(asst.chat_messages[user], user, asst.client)
+    assert view[-1].content == "one more"
+    assert asst._views[user].cut == cut_before  # the cut moves in steps, not every turn
