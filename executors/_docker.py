@@ -43,6 +43,7 @@ def docker_client(base_url: str | None = None, timeout: float = 30):
     except ImportError as exc:  # pragma: no cover - docker is a dependency
         raise ExecutorUnavailable("the `docker` Python package is not installed (pip install docker)") from exc
     where = base_url or os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
+    client = None
     try:
         if base_url:
             client = docker.DockerClient(base_url=base_url, timeout=timeout)
@@ -50,12 +51,31 @@ def docker_client(base_url: str | None = None, timeout: float = 30):
             client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as exc:  # the SDK raises DockerException, requests' errors or OSError
+        if client is not None:
+            client.close()
         raise ExecutorUnavailable(
             f"Docker was asked for, but no Docker daemon answered at {where} ({type(exc).__name__}). "
             "Start Docker (or point DOCKER_HOST at a running daemon), or opt in to running code "
             'unsandboxed on this machine with executor="local" (use_docker=False).'
         ) from exc
     return client
+
+
+def _close_stream(stream) -> None:
+    """Close an attach stream and the socket under it (the SDK's close() skips an ended stream's)."""
+    try:
+        stream.close()
+    except Exception:
+        pass
+    response = getattr(stream, "_response", None)
+    if response is not None:
+        try:
+            sock = response.raw._fp.fp.raw._sock
+        except AttributeError:
+            sock = None
+        response.close()
+        if sock is not None:
+            sock.close()
 
 
 class DockerExecutor(Executor):
@@ -285,6 +305,11 @@ class DockerExecutor(Executor):
             last_chunks, output = collector.finish()
             for chunk in last_chunks:
                 yield chunk
+            # Clean up before the last yield: a caller that stops at the result never resumes us.
+            _close_stream(stream)
+            stream = None
+            await asyncio.shield(asyncio.to_thread(self._remove, container_id))
+            container_id = None
             yield ExecutionResult(
                 exit_code=exit_code,
                 output=output,
@@ -305,10 +330,7 @@ class DockerExecutor(Executor):
             raise
         finally:
             if stream is not None:
-                try:
-                    stream.close()
-                except Exception:
-                    pass
+                _close_stream(stream)
             if container_id is not None:
                 # Shielded: a second cancellation must not leave the container behind.
                 await asyncio.shield(asyncio.to_thread(self._remove, container_id))

@@ -156,6 +156,8 @@ class LocalExecutor(Executor):
             last_chunks, output = collector.finish()
             for chunk in last_chunks:
                 yield chunk
+            # Clean up before the last yield: a caller that stops at the result never resumes us.
+            self._cleanup(proc, pgid, readers, open_pipes)
             killed_reason = None
             if timed_out:
                 killed_reason = f"timeout after {describe_seconds(limits.timeout_s)}"
@@ -171,18 +173,23 @@ class LocalExecutor(Executor):
                 killed_reason=killed_reason,
             )
         finally:
-            _kill_group(pgid)
-            for reader in readers:
-                reader.cancel()
-            if proc.returncode is None:
-                await asyncio.shield(_returncode(proc, 10))
-            if open_pipes:
-                # Pipes still held by an escaped process: stop reading them. (Process has no
-                # public close; its transport's close() only closes pipes once it has exited.)
-                transport = getattr(proc, "_transport", None)
-                if transport is not None:
-                    transport.close()
-            self._groups.discard(pgid)
+            if pgid in self._groups:
+                _kill_group(pgid)
+                if proc.returncode is None:
+                    await asyncio.shield(_returncode(proc, 10))
+                self._cleanup(proc, pgid, readers, open_pipes)
+
+    def _cleanup(self, proc: asyncio.subprocess.Process, pgid: int, readers: list[asyncio.Task], open_pipes: int) -> None:
+        _kill_group(pgid)
+        for reader in readers:
+            reader.cancel()
+        if open_pipes:
+            # Pipes still held by an escaped process: stop reading them. (Process has no
+            # public close; its transport's close() only closes pipes once it has exited.)
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
+        self._groups.discard(pgid)
 
     async def aclose(self) -> None:
         """Kill every process group still running."""

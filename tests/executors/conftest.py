@@ -9,7 +9,6 @@ as root, so a skip would hide a broken sandbox.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal

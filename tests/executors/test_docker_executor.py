@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -290,3 +289,15 @@ def test_ensure_image_is_idempotent_and_fast(private_docker):
     assert ensure_image(private_docker.client, private_docker.image) == private_docker.image
     assert time.monotonic() - started < 1.0
     assert private_docker.client.images.get(private_docker.image).id == before
+
+
+async def test_container_is_gone_when_the_result_arrives(make_docker, docker_containers):
+    # A caller that stops reading at the ExecutionResult never resumes the iterator again.
+    executor = make_docker()
+    runner = executor.run(CodeBlock("python", "print('done')\n"))
+    async for item in runner:
+        if isinstance(item, ExecutionResult):
+            break
+    assert docker_containers.containers.list(all=True) == []
+    assert not executor._active
+    await runner.aclose()

@@ -168,3 +168,16 @@ async def test_a_process_that_leaves_the_group_does_not_hang_the_run(make_local,
         pid = int((tmp_path / "work" / "escaped.pid").read_text())
         if _alive(pid):
             os.kill(pid, 9)
+
+
+async def test_everything_is_cleaned_up_when_the_result_arrives(make_local, tmp_path):
+    from executors import ExecutionResult
+
+    executor = make_local()
+    runner = executor.run(CodeBlock("sh", "sleep 300 >/dev/null 2>&1 &\necho $! > bg.pid\n"))
+    async for item in runner:
+        if isinstance(item, ExecutionResult):
+            break
+    assert not executor._groups
+    assert await _wait_dead(int((tmp_path / "work" / "bg.pid").read_text()))
+    await runner.aclose()
