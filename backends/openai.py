@@ -24,6 +24,7 @@ from ._errors import (
     BackendTimeout,
     BackendUnavailable,
     BadResponse,
+    ConfigError,
     ContextOverflow,
 )
 from ._remote import PLACEHOLDER_KEY, choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
@@ -71,8 +72,8 @@ class OpenAIBackend(Backend):
         self.azure = config.api_version is not None
         if self.azure:
             if not config.base_url:
-                raise BackendUnavailable("an Azure model (api_version is set) needs base_url: the resource "
-                                         "endpoint, e.g. https://NAME.openai.azure.com", model=self.name)
+                raise ConfigError([f"model {self.name!r}: field 'base_url': an Azure model (api_version is set) needs "
+                                   f"its resource endpoint, e.g. https://NAME.openai.azure.com"])
             self.url = config.base_url.rstrip("/")
         else:
             self.url = normalize_base_url(config.base_url) if config.base_url else DEFAULT_URL
