@@ -175,4 +175,5 @@ def dead_port() -> int:
     return free_port()
 
 
+# The servers above are on loopback: never send their traffic through a proxy the machine may set.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
