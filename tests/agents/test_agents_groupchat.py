@@ -228,3 +228,21 @@ async def test_send_introductions_and_outsider_initiator(models):
     assert [m["name"] for m in result.chat_history] == ["boss", "a", "b"]
     posted = [e for e in events if isinstance(e, MessagePosted)]
     assert posted[0].content == "task" and posted[1].recipient == "*"
+
+
+async def test_select_speaker_model_overrides_the_manager(models):
+    registry = models(sel=["c", "b"])
+    a, b, c = bot("a"), bot("b"), bot("c")
+    gc = GroupChat([a, b, c], max_round=3, speaker_selection_method="auto", select_speaker_model="sel")
+    manager = GroupChatManager(gc)
+    assert manager.llm_config is False  # no model of its own was needed
+    result, events = await run(a, manager)
+    assert speakers(result) == ["a", "c", "b"]
+    assert registry.backend("sel").calls == 2
+
+
+async def test_sync_api_inside_a_running_loop(models):
+    a, b = bot("a"), bot("b")
+    gc = GroupChat([a, b], max_round=3, speaker_selection_method="round_robin")
+    result = a.initiate_chat(GroupChatManager(gc, llm_config=False), message="hi", silent=True)
+    assert [m["name"] for m in result.chat_history] == ["a", "b", "a"]
