@@ -19,7 +19,7 @@ WHEELS := $(or $(MOOT_WHEELS),$(CACHE_HOME)/moot/wheels/llama-cpp-python-$(LLAMA
 # Docker daemon for the sandboxed executor), bubblewrap.
 APT_PACKAGES := tmux docker.io bubblewrap
 
-.PHONY: run test bench deps apt llama-wheel clean
+.PHONY: run test bench bench-anchors deps apt llama-wheel clean
 
 run: deps
 	$(BIN)/moot models check smollm2
@@ -30,6 +30,15 @@ test: deps
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# A side venv with the anchors (AutoGen 0.4 API, AG2 0.14) for bench/orchestration_overhead.py.
+ANCHORS_VENV := .venv-anchors
+bench-anchors: $(ANCHORS_VENV)/.installed
+
+$(ANCHORS_VENV)/.installed:
+	@[ -x $(ANCHORS_VENV)/bin/python ] || $(PYTHON) -m venv $(ANCHORS_VENV)
+	$(ANCHORS_VENV)/bin/python -m pip install -q "ag2==0.14.0" "autogen-agentchat==0.7.5" "autogen-ext==0.7.5"
+	@touch $@
 
 deps: apt $(VENV)/.installed
 
@@ -61,4 +70,4 @@ $(VENV)/.installed: pyproject.toml $(WHEELS)/.built
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(ANCHORS_VENV) .pytest_cache

@@ -143,6 +143,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .headless import main_run
+
+    return main_run(args, out, err)
+
+
+def cmd_teams(args: argparse.Namespace) -> int:
+    from agents import list_teams, load_team
+
+    table = Table(title="teams", title_justify="left")
+    for col in ("name", "members", "chat", "file"):
+        table.add_column(col)
+    for name, path in list_teams():
+        try:
+            team = load_team(str(path))
+        except ConfigError as exc:
+            table.add_row(name, f"[red]{exc.problems[0]}[/]", "", str(path))
+            continue
+        chat = f"group ({team.spec.chat.speaker_selection})" if team.is_group else "two agents"
+        table.add_row(name, ", ".join(m.name for m in team.spec.members), chat, str(path))
+    out.print(table)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moot",
@@ -160,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = models_sub.add_parser("check", help="load or ping each model and run a tiny completion")
     p.add_argument("name", nargs="?", help="only this model")
     p.set_defaults(func=cmd_models_check)
+
+    p = sub.add_parser("run", help="run a team on a task, headless, streaming the chat to the terminal")
+    p.add_argument("team", help="a team name (teams/NAME.toml) or a team file")
+    p.add_argument("--task", required=True, help="what the team should do")
+    p.add_argument("--executor", choices=("docker", "local"), help="where code runs (overrides the team file)")
+    p.add_argument("--work-dir", help="the folder code runs in (overrides the team file)")
+    p.add_argument("--human-input", choices=("ALWAYS", "TERMINATE", "NEVER"),
+                   help="the user proxy's human_input_mode (default: the team's; NEVER when stdin is no terminal)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("teams", help="list the teams moot can find")
+    p.set_defaults(func=cmd_teams)
 
     p = sub.add_parser("ask", help="stream one reply from a model")
     p.add_argument("prompt")
