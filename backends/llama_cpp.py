@@ -66,21 +66,47 @@ def _prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def _make_prefix_cache(capacity_bytes: int):
-    """A llama-cpp-python cache (its official extension point) that keeps KV states by prefix.
+def _fast_state_io(llm) -> None:
+    """Give ``llm`` a save/load of its KV state without the logits copy.
 
-    Unlike ``LlamaRAMCache`` it drops the logits copy each saved state carries (n_batch x n_vocab
-    floats, ~100 MB for SmolLM2): llama-cpp-python re-evaluates at least one token after a
-    restore, so the logits are never read. Only the KV bytes are kept, within ``capacity_bytes``.
+    ``Llama.save_state`` copies the logits buffer (n_batch x n_vocab floats, ~100 MB for SmolLM2)
+    and ``load_state`` rewrites it: ~150 ms a call here, more than generating a short reply. After
+    a restore llama-cpp-python re-evaluates at least one token (``_requires_eval``), so the logits
+    are never read: only the KV bytes and the token ids are kept.
     """
-    import numpy as np
+    import llama_cpp
     from llama_cpp.llama import LlamaState
+
+    def save_state() -> LlamaState:
+        ctx = llm._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(ctx, buffer, size)
+        return LlamaState(input_ids=llm.input_ids[: llm.n_tokens].copy(), scores=None, n_tokens=llm.n_tokens,
+                          llama_state=ctypes.string_at(buffer, written), llama_state_size=written, seed=llm._seed)
+
+    def load_state(state: LlamaState) -> None:
+        buffer = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(state.llama_state)
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, buffer, state.llama_state_size) != state.llama_state_size:
+            raise RuntimeError("llama.cpp refused the kept KV state")
+        llm.input_ids[: state.n_tokens] = state.input_ids
+        llm.n_tokens = state.n_tokens
+        llm._requires_eval = True  # sample only after re-evaluating at least one token
+        llm._seed = state.seed
+
+    llm.save_state = save_state
+    llm.load_state = load_state
+
+
+def _make_prefix_cache(capacity_bytes: int):
+    """A llama-cpp-python cache (its official extension point) that keeps KV states by prefix,
+    at most ``capacity_bytes`` of them, least recently used dropped first."""
     from llama_cpp.llama_cache import BaseLlamaCache
 
     class PrefixStateCache(BaseLlamaCache):
         def __init__(self) -> None:
             super().__init__(capacity_bytes)
-            self.states: OrderedDict[tuple[int, ...], LlamaState] = OrderedDict()
+            self.states: OrderedDict[tuple[int, ...], Any] = OrderedDict()
             self.restores = 0
 
         @property
@@ -95,7 +121,7 @@ def _make_prefix_cache(capacity_bytes: int):
                     best, best_len = k, n
             return best
 
-        def __getitem__(self, key: Sequence[int]) -> LlamaState:
+        def __getitem__(self, key: Sequence[int]) -> Any:
             found = self._find_longest_prefix_key(tuple(key))
             if found is None:
                 raise KeyError("no kept state shares a prefix")
@@ -106,20 +132,12 @@ def _make_prefix_cache(capacity_bytes: int):
         def __contains__(self, key: Sequence[int]) -> bool:
             return self._find_longest_prefix_key(tuple(key)) is not None
 
-        def __setitem__(self, key: Sequence[int], value: LlamaState) -> None:
+        def __setitem__(self, key: Sequence[int], value: Any) -> None:
             key = tuple(key)
-            slim = LlamaState(
-                input_ids=value.input_ids,
-                scores=np.zeros((1, value.scores.shape[1]), dtype=np.single),
-                n_tokens=value.n_tokens,
-                llama_state=value.llama_state,
-                llama_state_size=value.llama_state_size,
-                seed=value.seed,
-            )
             # A state whose tokens are a prefix of the new one is superseded by it.
             for k in [k for k in self.states if len(k) <= len(key) and key[: len(k)] == k]:
                 del self.states[k]
-            self.states[key] = slim
+            self.states[key] = value
             while self.cache_size > self.capacity_bytes and len(self.states) > 1:
                 self.states.popitem(last=False)
 
@@ -205,6 +223,7 @@ def _build(loaded: LoadedModel, config: ModelConfig) -> None:
         raise loaded.load_error from None
     llm.eval = loaded.count_eval(llm.eval)
     if opts.get("kv_reuse", True):
+        _fast_state_io(llm)
         loaded.cache = _make_prefix_cache(int(opts.get("kv_cache_mb", _DEFAULT_KV_BUDGET_MB)) * 2**20)
         llm.set_cache(loaded.cache)
     loaded.llm = llm
