@@ -16,6 +16,8 @@ from rich.text import Text
 from agents import events as ev
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Stop conditions that mean the run failed rather than ended as the team intended.
+FAILED_CONDITIONS = frozenset({"error", "cancelled", "backend_error", "executor_unavailable"})
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta")
 
 
@@ -162,6 +164,6 @@ def main_run(args, out: Console, err: Console) -> int:
         renderer.summary()
         return EXIT_FAILED
     renderer.summary()
-    if renderer.stopped is not None and renderer.stopped.condition in ("error", "cancelled"):
+    if renderer.stopped is not None and renderer.stopped.condition in FAILED_CONDITIONS:
         return EXIT_FAILED
     return EXIT_OK
