@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -158,12 +158,34 @@ class EmbeddingConfig(_Strict):
     batch_size: int = Field(default=32, gt=0)
 
 
+class MemoryConfig(_Strict):
+    """``[memory]``: where teachable memory lives and how agents use it.
+
+    ``url`` set: a Chroma server (``HttpClient``); unset: an embedded store under the data dir.
+    ``distance_threshold`` is a cosine distance (0 same meaning, 1 unrelated)."""
+
+    url: str | None = None
+    collection: str = Field(default="memos", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
+    distance_threshold: float = Field(default=0.65, gt=0, le=2)  # paraphrases ~0.3-0.6, unrelated ~0.85+ (MiniLM)
+    k: int = Field(default=3, gt=0, le=50)
+    policy: Literal["auto", "confirm", "off"] = "auto"
+    learn_model: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
 class _File(_Strict):
     schema_version: Literal[1]
     default: str | None = None
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     models: list[ModelConfig] = Field(min_length=1)
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
 
 
 _REQUIRED_BY_BACKEND = {
@@ -184,6 +206,7 @@ class ModelsConfig:
     embedding: EmbeddingConfig
     source: str  # a file path, or "packaged default"
     found_by: str  # which step of the lookup order found it
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
 
     def get(self, name: str | None = None) -> ModelConfig:
         key = name or self.default
@@ -222,7 +245,7 @@ def _describe_loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[str, str |
         where = f"[[models]] entry {index + 1}" + (f" ({entry!r})" if isinstance(entry, str) else "")
         rest = [str(p) for p in loc[2:] if not str(p).startswith(("str", "ScriptedReply"))]
         return where, ".".join(rest) or None
-    if head in ("defaults", "embedding"):
+    if head in ("defaults", "embedding", "memory"):
         return f"[{head}]", ".".join(str(p) for p in loc[1:]) or None
     return "top level", ".".join(str(p) for p in loc)
 
@@ -290,6 +313,9 @@ def parse_models(text: str, source: str, base_dir: Path | None = None, found_by:
     default = raw.get("default")
     if isinstance(default, str) and names and default not in names:
         problems.append(f"{source}: top level: field 'default': no model named {default!r} (models: {', '.join(names)})")
+    learn_model = raw.get("memory", {}).get("learn_model") if isinstance(raw.get("memory"), dict) else None
+    if isinstance(learn_model, str) and names and learn_model not in names:
+        problems.append(f"{source}: [memory]: field 'learn_model': no model named {learn_model!r} (models: {', '.join(names)})")
     if problems:
         raise ConfigError(problems)
     assert parsed is not None
@@ -310,6 +336,7 @@ def parse_models(text: str, source: str, base_dir: Path | None = None, found_by:
         embedding=parsed.embedding,
         source=source,
         found_by=found_by,
+        memory=parsed.memory,
     )
 
 
