@@ -17,6 +17,7 @@ from ._context import ChatStop
 from ._groupchat import GroupChat, GroupChatManager, Selection
 from ._models import LLM, current_registry, resolve_llm, use_models
 from ._roles import AssistantAgent, UserProxyAgent, register_function
+from ._teachability import Teachability
 from ._teams import BuiltTeam, Team, find_team, list_teams, load_team, parse_team
 from ._tools import Tool, build_tool, repair_json
 from .termination import (
@@ -46,6 +47,7 @@ __all__ = [
     "MaxMessages",
     "Selection",
     "Stall",
+    "Teachability",
     "TerminationCondition",
     "TextMention",
     "Timeout",

@@ -45,6 +45,17 @@ class CodeExecution(_Strict):
     memory: str | None = None
 
 
+class TeachabilitySettings(_Strict):
+    """``[members.teachability]``: teachable memory for a member (unset keys come from models.toml's
+    ``[memory]``); ``teachability = true`` takes them all from there."""
+
+    policy: Literal["auto", "confirm", "off"] | None = None
+    k: int | None = Field(default=None, gt=0, le=50)
+    distance_threshold: float | None = Field(default=None, gt=0, le=2)
+    learn_model: str | None = None
+    scope: Literal["agent", "shared"] | None = None
+
+
 class Member(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     role: Literal["assistant", "user_proxy", "conversable"] = "assistant"
@@ -58,6 +69,7 @@ class Member(_Strict):
     max_consecutive_auto_reply: int | None = Field(default=None, ge=0)
     default_auto_reply: str = ""
     termination_text: str | None = None  # a reply containing it ends the chat for this member
+    teachability: bool | TeachabilitySettings = False  # remember what the user teaches (agents.Teachability)
 
 
 class ChatSettings(_Strict):
@@ -140,6 +152,9 @@ def parse_team(text: str, source: str, models: Any = None) -> Team:
                 problems.append(f"{where}: field 'tools': no tool named {tool!r} (tools: {', '.join(BUILTIN_TOOLS)})")
         if models is not None and isinstance(m.model, str) and m.model not in models.models:
             problems.append(f"{where}: field 'model': no model named {m.model!r} in {models.source} (models: {', '.join(models.models)})")
+        learn = m.teachability.learn_model if not isinstance(m.teachability, bool) else None
+        if models is not None and learn is not None and learn not in models.models:
+            problems.append(f"{where}: field 'teachability.learn_model': no model named {learn!r} in {models.source}")
     chat = spec.chat
     known = set(names) | {"user"}
     if chat.initiator is not None and chat.initiator not in known:
@@ -253,6 +268,7 @@ class Team:
         agents: dict[str, ConversableAgent] = {}
         for m in self.spec.members:
             agents[m.name] = self._agent(m, executor, work_dir, human_input_mode)
+        self._add_teachability(agents)
         # Tools: the member that asks for a tool may call it; the team's user proxy (else the
         # member itself) runs it.
         runner = next((agents[m.name] for m in self.spec.members if m.role == "user_proxy"), None)
@@ -288,6 +304,19 @@ class Team:
         )
         manager = GroupChatManager(group, llm_config=chat.selector_model or None)
         return BuiltTeam(initiator, manager, agents, kwargs, group)
+
+    def _add_teachability(self, agents: dict[str, ConversableAgent]) -> None:
+        teachable = [m for m in self.spec.members if m.teachability]
+        if not teachable:
+            return
+        from ._teachability import Teachability
+
+        store = None  # one memo store for the whole team, opened on first use
+        for m in teachable:
+            settings = m.teachability if isinstance(m.teachability, TeachabilitySettings) else TeachabilitySettings()
+            t = Teachability.from_config(**settings.model_dump(exclude_none=True), memo_store=store)
+            store = t.memo_store
+            t.add_to_agent(agents[m.name])
 
     def _agent(self, m: Member, executor: str | None, work_dir: str | None, human_input_mode: str | None) -> ConversableAgent:
         llm: Any

@@ -23,6 +23,9 @@ __all__ = [
     "ExecutorOutput",
     "HumanInputRequested",
     "HumanReply",
+    "MemoryProposed",
+    "MemoryRecalled",
+    "MemoryStored",
     "MessagePosted",
     "NoticeEvent",
     "SpeakerSelected",
@@ -259,3 +262,43 @@ class Stopped(Event):
     reason: str
     condition: str
     summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecalled(Event):
+    """Memos were shown to ``agent`` with the message it received (its view only, never the
+    stored history). Each memo: ``{"id", "kind", "recall", "distance"}``, best first."""
+
+    type: ClassVar[str] = "memory_recalled"
+    agent: str
+    query: str
+    memos: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryProposed(Event):
+    """Learning found something worth remembering and waits for the user (policy ``confirm``);
+    ``replaces`` names the memo it would replace."""
+
+    type: ClassVar[str] = "memory_proposed"
+    agent: str
+    memo_id: str
+    kind: str
+    match: str
+    recall: str
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStored(Event):
+    """A memo was stored (``action``: added, replaced) or a proposal was turned down
+    (``rejected``); ``replaced`` names the memo it took the place of."""
+
+    type: ClassVar[str] = "memory_stored"
+    agent: str
+    memo_id: str
+    kind: str
+    match: str
+    recall: str
+    action: str = "added"
+    replaced: str | None = None

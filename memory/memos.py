@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
-from ._embeddings import EmbeddingError, embedding_function
+from .embeddings import EmbeddingError, embedding_function
 from .paths import data_dir
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Memo:
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
     pending: bool = False  # proposed under policy "confirm", not yet accepted: never recalled
+    replaces: str | None = None  # for a pending memo: the memo accepting it replaces
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,7 +79,8 @@ class Memo:
         # Chroma metadata holds no None: missing ids are stored as "".
         return {"recall": self.recall, "kind": self.kind, "agent": self.agent,
                 "session_id": self.session_id or "", "message_id": self.message_id or "",
-                "created": float(self.created), "updated": float(self.updated), "pending": bool(self.pending)}
+                "created": float(self.created), "updated": float(self.updated), "pending": bool(self.pending),
+                "replaces": self.replaces or ""}
 
     @classmethod
     def _from_chroma(cls, memo_id: str, document: str, meta: dict[str, Any]) -> Memo:
@@ -86,7 +88,7 @@ class Memo:
                    kind=str(meta.get("kind", "fact")), agent=str(meta.get("agent", SHARED)),
                    session_id=meta.get("session_id") or None, message_id=meta.get("message_id") or None,
                    created=float(meta.get("created", 0.0)), updated=float(meta.get("updated", 0.0)),
-                   pending=bool(meta.get("pending", False)))
+                   pending=bool(meta.get("pending", False)), replaces=meta.get("replaces") or None)
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,22 @@ class MemoStore:
             if value is not None:
                 setattr(memo, name, value.strip() if isinstance(value, str) and name in ("match", "recall") else value)
         memo.updated = time.time()
+        self.put([memo])
+        return memo
+
+    def accept(self, memo_id: str) -> Memo:
+        """Accept a pending proposal: it becomes a normal memo, taking the id (and place) of the
+        memo it replaces, if any. Raises ``KeyError`` if unknown."""
+        memo = self.get(memo_id)
+        if memo is None:
+            raise KeyError(memo_id)
+        if not memo.pending:
+            return memo
+        old = self.get(memo.replaces) if memo.replaces else None
+        memo.pending, memo.replaces, memo.updated = False, None, time.time()
+        if old is not None:
+            self._call("cannot delete from", lambda c: c.delete(ids=[memo.id]))
+            memo.id, memo.created = old.id, old.created
         self.put([memo])
         return memo
 
