@@ -19,6 +19,7 @@ from ._models import LLM, current_registry, resolve_llm, use_models
 from ._roles import AssistantAgent, UserProxyAgent, register_function
 from ._teachability import Teachability
 from ._teams import BuiltTeam, Team, find_team, list_teams, load_team, parse_team
+from ._sessions import ReplayResult, a_replay_session, a_resume_session, replay_session, resume_session
 from ._tools import Tool, build_tool, repair_json
 from .termination import (
     ExternalStop,
@@ -70,4 +71,5 @@ __all__ = [
     "list_teams",
     "load_team",
     "parse_team",
+    "ReplayResult", "a_replay_session", "a_resume_session", "replay_session", "resume_session",
 ]

@@ -154,7 +154,7 @@ async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAge
                           summary_method: str | Callable[..., Any] | None = "last_msg",
                           summary_args: dict[str, Any] | None = None, message: Any = None,
                           termination: TerminationCondition | None = None, _sink: Sink | None = None,
-                          **kwargs: Any) -> ChatResult:
+                          _resume: Any = None, **kwargs: Any) -> ChatResult:
     from ._groupchat import GroupChatManager
 
     if max_turns is not None and max_turns < 0:
@@ -163,25 +163,31 @@ async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAge
         raise ValueError(f"summary_method must be one of {', '.join(SUMMARY_METHODS)} or a callable, not {summary_method!r}")
     parent = current_run()
     run = ChatRun(_sink if _sink is not None else (parent.sink if parent else None), parent, silent=bool(silent))
+    if _resume is not None:  # a recorded chat goes on (agents._sessions restored its state)
+        _resume.enter(run)
     token = enter_run(run)
     silent = bool(silent)
     try:
         for agent, partner in ((initiator, recipient), (recipient, initiator)):
-            agent.reset_consecutive_auto_reply_counter(partner)
             agent.reply_at_receive[partner] = False  # the loop below drives the replies
-            if clear_history:
-                agent.clear_history(partner)
+            if _resume is None:
+                agent.reset_consecutive_auto_reply_counter(partner)
+                if clear_history:
+                    agent.clear_history(partner)
         group = isinstance(recipient, GroupChatManager)
-        if group and clear_history:
+        if group and clear_history and _resume is None:
             recipient.groupchat.reset_messages()
         participants = tuple(a.name for a in recipient.groupchat.agents) if group else (initiator.name, recipient.name)
-        run.emit(ChatStarted(run.chat_id, initiator=initiator.name, participants=participants,
-                             kind="group" if group else "two_agent",
-                             parent_chat_id=parent.chat_id if parent else None, max_turns=max_turns))
+        if _resume is None:
+            run.emit(ChatStarted(run.chat_id, initiator=initiator.name, participants=participants,
+                                 kind="group" if group else "two_agent",
+                                 parent_chat_id=parent.chat_id if parent else None, max_turns=max_turns))
         turns = _Turns(run, termination)
         reason, condition = "", ""
         try:
-            if max_turns == 0:
+            if _resume is not None:
+                reason, condition = await _resume.go_on(initiator, recipient, turns, max_turns, silent)
+            elif max_turns == 0:
                 reason, condition = "max_turns is 0: nothing was sent", "max_turns"
             else:
                 if callable(message):

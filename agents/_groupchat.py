@@ -342,22 +342,32 @@ class GroupChatManager(ConversableAgent):
         assert run is not None, "a group chat runs inside initiate_chat"
         turns = _Turns(run, groupchat.termination)
         silent = run.silent
-        if groupchat.send_introductions:
+        resume, self._resume_group = getattr(self, "_resume_group", None), None
+        if resume is not None:  # a recorded group chat goes on after its last message
+            speaker, fired = resume.restore_turns(turns)
+            message = groupchat.messages[-1]
+            if fired is not None:
+                self._stop = (fired.reason, fired.condition)
+                return True, None
+        elif groupchat.send_introductions:
             intro = groupchat.introductions_msg()
             for agent in groupchat.agents:
                 if isinstance(agent, ConversableAgent):
                     agent._deliver({"content": intro, "name": self.name}, self)
             run.emit(MessagePosted(run.chat_id, message_id=run.take_message_id(), sender=self.name, recipient="*",
                                    role="user", content=intro, name=self.name))
-        message = dict(messages[-1])
-        speaker: Agent = sender if sender is not None else groupchat.agents[0]
+        if resume is None:
+            message = dict(messages[-1])
+            speaker = sender if sender is not None else groupchat.agents[0]
         while True:
-            groupchat.append(message, speaker)
-            self._broadcast(message, speaker, groupchat)
-            fired = turns.observe(message, speaker.name)
-            if fired is not None:
-                self._stop = (fired.reason, fired.condition)
-                return True, None
+            if resume is None:
+                groupchat.append(message, speaker)
+                self._broadcast(message, speaker, groupchat)
+                fired = turns.observe(message, speaker.name)
+                if fired is not None:
+                    self._stop = (fired.reason, fired.condition)
+                    return True, None
+            resume = None
             if self._is_termination_msg(message):
                 self._stop = (f"{self.name}: is_termination_msg matched the message from {speaker.name}",
                               "is_termination_msg")

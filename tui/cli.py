@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", help="a system message")
     p.add_argument("--max-tokens", type=int, default=None)
     p.set_defaults(func=cmd_ask)
+    from .sessions_cmd import add_sessions_commands
+    add_sessions_commands(sub)
     return parser
 
 

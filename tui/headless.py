@@ -123,12 +123,15 @@ class ConsoleRenderer:
 
 
 async def run_team(team, task: str, renderer: ConsoleRenderer, *, executor: str | None = None,
-                   work_dir: str | None = None, human_input_mode: str | None = None):
-    """Build the team and stream its chat through ``renderer``; returns the ChatResult."""
+                   work_dir: str | None = None, human_input_mode: str | None = None, recorder=None):
+    """Build the team and stream its chat through ``renderer`` (and ``recorder``, the session
+    store's sink, when given); returns the ChatResult."""
     built = team.build(executor=executor, work_dir=work_dir, human_input_mode=human_input_mode)
     stream = built.initiator.run_stream(built.recipient, message=task, **built.chat_kwargs)
     try:
         async for event in stream:
+            if recorder is not None:
+                recorder(event)
             renderer(event)
     finally:
         await stream.aclose()
@@ -151,18 +154,33 @@ def main_run(args, out: Console, err: Console) -> int:
     if mode is None and not sys.stdin.isatty():
         mode = "NEVER"  # nobody can answer: never wait for a human
     renderer = ConsoleRenderer(out, err)
+    from memory import SessionStore, SessionStoreError
+
+    try:
+        recorder = SessionStore.open_default().recorder(
+            title=args.task.strip().splitlines()[0][:80] if args.task.strip() else team.name, team=team,
+            task=args.task, models=models,
+            options={"executor": args.executor, "work_dir": args.work_dir, "human_input_mode": mode})
+    except SessionStoreError as exc:
+        err.print(Text(f"moot: {exc}", style="bold red"))
+        return EXIT_CONFIG
+    err.print(Text(f"session {recorder.session_id} (moot sessions show {recorder.session_id})", style="dim"))
     try:
         asyncio.run(run_team(team, args.task, renderer, executor=args.executor, work_dir=args.work_dir,
-                             human_input_mode=mode))
+                             human_input_mode=mode, recorder=recorder))
     except KeyboardInterrupt:
+        recorder.close(interrupted=True, reason="the run was stopped with Ctrl-C")
         renderer._end_line()
         err.print("[yellow]moot: interrupted; the run was stopped[/]")
         return EXIT_INTERRUPTED
     except (BackendError, ExecutorError) as exc:
+        recorder.close(status="failed", reason=str(exc))
         renderer._end_line()
         err.print(Text(f"moot: {exc}", style="bold red"))
         renderer.summary()
         return EXIT_FAILED
+    finally:
+        recorder.close()
     renderer.summary()
     if renderer.stopped is not None and renderer.stopped.condition in FAILED_CONDITIONS:
         return EXIT_FAILED

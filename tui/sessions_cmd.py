@@ -1,0 +1,208 @@
+"""``moot sessions ...``: list, show, export, import, resume, fork, replay and delete recorded sessions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+STATUS_STYLE = {"running": "cyan", "stopped": "green", "interrupted": "yellow", "failed": "red"}
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _store():
+    from memory import SessionStore
+
+    return SessionStore.open_default()
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    sessions = _store().list(limit=args.limit)
+    if not sessions:
+        out.print("no sessions yet (every `moot run` records one)")
+        return EXIT_OK
+    table = Table(title="sessions, most recent first", title_justify="left")
+    for col in ("id", "updated", "team", "status", "messages", "title"):
+        table.add_column(col)
+    for s in sessions:
+        status = Text(s.status, style=STATUS_STYLE.get(s.status, ""))
+        if s.parent_id:
+            status.append(f" (fork of {s.parent_id})", style="dim")
+        table.add_row(s.id, _when(s.updated), s.team_name or "-", status, str(s.messages), s.title)
+    out.print(table)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _store()
+    text = store.export(args.id, "md")
+    if args.raw or not out.is_terminal:
+        out.print(text, markup=False, end="")
+    else:
+        out.print(Markdown(text))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store()
+    text = store.export(args.id, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        err.print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    store = _store()
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    sid = store.import_json(text)
+    out.print(sid)
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    store = _store()
+    info = store.get(args.id)
+    store.delete(info.id)
+    err.print(f"deleted session {info.id} ({info.messages} messages)")
+    return EXIT_OK
+
+
+def cmd_fork(args: argparse.Namespace) -> int:
+    store = _store()
+    sid = store.fork(args.id, args.at, title=args.title)
+    out.print(sid)
+    err.print(f"forked: resume it with `moot sessions resume {sid}`")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from agents import a_resume_session
+    from agents import events as ev
+
+    from .headless import ConsoleRenderer
+
+    store = _store()
+    info = store.get(args.id)
+    renderer = ConsoleRenderer(out, err)
+    renderer.root_chat = info.root_chat_id
+    mode = args.human_input
+    if mode is None and not sys.stdin.isatty():
+        mode = "NEVER"
+    err.print(Text(f"resuming session {info.id} ({info.status}: {info.stop_reason or '-'})", style="dim"))
+    try:
+        result = asyncio.run(a_resume_session(info.id, store=store, models=args.models, on_event=renderer,
+                                              human_input_mode=mode))
+    except KeyboardInterrupt:
+        renderer._end_line()
+        err.print("[yellow]moot: interrupted; the session can be resumed again[/]")
+        return EXIT_INTERRUPTED
+    renderer.summary()
+    stopped = renderer.stopped
+    if stopped is None and result is not None:
+        err.print(Text(f"stopped: {result.stop_reason} [{result.stop_condition}]", style="bold"))
+    condition = stopped.condition if stopped is not None else (result.stop_condition if result else "error")
+    return EXIT_FAILED if condition in ("error", "backend_error", "cancelled") else EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from agents import a_replay_session
+
+    from .headless import ConsoleRenderer
+
+    renderer = ConsoleRenderer(out, err) if not args.quiet else None
+    outcome = asyncio.run(a_replay_session(args.id, store=_store(), on_event=renderer))
+    if renderer is not None:
+        renderer.summary()
+    if outcome.identical:
+        err.print(Text(f"replay {outcome.session_id}: the transcript is identical to session {args.id}", style="green"))
+        return EXIT_OK
+    err.print(Text(f"replay {outcome.session_id}: the transcript differs from session {args.id}:", style="bold red"))
+    for line in outcome.differences[:10]:
+        err.print(f"  {line}", markup=False)
+    return EXIT_FAILED
+
+
+def _guard(func):
+    """Store problems become one clear line and exit code 1 (2 for a damaged/newer store)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from memory import SessionNotFound, SessionStoreError
+
+        try:
+            return func(args)
+        except SessionNotFound as exc:
+            err.print(Text(f"moot: {exc}", style="red"))
+            return EXIT_FAILED
+        except SessionStoreError as exc:
+            err.print(Text(f"moot: {exc}", style="bold red"))
+            return EXIT_CONFIG if "session store" in str(exc) and "recording" not in str(exc) else EXIT_FAILED
+        except ValueError as exc:
+            err.print(Text(f"moot: {exc}", style="red"))
+            return EXIT_FAILED
+
+    return run
+
+
+def add_sessions_commands(subparsers) -> None:
+    """``moot sessions list|show|export|import|resume|fork|replay|delete``."""
+    sessions = subparsers.add_parser("sessions", help="recorded sessions: list, show, export, resume, fork, replay")
+    sub = sessions.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("list", help="sessions, most recent first")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_guard(cmd_list))
+
+    p = sub.add_parser("show", help="a session's transcript")
+    p.add_argument("id", help="a session id (a unique prefix will do)")
+    p.add_argument("--raw", action="store_true", help="print the Markdown as is")
+    p.set_defaults(func=_guard(cmd_show))
+
+    p = sub.add_parser("export", help="a session as Markdown (to read) or JSON (to import back)")
+    p.add_argument("id")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("-o", "--output", help="a file (default: stdout)")
+    p.set_defaults(func=_guard(cmd_export))
+
+    p = sub.add_parser("import", help="import a JSON export (prints the new session's id)")
+    p.add_argument("file", help="the JSON file, or - for stdin")
+    p.set_defaults(func=_guard(cmd_import))
+
+    p = sub.add_parser("resume", help="go on with a stopped or interrupted session where it stopped")
+    p.add_argument("id")
+    p.add_argument("--human-input", choices=("ALWAYS", "TERMINATE", "NEVER"))
+    p.set_defaults(func=_guard(cmd_resume))
+
+    p = sub.add_parser("fork", help="a new session from a session's message (prints its id)")
+    p.add_argument("id")
+    p.add_argument("--at", required=True, metavar="MESSAGE", help="a message number (1 = first) or message id")
+    p.add_argument("--title")
+    p.set_defaults(func=_guard(cmd_fork))
+
+    p = sub.add_parser("replay", help="run a session again on the scripted backend (its recorded replies) and compare")
+    p.add_argument("id")
+    p.add_argument("-q", "--quiet", action="store_true", help="only say whether the transcript is identical")
+    p.set_defaults(func=_guard(cmd_replay))
+
+    p = sub.add_parser("delete", help="delete a session and its events")
+    p.add_argument("id")
+    p.set_defaults(func=_guard(cmd_delete))
