@@ -58,6 +58,9 @@ class Memo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Memo:
+        missing = [k for k in ("id", "match", "recall") if k not in data]
+        if missing:
+            raise MemoryStoreError(f"missing {', '.join(repr(k) for k in missing)}")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         memo = cls(**known)
         memo.validate()

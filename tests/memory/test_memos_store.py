@@ -1,0 +1,155 @@
+"""MemoStore on real Chroma (embedded, and a real `chroma run` server) with real embeddings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest_memos import chroma_server, run_python  # noqa: F401 (fixture)
+from memory.memos import Memo, MemoryStoreError, MemoStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    return MemoStore(tmp_path / "store")
+
+
+def _fill(store: MemoStore) -> dict[str, Memo]:
+    return {
+        "tabs": store.add("how the user wants code indented", "Indent code with tabs, never spaces.", kind="preference"),
+        "deploy": store.add("when deployments happen", "Deploys happen on Fridays at 4pm.", agent="coder"),
+        "cat": store.add("the user's cat", "The user's cat is called Miso.", agent="writer"),
+        "tests": store.add("how to run the tests", "Run the tests with make test.", kind="task_advice", agent="coder"),
+    }
+
+
+def test_add_get_update_delete_count(store):
+    memos = _fill(store)
+    assert store.count() == 4
+    got = store.get(memos["tabs"].id)
+    assert got is not None and got.recall == "Indent code with tabs, never spaces." and got.kind == "preference"
+    assert got.agent == "shared" and got.created == pytest.approx(memos["tabs"].created)
+    updated = store.update(memos["tabs"].id, recall="Indent code with 4 spaces.")
+    assert updated.updated >= updated.created
+    assert store.get(memos["tabs"].id).recall == "Indent code with 4 spaces."
+    assert store.delete(memos["tabs"].id) is True
+    assert store.delete(memos["tabs"].id) is False
+    assert store.get(memos["tabs"].id) is None and store.count() == 3
+    with pytest.raises(KeyError):
+        store.update("mem-nope", recall="x")
+
+
+def test_update_of_the_match_text_re_embeds(store):
+    m = store.add("the user's favourite fruit", "The user loves mangoes.")
+    assert store.search("which programming language for scripts?", k=1, max_distance=0.6) == []
+    store.update(m.id, match="which programming language to use for scripts")
+    hits = store.search("which programming language for scripts?", k=1, max_distance=0.6)
+    assert [h.memo.id for h in hits] == [m.id]
+
+
+def test_list_filters_by_agent_and_kind(store):
+    memos = _fill(store)
+    assert [m.id for m in store.list()] == [m.id for m in memos.values()]  # oldest first
+    assert {m.id for m in store.list(agent="coder")} == {memos["deploy"].id, memos["tests"].id}
+    assert [m.id for m in store.list(kind="task_advice")] == [memos["tests"].id]
+
+
+def test_search_is_best_first_and_scoped_to_the_agent_and_shared(store):
+    memos = _fill(store)
+    hits = store.search("what day do we deploy?", k=4, agent="coder")
+    assert hits[0].memo.id == memos["deploy"].id
+    assert [h.distance for h in hits] == sorted(h.distance for h in hits)
+    assert memos["cat"].id not in {h.memo.id for h in hits}  # the writer's memo is not the coder's
+    writer = store.search("what day do we deploy?", k=4, agent="writer")
+    assert {h.memo.id for h in writer} == {memos["cat"].id, memos["tabs"].id}
+    assert store.search("what day do we deploy?", k=4, max_distance=0.5)[0].memo.id == memos["deploy"].id
+
+
+def test_pending_memos_are_not_found_until_accepted(store):
+    old = store.add("how the user wants code indented", "Indent with tabs.", kind="preference")
+    proposal = Memo(id="mem-proposal01", match="how the user wants code indented", recall="Indent with 2 spaces.",
+                    kind="preference", pending=True, replaces=old.id)
+    store.put([proposal])
+    assert [h.memo.id for h in store.search("indent my code", k=5)] == [old.id]
+    assert [m.id for m in store.list(pending=True)] == ["mem-proposal01"]
+    accepted = store.accept("mem-proposal01")
+    assert accepted.id == old.id and not accepted.pending  # it took the old memo's place
+    assert store.count() == 1 and store.get(old.id).recall == "Indent with 2 spaces."
+
+
+def test_export_import_round_trip_into_a_new_store(store, tmp_path):
+    memos = _fill(store)
+    store.put([Memo(id="mem-pending001", match="m", recall="r", pending=True)])
+    path = tmp_path / "memos.jsonl"
+    assert store.export(path) == 5
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {d["id"] for d in lines} == {m.id for m in memos.values()} | {"mem-pending001"}
+    other = MemoStore(tmp_path / "other")
+    assert other.import_(path) == 5
+    assert other.import_(path) == 5 and other.count() == 5  # ids kept: no duplicates
+    for m in memos.values():
+        assert other.get(m.id).to_dict() == store.get(m.id).to_dict()
+    assert other.search("what day do we deploy?", k=1, agent="coder")[0].memo.id == memos["deploy"].id  # re-embedded
+
+
+def test_a_bad_import_line_is_named_and_nothing_is_stored(store, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"id": "mem-ok", "match": "a", "recall": "b"}) + "\n" + '{"id": "x", "match": "a"}\n')
+    with pytest.raises(MemoryStoreError, match=r"bad.jsonl:2: not a memo: missing 'recall'"):
+        store.import_(path)
+    assert store.count() == 0
+    path.write_text(json.dumps({"id": "m", "match": "a", "recall": "b", "kind": "gossip"}) + "\n")
+    with pytest.raises(MemoryStoreError, match="kind"):
+        store.import_(path)
+
+
+def test_a_corrupt_store_is_a_clear_error_naming_the_path(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "chroma.sqlite3").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(MemoryStoreError) as info:
+        MemoStore(folder).count()
+    assert str(folder) in str(info.value) and "corrupt" in str(info.value)
+    assert (folder / "chroma.sqlite3").read_bytes().startswith(b"this is not sqlite")  # never overwritten
+
+
+def test_a_second_process_uses_the_same_store_at_the_same_time(store, tmp_path):
+    first = store.add("the office wifi password", "The wifi password is hunter2.")
+    result = run_python(f"""
+        import json
+        from memory.memos import MemoStore
+        s = MemoStore({str(store.path)!r})
+        seen = s.get({first.id!r}).recall
+        added = s.add("the user's birthday", "The user's birthday is on May 4th.", agent="writer")
+        print(json.dumps({{"seen": seen, "id": added.id}}))
+    """)
+    assert result["seen"] == "The wifi password is hunter2."
+    assert store.get(result["id"]).recall == "The user's birthday is on May 4th."  # still open here, sees it
+    assert store.search("when is my birthday?", k=1, agent="writer")[0].memo.id == result["id"]
+
+
+def test_the_store_lives_under_the_data_dir_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOOT_HOME", str(tmp_path / "home"))
+    store = MemoStore()
+    store.add("x marks the spot", "x")
+    assert store.path == tmp_path / "home" / "memory"
+    assert (store.path / "chroma.sqlite3").is_file()
+
+
+def test_against_a_real_chroma_server(chroma_server, tmp_path):
+    store = MemoStore(url=chroma_server, collection="team-memos")
+    memos = _fill(store)
+    assert store.count() == 4
+    assert store.search("what day do we deploy?", k=2, agent="coder")[0].memo.id == memos["deploy"].id
+    store.delete(memos["cat"].id)
+    # another client (another process would be the same) sees the same memos
+    assert MemoStore(url=chroma_server, collection="team-memos").count() == 3
+
+
+def test_an_unreachable_server_is_a_clear_error():
+    from tests.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(MemoryStoreError, match=f"Chroma server at {url}"):
+        MemoStore(url=url).count()
