@@ -245,6 +245,8 @@ async def a_resume_session(session_id: str, *, store: Any = None, models: Any = 
 
     store = _open_store(store)
     info = store.get(session_id)
+    if info.status == "running":  # get() marks a dead run interrupted, so someone runs this one
+        store.release(store.acquire(info.id))  # raises SessionBusy naming the process
     if not info.resumable:
         raise SessionStoreError(f"session {info.id} finished ({info.stop_reason}); there is nothing to resume. "
                                 f"Fork it at a message to take another path: moot sessions fork {info.id} --at N")

@@ -528,7 +528,7 @@ class SessionStore:
             options=meta.get("options") or {}, status=status, root_chat_id=meta.get("root_chat_id"))
         self.update(sid, stop_reason=meta.get("stop_reason"), stop_condition=meta.get("stop_condition"),
                     interrupted_message_id=meta.get("interrupted_message_id"),
-                    created=meta.get("created") or time.time())
+                    created=meta.get("created") or time.time(), updated=meta.get("updated") or time.time())
         self.append_events(sid, events)
         return sid
 
