@@ -129,7 +129,10 @@ def test_unknown_team_lists_the_known_ones(tmp_path):
 @pytest.mark.model
 def test_the_coder_team_on_the_bundled_model_ends_with_a_stop_reason(tmp_path):
     """The real coder + executor team on SmolLM2 (the local executor: the Docker path is covered by
-    tests/executors). The tiny model rarely solves the task: what must hold is a clean run."""
+    tests/executors). The tiny model rarely solves the task: what must hold is a clean run. Replies
+    are capped at 160 tokens to keep the test short."""
+    (tmp_path / "models.toml").write_text('schema_version = 1\n[[models]]\nname = "smollm2"\nbackend = "llama_cpp"\n'
+                                          'model_path = "bundled:smollm2"\nmax_output_tokens = 160\n')
     result = moot("run", "coder", "--executor", "local", "--task", "Print the sum of 2 and 3.", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "stopped:" in result.stderr
