@@ -109,6 +109,14 @@ class GroupChat:
             else:
                 self._graph = {id(a): [b for b in self.agents if b not in transitions.get(a, [])] for a in self.agents}
         self._initial_messages = list(self.messages)
+        self._next_speaker: str | None = None
+
+    def request_next_speaker(self, name: str) -> None:
+        """Have ``name`` speak next, whatever the selection method (the TUI's ``/next NAME``);
+        honoured once, at the next selection."""
+        if self.agent_by_name(name) is None:
+            raise ValueError(f"no agent named {name!r} in the group chat (agents: {', '.join(self.agent_names)})")
+        self._next_speaker = name
 
     # -- AutoGen helpers ------------------------------------------------------------------------
 
@@ -181,6 +189,11 @@ class GroupChat:
 
     async def a_select_speaker(self, last_speaker: Agent, selector: GroupChatManager) -> Selection:
         candidates, why = self.eligible(last_speaker)
+        if self._next_speaker is not None:
+            chosen, self._next_speaker = self.agent_by_name(self._next_speaker), None
+            if chosen is not None:
+                outside = "" if chosen in candidates else f", outside the eligible speakers ({why})"
+                return Selection(chosen, candidates, "manual", f"chosen by the human with /next{outside}")
         method = self.speaker_selection_method
         if callable(method):
             chosen = method(last_speaker, self)

@@ -1,0 +1,261 @@
+"""moot's terminal app: home, chat, memory browser, team editor, help, and the command palette.
+
+Start it with ``moot`` (or ``moot --team TEAM --task TEXT`` to open straight into a running chat).
+Heavy parts (llama.cpp, Chroma, Docker) are imported only when a chat or the memory browser needs
+them, so the first frame comes fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from . import settings as user_settings
+
+
+class MootApp(App):
+    CSS_PATH = "moot.tcss"
+    TITLE = "moot"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("f2", "memory", "Memory", id="app.memory"),
+        Binding("f3", "home", "Home", id="app.home"),
+        Binding("f4", "toggle_approval", "Approve code", id="app.toggle_approval", show=False),
+    ]
+
+    def __init__(self, *, models_path: str | None = None, team: str | None = None, task: str | None = None,
+                 executor: str | None = None, work_dir: str | None = None, models: Any = None,
+                 memo_store: Any = None, session_store: Any = None) -> None:
+        super().__init__()
+        self.models_path = models_path
+        self.start_team = team
+        self.start_task = task
+        self.executor_override = executor
+        self.work_dir = work_dir
+        self.models = models
+        self.models_problem: str | None = None
+        self._memo_store = memo_store
+        self._session_store = session_store
+        self.session_problem: str | None = None
+        self.memo_problem: str | None = None
+        self.settings = user_settings.load_settings()
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.settings.get("theme") in self.available_themes:
+            self.theme = self.settings["theme"]
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        keymap, problems = user_settings.load_keymap()
+        if keymap:
+            self.set_keymap(keymap)
+        for problem in problems:
+            self.notify(problem, title="keymap", severity="warning", timeout=10)
+        self._load_models()
+        from .screens.home import HomeScreen
+
+        self.push_screen(HomeScreen())
+        if self.start_team:
+            self.open_team(self.start_team, task=self.start_task)
+
+    def _load_models(self) -> None:
+        from agents import use_models
+        from backends import ConfigError, load_models
+
+        if self.models is None:
+            try:
+                self.models = load_models(self.models_path)
+            except ConfigError as exc:
+                self.models_problem = "; ".join(exc.problems)
+                self.notify(self.models_problem, title="models.toml", severity="error", timeout=15)
+                return
+        use_models(self.models)
+
+    def _remember_theme(self, theme: Any) -> None:
+        self.settings["theme"] = theme.name
+        try:
+            user_settings.save_settings(self.settings)
+        except OSError as exc:
+            self.notify(f"cannot save the theme: {exc}", severity="warning")
+
+    # -- stores (opened on first use) ---------------------------------------------------------
+
+    def session_store(self) -> Any:
+        if self._session_store is None and self.session_problem is None:
+            try:
+                from memory import SessionStore
+
+                self._session_store = SessionStore.open_default()
+            except Exception as exc:  # missing module or a store that cannot be opened: say so
+                self.session_problem = f"sessions unavailable: {exc}"
+        return self._session_store
+
+    def memo_store(self) -> Any:
+        """The memo store models.toml describes (opened on first use; chromadb is imported then)."""
+        if self._memo_store is None and self.memo_problem is None:
+            try:
+                from memory.memos import MemoStore
+
+                self._memo_store = MemoStore.from_config(self.models)
+            except Exception as exc:  # missing module or a store that cannot be opened: say so
+                self.memo_problem = f"memory unavailable: {exc}"
+        return self._memo_store
+
+    # -- models -------------------------------------------------------------------------------
+
+    def model_status(self, model: Any) -> Text:
+        problems = model.problems()
+        if problems:
+            return Text("✗ " + "; ".join(p.split(": ", 1)[-1] for p in problems), style="red")
+        from agents import current_registry
+
+        backend = current_registry()._backends.get(model.name) if self.models is not None else None
+        if model.backend == "llama_cpp":
+            loaded = backend is not None and getattr(backend, "_llama", None) is not None
+            return Text("● loaded" if loaded else "ready (model file present)", style="green")
+        if model.backend == "scripted":
+            return Text("ready (scripted replies)", style="green")
+        if getattr(model, "base_url", None):
+            return Text("checking…", style="yellow")
+        return Text("ready (key set)" if getattr(model, "api_key_env", None) else "ready", style="green")
+
+    # -- navigation ---------------------------------------------------------------------------
+
+    def open_team(self, name: str, task: str | None = None) -> None:
+        """Open a chat with a team, after checking its models can be used."""
+        from agents import load_team
+        from backends import ConfigError
+
+        if self.models is None:
+            self.notify(f"models.toml has errors: {self.models_problem}", severity="error")
+            return
+        try:
+            team = load_team(name, self.models)
+            problems = [p for m in team.models_used(self.models.default) for p in self.models.get(m).problems()]
+        except ConfigError as exc:
+            self.notify("\n".join(exc.problems), title=f"team {name}", severity="error", timeout=15)
+            return
+        if problems:
+            self.notify("\n".join(problems), title=f"team {name} cannot run", severity="error", timeout=15)
+            return
+        from .screens.chat import ChatScreen
+
+        self.push_screen(ChatScreen(team, self.models, task=task, executor=self.executor_override, work_dir=self.work_dir))
+
+    def resume_session(self, session_id: str) -> None:
+        """Open a stored session: its conversation is shown and the next message continues it."""
+        from agents import load_team, parse_team
+        from agents.events import Event
+        from backends import ConfigError
+
+        store = self.session_store()
+        if store is None:
+            self.notify(self.session_problem or "no session store", severity="error")
+            return
+        try:
+            info = store.get(session_id)
+            if info.team_text:
+                team = parse_team(info.team_text, f"session {session_id}", self.models)
+                if info.team_name:
+                    team.name = info.team_name
+            else:
+                team = load_team(info.team_name or "", self.models)
+            events = []
+            for data in store.events(session_id):
+                try:
+                    events.append(Event.from_dict(data))
+                except (ValueError, TypeError):
+                    continue  # an event type this moot does not know: skip it, show the rest
+        except (ConfigError, Exception) as exc:
+            text = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+            self.notify(f"cannot resume {session_id}: {text}", severity="error", timeout=10)
+            return
+        from .screens.chat import ChatScreen
+
+        self.push_screen(ChatScreen(team, self.models, replay=events, session_id=session_id,
+                                    executor=self.executor_override, work_dir=self.work_dir))
+
+    def open_team_editor(self, name: str | None) -> None:
+        from .screens.team_editor import TeamEditorScreen
+
+        self.push_screen(TeamEditorScreen(name, self.models))
+
+    def action_memory(self) -> None:
+        from .screens.memory import MemoryScreen
+
+        if not isinstance(self.screen, MemoryScreen):
+            self.push_screen(MemoryScreen())
+
+    def action_home(self) -> None:
+        from .screens.home import HomeScreen
+
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.binding_rows(), str(user_settings.keymap_path())))
+
+    def action_toggle_approval(self) -> None:
+        self.settings["approve_local_code"] = not self.settings.get("approve_local_code", True)
+        user_settings.save_settings(self.settings)
+        state = "asks before running" if self.settings["approve_local_code"] else "runs without asking"
+        self.notify(f"code on the local executor now {state} (new chats)")
+
+    def binding_rows(self) -> list[tuple[str, str, str, str]]:
+        """(where, keys, description, id) of every binding, with the user's keymap applied."""
+        from .screens.approval import ApprovalScreen
+        from .screens.chat import ChatScreen
+        from .screens.home import HomeScreen
+        from .screens.memory import MemoryScreen
+        from .screens.team_editor import TeamEditorScreen
+
+        rows = []
+        keymap = getattr(self, "_keymap", {}) or {}
+        for where, cls in (("everywhere", MootApp), ("home", HomeScreen), ("chat", ChatScreen),
+                           ("approval", ApprovalScreen), ("memory", MemoryScreen), ("team editor", TeamEditorScreen)):
+            for b in cls.BINDINGS:
+                if isinstance(b, Binding) and b.id:
+                    rows.append((where, keymap.get(b.id, b.key), b.description, b.id))
+        rows.append(("everywhere", "ctrl+p", "Command palette", "app.command_palette"))
+        return rows
+
+    # -- command palette ----------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Keys, binding ids and how moot works", self.action_help)
+        yield SystemCommand("Home", "Teams, sessions and models", self.action_home)
+        yield SystemCommand("Memory browser", "Search, edit and delete memos; accept proposals", self.action_memory)
+        yield SystemCommand("New team", "Create a team in the team editor", lambda: self.open_team_editor(None))
+        yield SystemCommand("Toggle code approval", "Ask before running code on the local executor (new chats)",
+                            self.action_toggle_approval)
+        if self.models is not None:
+            from agents import list_teams
+
+            for name, _path in list_teams():
+                yield SystemCommand(f"Chat with {name}", f"Open a chat with the {name} team",
+                                    lambda n=name: self.open_team(n))
+                yield SystemCommand(f"Edit team {name}", "Open it in the team editor",
+                                    lambda n=name: self.open_team_editor(n), discover=False)
+        commands = getattr(screen, "palette_commands", None)
+        if commands is not None:
+            for title, help_text, callback in commands():
+                yield SystemCommand(title, help_text, callback)
+
+
+def run_app(args: Any) -> int:
+    """``moot`` with no command: the app (``--team``/``--task`` open straight into a chat)."""
+    app = MootApp(models_path=getattr(args, "models", None), team=getattr(args, "team", None),
+                  task=getattr(args, "task", None), executor=getattr(args, "tui_executor", None),
+                  work_dir=getattr(args, "tui_work_dir", None))
+    app.run()
+    return 0

@@ -1,0 +1,627 @@
+"""The chat screen: the conversation streaming on the left, the executor's runs on the right, the
+status bar and the input bar below.
+
+Events from the engine are queued as they come and drawn ~30 times a second: consecutive token
+deltas of one message are joined into one Markdown stream write, so a fast model never floods the
+UI and no delta is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Static
+
+from agents import events as ev
+
+from ..widgets import ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
+
+FLUSH_INTERVAL_S = 1 / 30
+FAILED_CONDITIONS = {"error", "backend_error", "executor_unavailable", "cancelled", "summary_error"}
+
+
+class ChatScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "stop_turn", "Stop turn", id="chat.stop_turn"),
+        Binding("ctrl+x", "stop_run", "Stop run", id="chat.stop", priority=True),
+        Binding("ctrl+l", "focus_input", "Input", id="chat.focus_input"),
+        Binding("ctrl+o", "toggle_executor", "Executor pane", id="chat.toggle_executor"),
+        Binding("ctrl+b", "back", "Home", id="chat.back"),
+    ]
+
+    def __init__(self, team: Any, models: Any, *, task: str | None = None, executor: str | None = None,
+                 work_dir: str | None = None, replay: list[ev.Event] | None = None, session_id: str | None = None,
+                 recorder: Any = None) -> None:
+        super().__init__()
+        self.team = team
+        self.models = models
+        self.initial_task = task
+        self.executor_override = executor
+        self.work_dir = work_dir
+        self.replay = replay or []
+        self.session_id = session_id
+        self.recorder = recorder
+        self.driver: Any = None
+        self.mode = "task"  # task | running | human | stopped | continue | ended
+        self.pending: list[ev.Event] = []
+        self.events_seen = 0
+        self.root_chat: str | None = None
+        self.selection_note = ""
+        self.current_turn: TurnBlock | None = None
+        self.code_turn: TurnBlock | None = None
+        self.tool_turns: dict[str, TurnBlock] = {}
+        self.stream_started: dict[str, tuple[float, int]] = {}
+        self.human_future: asyncio.Future[str] | None = None
+        self.approval_future: asyncio.Future[Any] | None = None
+        self.started_at: float | None = None
+        self.elapsed_before = 0.0
+        self.stopped_event: ev.Stopped | None = None
+        self.turn_stop_requested = False
+        self.run_worker_ref: Any = None
+        self.flush_lock = asyncio.Lock()
+        self.root_messages = 0
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble(("moot", "bold"), f" · {self.team.name}", (f" · {self.team.spec.description}", "dim")),
+                     id="chat-title")
+        with Horizontal(id="panes"):
+            yield ConversationPane(id="conversation")
+            yield ExecutorPane(id="executor")
+        with Horizontal(id="status-row"):
+            yield StatusBar(id="status")
+            yield Button("Stop", id="stop-button", variant="error", compact=True)
+        yield Input(id="input", placeholder=f"Describe the task for {self.team.name} and press Enter")
+        yield Footer()
+
+    @property
+    def conversation(self) -> ConversationPane:
+        return self.query_one(ConversationPane)
+
+    @property
+    def executor_pane(self) -> ExecutorPane:
+        return self.query_one(ExecutorPane)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def input(self) -> Input:
+        return self.query_one("#input", Input)
+
+    async def on_mount(self) -> None:
+        from ..driver import ChatDriver
+
+        settings = getattr(self.app, "settings", {})
+        try:
+            self.driver = ChatDriver(self.team, self.models, ask_human=self.ask_human, approve=self.approve,
+                                     executor=self.executor_override, work_dir=self.work_dir,
+                                     approve_local_code=settings.get("approve_local_code", True),
+                                     approve_all_code=settings.get("approve_all_code", False))
+        except Exception as exc:  # a team that cannot be built: say why, stay usable
+            self.notify(f"cannot start {self.team.name}: {exc}", severity="error", timeout=10)
+            self.mode = "ended"
+        budgets = self.driver.budgets() if self.driver else None
+        status = self.status
+        if budgets:
+            if budgets.max_round:
+                status.max_round = budgets.max_round
+            elif budgets.max_turns:
+                status.round_word, status.max_round = "turn", budgets.max_turns
+            else:
+                status.round_word = "turn"
+            status.token_budget = budgets.token_budget
+            status.timeout_s = budgets.timeout_s
+        status.refresh_text()
+        self.set_interval(FLUSH_INTERVAL_S, self.flush)
+        self.set_interval(1.0, self._tick)
+        if self.replay:
+            for event in self.replay:
+                self.receive(event)
+            await self.flush()
+            self.conversation.add_line(Text("— resumed: type a message to continue the conversation —", style="dim"))
+            self.mode = "resumed" if self.driver else "ended"
+            self._update_input()
+        if self.initial_task and self.driver:
+            self.start(self.initial_task)
+        else:
+            self.input.focus()
+
+    # -- running ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.mode in ("running", "human")
+
+    def start(self, message: str) -> None:
+        """Start the run (the task) or continue the conversation after a stop."""
+        if self.driver is None:
+            return
+        if self.driver.runs == 0 and self.replay:
+            self.driver.runs = 1  # a resumed chat continues the stored conversation
+            self._seed_history()
+        self.stopped_event = None
+        self.turn_stop_requested = False
+        self.status.stop_reason = ""
+        self.status.warning = ""
+        self.mode = "running"
+        self.started_at = time.monotonic()
+        self._update_input()
+        self.run_worker_ref = self.run_worker(self._run(message), group="chat", exclusive=True, exit_on_error=False)
+
+    def _seed_history(self) -> None:
+        """Give the agents the resumed conversation, so the next message continues it."""
+        built = self.driver.built
+        posted = [e for e in self.replay if isinstance(e, ev.MessagePosted) and e.chat_id == self.root_chat]
+        if built.groupchat is not None:
+            for e in posted:
+                built.groupchat.messages.append(e.as_message())
+                for agent in built.members.values():
+                    if agent is not built.recipient and agent.name != e.sender:
+                        agent._oai_messages[built.recipient].append({**e.as_message(), "role": "user"})
+                    elif agent.name == e.sender:
+                        agent._oai_messages[built.recipient].append({**e.as_message(), "role": "assistant"})
+        else:
+            a, b = built.initiator, built.recipient
+            for e in posted:
+                for agent, partner in ((a, b), (b, a)):
+                    role = "assistant" if e.sender == agent.name else "user"
+                    agent._oai_messages[partner].append({**e.as_message(), "role": role})
+
+    def _open_recorder(self, message: str) -> Any:
+        """A session-store sink for this run (a resumed or continued chat appends to its session)."""
+        opener = getattr(self.app, "session_store", None)
+        store = opener() if opener else None
+        if store is None:
+            return None
+        try:
+            if self.session_id:
+                return store.recorder(session_id=self.session_id)
+            recorder = store.recorder(title=message[:80], team=self.team, task=message, models=self.models)
+            self.session_id = recorder.session_id
+            return recorder
+        except Exception as exc:
+            self.notify(f"this chat is not recorded: {exc}", severity="warning", timeout=8)
+            return None
+
+    async def _run(self, message: str) -> None:
+        self.recorder = self._open_recorder(message)
+        try:
+            await self.driver.run(message, self.receive)
+        except asyncio.CancelledError:
+            self.receive(ev.Stopped(self.root_chat or "", reason=self.driver.stop_handle.reason, condition="cancelled"))
+            raise
+        except Exception as exc:  # the engine failed: a turn marked failed, never a traceback
+            await self.flush()
+            why = f"{type(exc).__name__}: {exc}"
+            if self.current_turn is not None and not self.current_turn.finished:
+                self.current_turn.mark_failed(why)
+            self.notify(f"the chat failed: {why}", severity="error", timeout=10)
+            self.status.stop_reason = f"error: {why}"
+        finally:
+            recorder, self.recorder = self.recorder, None
+            if recorder is not None:
+                try:
+                    await asyncio.to_thread(recorder.close)
+                except Exception as exc:
+                    self.notify(f"the session was not saved completely: {exc}", severity="warning")
+            await self.flush()
+            if self.started_at is not None:
+                self.elapsed_before += time.monotonic() - self.started_at
+                self.started_at = None
+            self._resolve_waits()
+            self.mode = "continue" if self.turn_stop_requested else "stopped"
+            self._update_input()
+            self.status.state = "stopped"
+            self.status.refresh_text()
+            self.post_message(self.RunFinished())
+
+    class RunFinished(Message):
+        """The run ended (tests and the tmux driver wait for it)."""
+
+    def _resolve_waits(self) -> None:
+        if self.human_future is not None and not self.human_future.done():
+            self.human_future.set_result("exit")
+        if self.approval_future is not None and not self.approval_future.done():
+            self.approval_future.set_result("skip")
+            if isinstance(self.app.screen, _approval_screen_type()):
+                self.app.pop_screen()
+
+    # -- callbacks the engine awaits ----------------------------------------------------------
+
+    async def ask_human(self, agent: str, prompt: str) -> str:
+        await self.flush()
+        loop = asyncio.get_running_loop()
+        self.human_future = loop.create_future()
+        self.mode = "human"
+        self.conversation.add_line(Text.assemble(("? ", "bold yellow"), (f"{agent} asks you: ", "bold"), prompt.strip()), "ask")
+        self._update_input(prompt.strip())
+        self.input.focus()
+        try:
+            return await self.human_future
+        finally:
+            self.human_future = None
+            if self.mode == "human":
+                self.mode = "running"
+                self._update_input()
+
+    async def approve(self, agent: str, block: Any) -> Any:
+        await self.flush()
+        from .approval import ApprovalScreen
+
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self.approval_future = future
+        kind = None
+        member = self.driver.built.members.get(agent)
+        if member is not None:
+            kind = self.driver.executor_kind(member)
+
+        def done(answer: Any) -> None:
+            if not future.done():
+                future.set_result(answer)
+
+        self.app.push_screen(ApprovalScreen(agent, block.language, block.code, kind), callback=done)
+        try:
+            return await future
+        finally:
+            self.approval_future = None
+
+    # -- events -------------------------------------------------------------------------------
+
+    def receive(self, event: ev.Event) -> None:
+        """Queue an event; it is drawn at the next flush (in order, deltas joined)."""
+        self.pending.append(event)
+        if self.recorder is not None:
+            try:
+                self.recorder(event)
+            except Exception as exc:  # recording must never break the chat
+                self.recorder = None
+                self.notify(f"the session is no longer recorded: {exc}", severity="warning")
+
+    async def flush(self) -> None:
+        """Draw every queued event, in order; a caller that finds a flush under way waits for it."""
+        if not self.pending and not self.flush_lock.locked():
+            return
+        async with self.flush_lock:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                i = 0
+                while i < len(batch):
+                    event = batch[i]
+                    if type(event) is ev.TokenDelta:
+                        parts = [event.text]
+                        j = i + 1
+                        while j < len(batch) and type(batch[j]) is ev.TokenDelta and batch[j].message_id == event.message_id:
+                            parts.append(batch[j].text)
+                            j += 1
+                        await self._draw_tokens(event, "".join(parts), j - i)
+                        self.events_seen += j - i
+                        i = j
+                    else:
+                        await self._draw_event(event)
+                        self.events_seen += 1
+                        i += 1
+            self.conversation.follow()
+            self.status.refresh_text()
+
+    async def _turn_for(self, message_id: str, agent: str, content: str = "", recipient: str = "") -> TurnBlock:
+        turn = self.conversation.turns.get(message_id)
+        if turn is None:
+            turn = await self.conversation.add_turn(message_id, agent, note=self.selection_note, content=content,
+                                                    recipient=recipient)
+            self.selection_note = ""
+            self.current_turn = turn
+        return turn
+
+    async def _draw_tokens(self, first: ev.TokenDelta, text: str, count: int) -> None:
+        turn = await self._turn_for(first.message_id, first.agent)
+        started, chars = self.stream_started.get(first.message_id, (time.monotonic(), 0))
+        chars += len(text)
+        self.stream_started[first.message_id] = (started, chars)
+        elapsed = time.monotonic() - started
+        if elapsed > 0.2:
+            self.status.rate = chars / 4 / elapsed
+        self.status.speaker = first.agent
+        self.status.model = self.driver.model_of(first.agent) if self.driver else ""
+        self.status.state = "streaming"
+        await turn.write(text)
+
+    async def _draw_event(self, event: ev.Event) -> None:
+        status = self.status
+        if isinstance(event, ev.ChatStarted):
+            if event.parent_chat_id is None:
+                self.root_chat = event.chat_id
+            else:
+                self.conversation.add_line(Text(f"nested chat: {event.initiator} → {', '.join(event.participants)}", style="dim"))
+        elif isinstance(event, ev.SpeakerSelected):
+            note = f"chosen by {event.method}: {event.reason}" if event.reason else f"chosen by {event.method}"
+            if event.fallback:
+                note += f" (fallback: {event.fallback})"
+            self.selection_note = note
+            status.speaker = event.speaker
+            status.model = self.driver.model_of(event.speaker) if self.driver else ""
+            status.state = "thinking"
+        elif isinstance(event, ev.MessagePosted):
+            await self._draw_message(event)
+        elif isinstance(event, ev.ToolResult):
+            turn = self.tool_turns.get(event.call_id) or self.current_turn
+            if turn is not None:
+                fixed = " (arguments repaired)" if event.repaired else ""
+                turn.add_tool_call(f"{'✗' if event.is_error else '←'} {event.name}{fixed} · {event.duration_s:.2f} s",
+                                   event.content, failed=event.is_error)
+        elif isinstance(event, ev.CodeBlockFound):
+            turn = self.code_turn
+            entry = await self.executor_pane.add_entry(event.execution_id, event.agent, event.language, event.code,
+                                                       event.action, turn.message_id if turn else None)
+            if event.action == "skipped":
+                entry.mark_skipped()
+            if turn is not None:
+                turn.execution_ids.append(event.execution_id)
+                verb = {"skipped": "skipped", "edited": "edited and run"}.get(event.action, "run")
+                turn.add_note(f"▶ code {verb} as #{entry.number} (see the executor pane)", "exec")
+            status.state = f"running code #{entry.number}"
+        elif isinstance(event, ev.ExecutorOutput):
+            entry = self.executor_pane.entries.get(event.execution_id)
+            if entry is not None:
+                entry.append(event.text, event.stream)
+        elif isinstance(event, ev.ExecutionFinished):
+            entry = self.executor_pane.entries.get(event.execution_id)
+            if entry is not None:
+                entry.finish(event.exit_code, event.duration_s, event.output, event.killed_reason)
+                turn = self.conversation.turns.get(entry.turn_id or "")
+                if event.exit_code != 0 and turn is not None:
+                    turn.add_note(f"✗ #{entry.number} failed: exit {event.exit_code}", "failed")
+        elif isinstance(event, ev.HumanReply):
+            shown = event.text if event.text else "(empty: auto-reply)"
+            self.conversation.add_line(Text.assemble(("you", "bold"), f" as {event.agent}: ", shown), "you")
+        elif isinstance(event, ev.UsageReport):
+            status.tokens += event.prompt_tokens + event.completion_tokens
+        elif isinstance(event, ev.NoticeEvent):
+            kind = event.kind or "info"
+            if "stall" in kind.lower():
+                status.warning = f"stall: {event.text}"
+            self.conversation.add_line(Text(f"[{kind}] {event.agent}: {event.text}", style="yellow"), "notice")
+            if kind.startswith(("error", "executor_unavailable")):
+                self.notify(event.text, severity="error", timeout=8)
+        elif isinstance(event, ev.Stopped):
+            if event.chat_id == self.root_chat or self.root_chat is None:
+                self._draw_stopped(event)
+        elif isinstance(event, (ev.ToolCallRequested, ev.HumanInputRequested)):
+            pass  # shown with the message that asked for it / in the input bar
+        else:
+            self._draw_other(event)
+
+    async def _draw_message(self, event: ev.MessagePosted) -> None:
+        if event.chat_id == self.root_chat:
+            self.root_messages += 1
+            group = self.driver is not None and self.driver.is_group
+            self.status.round = self.root_messages if group else (self.root_messages + 1) // 2
+        turn = self.conversation.turns.get(event.message_id)
+        if turn is not None:
+            await turn.finish(event.content)
+            started = self.stream_started.pop(event.message_id, None)
+            if started:
+                self.status.state = "waiting"
+        elif event.content or event.tool_calls:
+            content = event.content or ""
+            if content.startswith("exitcode:"):  # an executor's report: keep its lines as they are
+                content = "```text\n" + content.rstrip("\n") + "\n```"
+            turn = await self._turn_for(event.message_id, event.sender, content, event.recipient)
+            turn.finished = True
+        else:
+            return
+        for call in event.tool_calls:
+            fn = call.get("function", {})
+            self.tool_turns[call.get("id", "")] = turn
+            turn.add_tool_call(f"→ {fn.get('name')}(…)", f"{fn.get('name')}({fn.get('arguments', '')})")
+        if event.content and "```" in event.content:
+            self.code_turn = turn
+
+    def _draw_stopped(self, event: ev.Stopped) -> None:
+        self.stopped_event = event
+        status = self.status
+        status.stop_reason = event.reason or event.condition
+        if "stall" in event.condition.lower() or event.reason.startswith("stall"):
+            status.warning = "stall detected"
+        failed = event.condition in FAILED_CONDITIONS
+        if failed and self.current_turn is not None and not self.current_turn.finished:
+            self.current_turn.mark_failed(event.reason)
+        elif self.turn_stop_requested and self.current_turn is not None and not self.current_turn.finished:
+            self.current_turn.add_note("■ turn stopped (Esc)", "stopped")
+            self.current_turn.finished = True
+        style = "bold red" if failed else "bold"
+        self.conversation.add_line(Text.assemble(("■ stopped: ", style), event.reason, (f"  [{event.condition}]", "dim")), "stop")
+        if failed and event.condition != "cancelled":
+            self.notify(event.reason, title="the chat stopped", severity="error", timeout=10)
+
+    def _draw_other(self, event: ev.Event) -> None:
+        """Memory events (recalls, proposals, stored memos) as small notes on the turn they affect."""
+        kind = getattr(event, "type", "")
+        agent = getattr(event, "agent", None)
+        if kind == "memory_recalled":
+            memos = getattr(event, "memos", ()) or ()
+            recalls = "; ".join(str(m.get("recall", m)) if isinstance(m, dict) else str(m) for m in memos)
+            note = f"✦ recalled {len(memos)} memo{'s' if len(memos) != 1 else ''}: {recalls}"
+            # A recall happens before the agent's reply streams: it belongs to the next turn.
+            self.selection_note = (self.selection_note + "\n" if self.selection_note else "") + note
+            return
+        if kind == "memory_proposed":
+            note = f"✦ {agent} proposes to remember: {getattr(event, 'recall', '')} (accept or reject in the memory browser, M on home)"
+        elif kind == "memory_stored":
+            action = getattr(event, "action", "added")
+            note = f"✦ memory {action}: {getattr(event, 'recall', '')}"
+        else:
+            return
+        target = self.current_turn
+        if target is not None:
+            target.add_note(note, "memory")
+        else:
+            self.conversation.add_line(Text(note, style="dim"), "memory")
+
+    def _tick(self) -> None:
+        if self.started_at is not None:
+            self.status.elapsed = self.elapsed_before + time.monotonic() - self.started_at
+            self.status.refresh_text()
+
+    # -- input --------------------------------------------------------------------------------
+
+    def _update_input(self, prompt: str | None = None) -> None:
+        box = self.input
+        box.disabled = self.mode == "ended"
+        if self.mode == "task":
+            box.placeholder = f"Describe the task for {self.team.name} and press Enter"
+        elif self.mode == "human":
+            box.placeholder = (prompt or "Your reply") + "  (Enter: reply · empty: auto-reply · exit: end)"
+        elif self.mode == "running":
+            nxt = " · /next NAME chooses the next speaker" if self.driver and self.driver.is_group else ""
+            box.placeholder = f"Type to add a message for the next turn{nxt} · Esc stops the turn · Ctrl+X stops the run"
+        elif self.mode == "resumed":
+            box.placeholder = "Resumed. Type a message to continue the conversation"
+        elif self.mode == "continue":
+            box.placeholder = "Turn stopped. Type a message to go on (Enter alone: let the agents continue)"
+        elif self.mode == "stopped":
+            box.placeholder = "The run stopped. Type a message to continue the conversation, or Ctrl+B for home"
+        else:
+            box.placeholder = "This chat cannot run (see the notification)"
+        self.status.state = {"task": "ready", "human": "waiting for you", "running": self.status.state}.get(self.mode, self.mode)
+        self.status.refresh_text()
+
+    @on(Input.Submitted, "#input")
+    def submitted(self, event: Input.Submitted) -> None:
+        text = event.value
+        self.input.value = ""
+        self.handle_input(text)
+
+    def handle_input(self, text: str) -> None:
+        stripped = text.strip()
+        if self.mode == "human" and self.human_future is not None and not self.human_future.done():
+            self.human_future.set_result(stripped)
+            return
+        if stripped.startswith("/next"):
+            name = stripped[5:].strip()
+            self.choose_next(name)
+            return
+        if stripped in ("/stop", "/quit"):
+            self.action_stop_run()
+            return
+        if self.mode == "task":
+            if stripped:
+                self.start(stripped)
+        elif self.mode == "running":
+            if stripped:
+                self.driver.inject(stripped)
+                self.conversation.add_line(Text.assemble(("you", "bold"), " (for the next turn): ", stripped), "you")
+        elif self.mode in ("continue", "stopped", "resumed"):
+            self.start(stripped or "Continue.")
+
+    def choose_next(self, name: str) -> None:
+        if self.driver is None:
+            return
+        if not name:
+            self.notify(f"/next NAME: one of {', '.join(self.driver.member_names)}", severity="warning")
+            return
+        try:
+            self.driver.next_speaker(name)
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.conversation.add_line(Text.assemble(("you", "bold"), f": {name} speaks next"), "you")
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action_stop_turn(self) -> None:
+        """Esc: cut the current turn short and stop cleanly; the user can then go on."""
+        if not self.running or self.driver is None:
+            return
+        who = self.status.speaker or "the current speaker"
+        self.turn_stop_requested = True
+        self.driver.stop(f"the user stopped {who}'s turn (Esc)")
+        self._resolve_waits()
+        self.status.state = "stopping…"
+        self.status.refresh_text()
+        self.set_timer(5.0, self._hard_stop)
+
+    def action_stop_run(self) -> None:
+        """Stop: end the run with a reason."""
+        if not self.running or self.driver is None:
+            return
+        self.turn_stop_requested = False
+        self.driver.stop("stopped by the user (Stop)")
+        self._resolve_waits()
+        self.status.state = "stopping…"
+        self.status.refresh_text()
+        self.set_timer(5.0, self._hard_stop)
+
+    def _hard_stop(self) -> None:
+        """A model still computing its prompt or code ignoring the stop: cancel the run."""
+        if self.running and self.run_worker_ref is not None:
+            self.run_worker_ref.cancel()
+
+    def action_focus_input(self) -> None:
+        self.input.focus()
+
+    def action_toggle_executor(self) -> None:
+        self.executor_pane.display = not self.executor_pane.display
+
+    def action_back(self) -> None:
+        if self.running:
+            self.action_stop_run()
+        self.app.pop_screen()
+
+    @on(Button.Pressed, "#stop-button")
+    def stop_pressed(self) -> None:
+        self.action_stop_run()
+
+    # -- the two panes stay linked ------------------------------------------------------------
+
+    def on_turn_block_selected(self, message: TurnBlock.Selected) -> None:
+        first = None
+        for entry in self.executor_pane.entries.values():
+            linked = entry.turn_id == message.turn.message_id
+            entry.set_class(linked, "-linked")
+            if linked and first is None:
+                first = entry
+        for turn in self.conversation.turns.values():
+            turn.set_class(turn is message.turn, "-selected")
+        if first is not None:
+            self.executor_pane.scroll_to_widget(first, animate=False)
+
+    def on_execution_entry_selected(self, message: ExecutionEntry.Selected) -> None:
+        for entry in self.executor_pane.entries.values():
+            entry.set_class(entry is message.entry, "-selected")
+        turn = self.conversation.turns.get(message.entry.turn_id or "")
+        for t in self.conversation.turns.values():
+            t.set_class(t is turn, "-linked")
+        if turn is not None:
+            self.conversation.scroll_to_widget(turn, animate=False)
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        cmds = [
+            ("Stop the current turn", "Esc: cut the turn short; then type to go on", self.action_stop_turn),
+            ("Stop the run", "End the run with a reason", self.action_stop_run),
+            ("Toggle the executor pane", "Show or hide the code runs", self.action_toggle_executor),
+            ("Back to home", "Leave the chat (stops it if running)", self.action_back),
+            ("Focus the input bar", "Type a task, a reply, a message or /next NAME", self.action_focus_input),
+        ]
+        if self.driver is not None and self.driver.is_group:
+            for name in self.driver.member_names:
+                cmds.append((f"Next speaker: {name}", f"/next {name}", lambda n=name: self.choose_next(n)))
+        return cmds
+
+
+def _approval_screen_type() -> type:
+    from .approval import ApprovalScreen
+
+    return ApprovalScreen
