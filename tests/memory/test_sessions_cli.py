@@ -1,0 +1,117 @@
+"""``moot run`` records, ``moot sessions ...`` as a person uses them: real subprocesses, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from memory import SessionStore
+from memory.paths import data_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def session_id_of(stderr: str) -> str:
+    match = re.search(r"session ([0-9a-f]{12})", stderr)
+    assert match, stderr
+    return match.group(1)
+
+
+def test_kill_9_mid_turn_then_resume_finishes_the_chat(session_env, moot, moot_argv, replies):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
+    proc = subprocess.Popen(moot_argv("--models", "slow.toml", "run", "trio.toml", "--task", "Plan it"),
+                            cwd=session_env, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    # wait until the third reply is streaming: two completed replies are stored, the third has begun
+    db = data_dir() / "sessions.db"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.05)
+        if not db.exists():
+            continue
+        store = SessionStore(db)
+        try:
+            rows = store.db.execute("SELECT type, message_id, payload FROM events").fetchall()
+        finally:
+            store.close()
+        posted = {m for t, m, _ in rows if t == "message"}
+        partial = "".join(json.loads(p)["text"] for t, m, p in rows if t == "token_delta" and m not in posted)
+        if len(posted) == 3 and partial:
+            break
+    else:
+        proc.kill()
+        raise AssertionError("the run never reached its third reply")
+    os.kill(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=10)
+    sid = session_id_of(err)
+
+    listed = moot("sessions", "list", cwd=session_env)
+    assert listed.returncode == 0 and sid in listed.stdout and "interrupted" in listed.stdout
+    store = SessionStore.open_default()
+    info = store.get(sid)
+    assert info.status == "interrupted" and info.interrupted_message_id
+    assert "reviewer was replying" in info.stop_reason
+    shown = moot("sessions", "show", sid, "--raw", cwd=session_env)
+    assert "## reviewer (interrupted)" in shown.stdout and "*This reply was cut off" in shown.stdout
+    cut_text = shown.stdout.split("cut off before it was finished:*")[1].split("---")[0].strip()
+    assert cut_text and replies[2].startswith(cut_text) and cut_text != replies[2]
+
+    resumed = moot("sessions", "resume", sid, cwd=session_env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "stopped: max_round reached (6 messages) [max_round]" in resumed.stderr
+    msgs = [(e["sender"], e.get("content")) for e in store.events(sid) if e["type"] == "message"]
+    # every completed message is there once, then the chat went on from where it was cut
+    assert msgs == [("user", "Plan it"), ("planner", replies[0]), ("coder", replies[1]), ("reviewer", replies[2]),
+                    ("planner", replies[3]), ("coder", replies[4])]
+    info = store.get(sid)
+    assert info.status == "stopped" and info.stop_condition == "max_round"
+    md = moot("sessions", "export", sid, "--format", "md", cwd=session_env).stdout
+    assert "## reviewer (interrupted)" in md and "*resumed after message 3" in md
+    assert md.rstrip().endswith("**Summary:** Fifth answer.")
+
+
+def test_run_records_and_the_sessions_commands_work(session_env, moot, tmp_path):
+    run = moot("--models", "models.toml", "run", "duo.toml", "--task", "Do the thing", cwd=session_env)
+    assert run.returncode == 0, run.stderr
+    sid = session_id_of(run.stderr)
+
+    listed = moot("sessions", "list", cwd=session_env)
+    assert listed.returncode == 0 and sid in listed.stdout and "stopped" in listed.stdout and "duo" in listed.stdout
+
+    shown = moot("sessions", "show", sid[:8], "--raw", cwd=session_env)
+    assert shown.returncode == 0 and "## 1. alice → bob" in shown.stdout
+
+    exported = moot("sessions", "export", sid, "--format", "json", "-o", str(tmp_path / "s.json"), cwd=session_env)
+    assert exported.returncode == 0
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["session"]["id"] == sid and len([e for e in data["events"] if e["type"] == "message"]) == 6
+
+    finished = moot("sessions", "resume", sid, cwd=session_env)
+    assert finished.returncode == 1 and "there is nothing to resume" in finished.stderr
+
+    forked = moot("sessions", "fork", sid, "--at", "2", cwd=session_env)
+    assert forked.returncode == 0
+    fork = forked.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{12}", fork)
+    resumed = moot("sessions", "resume", fork, cwd=session_env)
+    assert resumed.returncode == 0 and "[max_turns]" in resumed.stderr
+
+    replayed = moot("sessions", "replay", sid, "-q", cwd=session_env)
+    assert replayed.returncode == 0 and "the transcript is identical" in replayed.stderr
+
+    bad_fork = moot("sessions", "fork", sid, "--at", "99", cwd=session_env)
+    assert bad_fork.returncode == 1 and "there is no message 99" in bad_fork.stderr
+    missing = moot("sessions", "show", "nosuchsession", cwd=session_env)
+    assert missing.returncode == 1 and "no session 'nosuchsession'" in missing.stderr
+
+    deleted = moot("sessions", "delete", fork, cwd=session_env)
+    assert deleted.returncode == 0 and f"deleted session {fork}" in deleted.stderr
+    assert fork not in moot("sessions", "list", cwd=session_env).stdout
+
+    imported = moot("sessions", "import", str(tmp_path / "s.json"), cwd=session_env)
+    assert imported.returncode == 0 and imported.stdout.strip() != sid
