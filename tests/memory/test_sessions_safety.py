@@ -1,0 +1,130 @@
+"""Safety of the session store: concurrent writers, damaged and newer databases, moving the data dir."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.events import ChatStarted, MessagePosted, Stopped, TokenDelta
+from memory import SessionStore, SessionStoreError
+from memory.paths import data_dir
+from memory.sessions import SCHEMA_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITER = """
+import sys
+from agents.events import ChatStarted, MessagePosted, Stopped, TokenDelta
+from memory import SessionStore
+store = SessionStore.open_default()
+for s in range(int(sys.argv[2])):
+    rec = store.recorder(title=f"{sys.argv[1]}-{s}")
+    rec(ChatStarted("c", initiator="a", participants=("a", "b")))
+    for i in range(200):
+        rec(TokenDelta("c", agent="a", message_id=f"m{i}", text="x" * 50))
+        rec(MessagePosted("c", message_id=f"m{i}", sender="a", recipient="b", role="assistant", content=f"{sys.argv[1]} {i}"))
+    rec(Stopped("c", reason="done", condition="max_turns"))
+    rec.close()
+"""
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_processes_write_sessions_at_once():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, name, "3"], env=env, stderr=subprocess.PIPE, text=True)
+             for name in ("p1", "p2")]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    store = SessionStore.open_default()
+    sessions = store.list()
+    assert sorted(s.title for s in sessions) == [f"p{n}-{s}" for n in (1, 2) for s in range(3)]
+    for s in sessions:
+        assert s.status == "stopped" and s.messages == 200
+        contents = [e["content"] for e in store.events(s.id) if e["type"] == "message"]
+        assert contents == [f"{s.title.split('-')[0]} {i}" for i in range(200)]
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_damaged_database_is_reported_and_never_touched():
+    path = data_dir() / "sessions.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(4096))
+    before = digest(path)
+    with pytest.raises(SessionStoreError) as info:
+        SessionStore.open_default()
+    text = str(info.value)
+    assert str(path) in text and "damaged" in text and "not an SQLite database" in text and "Move it aside" in text
+    assert digest(path) == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sessions.db"]
+
+
+def test_a_database_with_damaged_pages_is_reported_and_never_touched():
+    path = data_dir() / "sessions.db"
+    store = SessionStore.open_default()
+    rec = store.recorder(title="x")
+    rec(MessagePosted("c", message_id="m", sender="a", recipient="b", role="assistant", content="hi"))
+    rec.close()
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[100:4096] = os.urandom(3996)  # the header survives, the schema page does not
+    path.write_bytes(bytes(data))
+    before = digest(path)
+    with pytest.raises(SessionStoreError, match="damaged.*SQLite"):
+        SessionStore.open_default()
+    assert digest(path) == before
+
+
+def test_a_newer_schema_is_reported_and_never_touched():
+    path = data_dir() / "sessions.db"
+    SessionStore.open_default().close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    db.commit()
+    db.close()
+    before = digest(path)
+    with pytest.raises(SessionStoreError) as info:
+        SessionStore.open_default()
+    text = str(info.value)
+    assert str(path) in text and f"schema version {SCHEMA_VERSION + 5}" in text and "Upgrade moot" in text
+    assert digest(path) == before
+
+
+def test_cli_reports_a_damaged_store_with_exit_code_2(session_env, moot):
+    path = data_dir() / "sessions.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not a database at all" * 100)
+    before = digest(path)
+    listed = moot("sessions", "list", cwd=session_env)
+    assert listed.returncode == 2 and "damaged" in listed.stderr and "sessions.db" in listed.stderr
+    run = moot("--models", "models.toml", "run", "duo.toml", "--task", "x", cwd=session_env)
+    assert run.returncode == 2 and "damaged" in run.stderr
+    assert digest(path) == before
+
+
+def test_the_data_dir_moves_by_copying(monkeypatch, tmp_path):
+    store = SessionStore.open_default()
+    rec = store.recorder(title="moving", task="t")
+    rec(ChatStarted("c", initiator="a", participants=("a", "b")))
+    rec(TokenDelta("c", agent="a", message_id="m1", text="hel"))
+    rec(MessagePosted("c", message_id="m1", sender="a", recipient="b", role="assistant", content="hello"))
+    rec(Stopped("c", reason="done", condition="max_turns"))
+    rec.close()
+    events = store.events(rec.session_id)
+    store.close()
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(data_dir(), moved)
+    monkeypatch.setenv("MOOT_HOME", str(moved))
+    copy = SessionStore.open_default()
+    assert copy.path == moved / "sessions.db"
+    assert [s.title for s in copy.list()] == ["moving"]
+    assert copy.events(rec.session_id) == events
