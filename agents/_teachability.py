@@ -184,7 +184,7 @@ class Teachability:
     def recall(self, text: str, agent: str) -> list[tuple[Memo, float]]:
         """The memos to show with ``text``: under the threshold, at most ``k``, best first, one
         per distinct recall text."""
-        if not text.strip() or self.memo_store.count() == 0:
+        if not text.strip():
             return []
         hits = self.memo_store.search(text[:2000], k=self.k * 2, agent=agent, max_distance=self.distance_threshold)
         seen: set[str] = set()

@@ -312,9 +312,11 @@ class Team:
         from ._teachability import Teachability
 
         store = None  # one memo store for the whole team, opened on first use
+        # Learn from what the humans say (user proxies, the initiator), not from the other agents.
+        humans = {m.name for m in self.spec.members if m.role == "user_proxy"} | {self.spec.chat.initiator or "user"}
         for m in teachable:
             settings = m.teachability if isinstance(m.teachability, TeachabilitySettings) else TeachabilitySettings()
-            t = Teachability.from_config(**settings.model_dump(exclude_none=True), memo_store=store)
+            t = Teachability.from_config(**settings.model_dump(exclude_none=True), memo_store=store, learn_from=humans)
             store = t.memo_store
             t.add_to_agent(agents[m.name])
 

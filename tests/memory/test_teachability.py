@@ -139,6 +139,16 @@ def test_the_cheap_heuristic():
         assert not teaches_nothing(text), text
 
 
+async def test_learn_from_limits_whose_messages_teach(store):
+    registry = install(bot=["ok"], learner=[learnt()])
+    bot, user = pair(Teachability(store, learn_model="learner", learn_from={"someone_else"}))
+    await chat(user, bot, TEACH, max_turns=1)
+    assert registry.backend("learner").calls == 0
+    bot2, user2 = pair(Teachability(store, learn_model="learner", learn_from={"user"}))
+    await chat(user2, bot2, TEACH, max_turns=1)
+    assert registry.backend("learner").calls == 1
+
+
 async def test_policy_off_never_calls_the_model(store):
     registry = install(bot=["ok"], learner=[learnt(memo("fact", "x", "y"))])
     bot, user = pair(Teachability(store, policy="off", learn_model="learner"))
@@ -281,6 +291,7 @@ speaker_selection = "round_robin"
     assert (teach_of("bot").policy, teach_of("bot").k) == ("confirm", 2)  # from models.toml's [memory]
     assert (teach_of("helper").policy, teach_of("helper").k) == ("off", 1)
     assert teach_of("plain") is None
+    assert teach_of("bot").learn_from == {"user"}  # the humans (here the default initiator), not the other agents
     assert teach_of("bot").memo_store is teach_of("helper").memo_store  # one store for the team
     with pytest.raises(ConfigError, match="teachability"):
         parse_team(text.replace('teachability = true', 'teachability = {polcy = "auto"}'), "team.toml")

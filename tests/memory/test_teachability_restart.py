@@ -3,7 +3,6 @@ embedded store under $MOOT_HOME, then a real `chroma run` server), the scripted 
 
 from __future__ import annotations
 
-
 from conftest_memos import chroma_server, learnt, memo, models_toml, run_python  # noqa: F401 (fixture)
 
 TEACH = "Remember: I always want my Python code indented with tabs, never spaces."
