@@ -410,8 +410,8 @@ class LlamaCppBackend(Backend):
 
         future = self._run(worker)
         text: list[str] = []
-        tool_calls: list[ToolCall] = []
         finish = "stop"
+        native_calls: dict[Any, list[Any]] = {}
         decided = tool_mode != "auto"  # auto tools: hold text back until we know it is no call
         try:
             while True:
@@ -428,12 +428,12 @@ class LlamaCppBackend(Backend):
                 delta = choice.get("delta") or {}
                 piece = delta.get("content") or ""
                 for call in delta.get("tool_calls") or []:
+                    # Streamed calls come in pieces: the same index (or id) continues a call.
                     fn = call.get("function") or {}
-                    if call.get("id") or not tool_calls:
-                        tool_calls.append(ToolCall(call.get("id") or f"call_{len(tool_calls)}", fn.get("name") or "", fn.get("arguments") or ""))
-                    else:
-                        last = tool_calls[-1]
-                        tool_calls[-1] = ToolCall(last.id, last.name or fn.get("name") or "", last.arguments + (fn.get("arguments") or ""))
+                    key = call.get("index", call.get("id"))
+                    part = native_calls.setdefault(key, [call.get("id") or f"call_{len(native_calls)}", "", []])
+                    part[1] = part[1] or fn.get("name") or ""
+                    part[2].append(fn.get("arguments") or "")
                 if piece:
                     text.append(piece)
                     if stream_text:
@@ -455,6 +455,7 @@ class LlamaCppBackend(Backend):
         finally:
             cancel.set()
         await future
+        tool_calls = [ToolCall(i, name, "".join(args)) for i, name, args in native_calls.values()]
         content = "".join(text)
         if tool_mode in ("auto", "required") and content.lstrip().startswith(TOOL_TAG):
             raw = content.lstrip()[len(TOOL_TAG):].strip()
@@ -466,7 +467,8 @@ class LlamaCppBackend(Backend):
             content = ""
         if tool_calls:
             finish = "tool_calls"
-        usage = Usage(prompt_tokens=prompt_total, completion_tokens=self.count_tokens("".join(text)) if text else 0,
+        produced = "".join(text) + "".join(c.arguments for c in tool_calls if not text)
+        usage = Usage(prompt_tokens=prompt_total, completion_tokens=self.count_tokens(produced) if produced else 0,
                       cached_tokens=max(0, prompt_total - (evaluated or 0)) if evaluated is not None else 0)
         yield Completion(content=content, model=self.name, finish_reason=finish if finish in ("stop", "length", "tool_calls") else "stop",
                          tool_calls=tuple(tool_calls), usage=usage)

@@ -45,6 +45,12 @@ model_path = "bundled:smollm2"
 context_length = 2048
 options = { prompt_layout = "as_given" }
 [[models]]
+name = "native-tools"        # a chat format whose handler returns real tool_calls
+backend = "llama_cpp"
+model_path = "bundled:smollm2"
+context_length = 2048
+options = { chat_format = "chatml-function-calling" }
+[[models]]
 name = "tiny-context"
 backend = "llama_cpp"
 model_path = "bundled:smollm2"
@@ -181,6 +187,17 @@ async def test_named_tool_choice_and_tool_result_round_trip(small):
     for c in reply.tool_calls:
         assert c.name in ("get_weather", "get_time")
         c.parsed_arguments()
+
+
+async def test_native_tool_calls_with_a_tool_calling_chat_format(registry):
+    native = registry.backend("native-tools")
+    assert native.native_tools
+    done = await native.complete([ChatMessage("user", "What is the weather in Rome?")], tools=[WEATHER, TIME],
+                                 tool_choice="get_weather")
+    assert done.finish_reason == "tool_calls" and len(done.tool_calls) == 1  # streamed pieces joined into one call
+    call = done.tool_calls[0]
+    assert call.name == "get_weather" and isinstance(call.parsed_arguments()["city"], str)
+    assert done.usage.completion_tokens > 0
 
 
 async def test_kv_reuse_evaluates_fewer_prompt_tokens_than_a_cold_run(registry):
