@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"moot {_version()}")
     parser.add_argument("--models", metavar="FILE", help="models.toml to use (else $MOOT_MODELS, ./models.toml, "
                         "the user config dir, the packaged default)")
+    # With no command, moot opens the terminal app; these open it straight into a running chat.
+    parser.add_argument("--team", help="open the app straight into a chat with this team (a name or a team file)")
+    parser.add_argument("--task", help="with --team: the task the chat starts with")
+    parser.add_argument("--executor", dest="tui_executor", choices=("docker", "local"),
+                        help="with --team: where code runs (overrides the team file)")
+    parser.add_argument("--work-dir", dest="tui_work_dir", help="with --team: the folder code runs in")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     models = sub.add_parser("models", help="list and check the models of models.toml")
@@ -214,8 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_OK
+        if args.task and not args.team:
+            parser.error("--task needs --team")
+        from .app import run_app
+
+        return run_app(args)
     try:
         return args.func(args)
     except ConfigError as exc:

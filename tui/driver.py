@@ -31,7 +31,7 @@ class Budgets:
     max_messages: int | None = None
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class ChatDriver:
     team: Any  # agents.Team
     models: Any  # backends.ModelsConfig

@@ -28,6 +28,14 @@ def _in_tmp(tmp_path, monkeypatch):
     (tmp_path / "teams").mkdir()
 
 
+def toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def models_toml(**models: Any) -> str:
     lines = ["schema_version = 1", 'default = "coder-model"']
     for name, spec in models.items():
@@ -35,7 +43,7 @@ def models_toml(**models: Any) -> str:
             spec = {"backend": "scripted", "replies": spec}
         lines += ["[[models]]", f"name = {json.dumps(name)}"]
         for key, value in spec.items():
-            lines.append(f"{key} = {json.dumps(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -119,10 +127,6 @@ def coder_team(write_team):
         write_team(TWO_AGENT_TEAM.format(name=name, human=human, model=model, max_turns=max_turns), name)
         return name
     return make
-
-
-class FakeClock:
-    pass
 
 
 def settings_for_tests(approve: bool = True) -> None:

@@ -133,10 +133,9 @@ class ChatScreen(Screen):
             self.conversation.add_line(Text("— resumed: type a message to continue the conversation —", style="dim"))
             self.mode = "resumed" if self.driver else "ended"
             self._update_input()
+        self.input.focus()
         if self.initial_task and self.driver:
             self.start(self.initial_task)
-        else:
-            self.input.focus()
 
     # -- running ------------------------------------------------------------------------------
 
@@ -223,6 +222,8 @@ class ChatScreen(Screen):
             self._resolve_waits()
             self.mode = "continue" if self.turn_stop_requested else "stopped"
             self._update_input()
+            if self.app.screen is self:
+                self.input.focus()
             self.status.state = "stopped"
             self.status.refresh_text()
             self.post_message(self.RunFinished())

@@ -89,6 +89,7 @@ class ConversationPane(VerticalScroll):
         super().__init__(**kwargs)
         self.colours: dict[str, str] = {}
         self.turns: dict[str, TurnBlock] = {}
+        self.lines: list[str] = []  # the plain text of the lines between turns (notes, your messages)
 
     def colour(self, agent: str) -> str:
         if agent not in self.colours:
@@ -107,6 +108,7 @@ class ConversationPane(VerticalScroll):
 
     def add_line(self, text: Text | str, kind: str = "info") -> Static:
         line = Static(text, classes=f"chat-line -{kind}")
+        self.lines.append(text.plain if isinstance(text, Text) else text)
         self.mount(line)
         self.scroll_end(animate=False)
         return line
