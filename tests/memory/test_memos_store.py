@@ -153,3 +153,15 @@ def test_an_unreachable_server_is_a_clear_error():
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(MemoryStoreError, match=f"Chroma server at {url}"):
         MemoStore(url=url).count()
+
+
+def test_search_finds_an_agents_memo_behind_many_nearer_ones_of_other_agents(store):
+    store.put([Memo(id=f"mem-w{i:03d}", match=f"deployments of service {i} happen on Fridays", recall=f"w{i}", agent="writer")
+               for i in range(40)])
+    mine = store.add("the release train leaves every second Tuesday", "Releases ship every second Tuesday.", agent="coder")
+    pending = Memo(id="mem-pend0001", match="deploys happen on Fridays", recall="p", agent="coder", pending=True)
+    store.put([pending])
+    hits = store.search("when do deployments happen?", k=2, agent="coder")
+    assert [h.memo.id for h in hits] == [mine.id]  # found behind 40 nearer writer memos; the proposal left out
+    assert [h.memo.id for h in store.search("when do deployments happen?", k=1, agent="coder", pending=True)] == ["mem-pend0001"]
+    assert store.search("when do deployments happen?", k=2, agent="coder", max_distance=0.05) == []
