@@ -92,6 +92,7 @@ class MemoryScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one("#memos", DataTable)
         table.add_columns("", "kind", "agent", "matches", "recalled as", "taught in", "when")
+        table.focus()
         self.reload()
 
     # -- loading (thread workers: chromadb and the embedder are blocking) ----------------------
