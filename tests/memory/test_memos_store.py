@@ -165,3 +165,13 @@ def test_search_finds_an_agents_memo_behind_many_nearer_ones_of_other_agents(sto
     assert [h.memo.id for h in hits] == [mine.id]  # found behind 40 nearer writer memos; the proposal left out
     assert [h.memo.id for h in store.search("when do deployments happen?", k=1, agent="coder", pending=True)] == ["mem-pend0001"]
     assert store.search("when do deployments happen?", k=2, agent="coder", max_distance=0.05) == []
+
+
+def test_switching_the_embedder_on_an_existing_store_is_a_clear_error(store):
+    from memory.embeddings import OllamaEmbedding
+
+    store.add("the user's cat", "The cat is called Miso.")
+    other = MemoStore(store.path, embedding=OllamaEmbedding("all-minilm", "http://127.0.0.1:9"))
+    with pytest.raises(MemoryStoreError, match=r"moot_ollama vs persisted: moot_onnx_minilm.*export the memos"):
+        other.count()
+    assert store.count() == 1  # nothing touched
