@@ -52,6 +52,9 @@ one-off work, or anything the assistant said. If the message teaches nothing, an
 For each memo: "kind" is fact, preference or task_advice; "match" is a short description of the situation \
 or question where the memo matters; "recall" is the memo itself, written as a fact or an instruction the \
 assistant can follow; "replaces" is the id of an existing memory it corrects or updates, else null.
+Example: for "I'm Ada, and please always answer in French" answer {{"memos": [{{"kind": "fact", \
+"match": "the user's name", "recall": "The user's name is Ada.", "replaces": null}}, {{"kind": "preference", \
+"match": "which language to answer in", "recall": "Always answer the user in French.", "replaces": null}}]}}
 {existing}"""
 
 
@@ -298,6 +301,8 @@ class Teachability:
         kind, match, recall = item.get("kind"), item.get("match"), item.get("recall")
         if kind not in KINDS or not isinstance(match, str) or not isinstance(recall, str) or not match.strip() or not recall.strip():
             return None
+        if not _grounded(recall, content_str(message.get("content"))):
+            return None  # small models sometimes fill the schema with placeholders: keep only real teachings
         store = self.memo_store
         old: Memo | None = None
         replaces = item.get("replaces")
@@ -347,6 +352,23 @@ class _RecallHook:
 
     def __call__(self, content: str) -> str:
         return self.teachability._inject(self.agent, content)
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+_COMMON = frozenset("the and you your user users always never please remember answer prefer preference with for that "
+                    "this what when how are was were has have had not but from they them their our its".split())
+
+
+def _grounded(recall: str, message: str) -> bool:
+    """A memo worth keeping has at least two words and shares a word (not a common one) with the
+    message it came from; a tiny model that copies the prompt's example or writes a placeholder
+    fails this."""
+    def words(text: str) -> set[str]:
+        return {w.lower() for w in _WORD.findall(text)} - _COMMON
+
+    return len(recall.split()) >= 2 and bool(words(recall) & words(message))
 
 
 def _any_agent(sender: Any) -> bool:

@@ -295,3 +295,15 @@ speaker_selection = "round_robin"
     assert teach_of("bot").memo_store is teach_of("helper").memo_store  # one store for the team
     with pytest.raises(ConfigError, match="teachability"):
         parse_team(text.replace('teachability = true', 'teachability = {polcy = "auto"}'), "team.toml")
+
+
+async def test_placeholder_memos_from_a_weak_model_are_dropped(store):
+    # What SmolLM2-135M answered here once: the schema filled with a placeholder, and a copy of
+    # the prompt's example. Neither shares a word with the message, so neither is stored.
+    reply = learnt(memo("task_advice", "memo_ref", "memo_ref"),
+                   memo("preference", "which language to answer in", "Always answer the user's preference."),
+                   memo("preference", "how to indent Python", "Indent Python code with tabs."))
+    install(bot=["ok"], learner=[reply])
+    bot, user = pair(Teachability(store, learn_model="learner"))
+    await chat(user, bot, TEACH, max_turns=1)
+    assert [m.recall for m in store.list()] == ["Indent Python code with tabs."]
