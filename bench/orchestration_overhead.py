@@ -53,8 +53,12 @@ def run_moot(n: int, mode: str) -> dict:
     manager = GroupChatManager(chat, llm_config=False)
     store = None
     if mode == "store":
-        from memory import SessionStore  # the session store (issue 4)
+        import os
+        import tempfile
 
+        from memory import SessionStore
+
+        os.environ["MOOT_HOME"] = tempfile.mkdtemp(prefix="moot-bench-")  # never the user's own sessions
         store = SessionStore.open_default()
 
     async def go() -> tuple[float, int]:
