@@ -19,7 +19,7 @@ from . import settings as user_settings
 
 
 class MootApp(App):
-    CSS_PATH = "moot.tcss"
+    CSS_PATH = ["moot.tcss", "screens/home.tcss"]  # the other screens load their own when first shown
     TITLE = "moot"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
@@ -45,6 +45,7 @@ class MootApp(App):
         self.session_problem: str | None = None
         self.memo_problem: str | None = None
         self.settings = user_settings.load_settings()
+        self.ready = False  # models loaded (just after the first frame)
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -57,10 +58,22 @@ class MootApp(App):
             self.set_keymap(keymap)
         for problem in problems:
             self.notify(problem, title="keymap", severity="warning", timeout=10)
-        self._load_models()
+        # The home screen's frame first; models, teams and sessions fill in right after it.
+        self.call_after_refresh(self._start)
+
+    def get_default_screen(self) -> Screen:
         from .screens.home import HomeScreen
 
-        self.push_screen(HomeScreen())
+        return HomeScreen()
+
+    def _start(self) -> None:
+        self._load_models()
+        self.ready = True
+        from .screens.home import HomeScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, HomeScreen):
+                screen.populate()
         if self.start_team:
             self.open_team(self.start_team, task=self.start_task)
 
@@ -195,7 +208,7 @@ class MootApp(App):
     def action_home(self) -> None:
         from .screens.home import HomeScreen
 
-        while len(self.screen_stack) > 2 and not isinstance(self.screen, HomeScreen):
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
             self.pop_screen()
 
     def action_help(self) -> None:

@@ -166,3 +166,12 @@ async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condi
 def _no_env_models(monkeypatch):
     monkeypatch.delenv("MOOT_MODELS", raising=False)
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+
+async def wait_home(pilot, app):
+    """The home screen with its lists mounted and filled (they come just after the first frame)."""
+    from tui.screens.home import HomeScreen
+
+    await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
+    await pilot.pause()
+    return app.screen

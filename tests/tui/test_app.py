@@ -31,7 +31,8 @@ async def test_user_keymap_rebinds_by_id(app_factory, coder_team, make_models, n
     name = coder_team()
     app = app_factory(models=models, team=name, task="go")
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="the chat")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.driver is not None,
+                         what="the chat")
         screen = app.screen
         assert any("'bad'" in n.message for n in app._notifications)  # a broken line is reported
         await wait_until(pilot, lambda: screen.status.state == "streaming", what="streaming")
@@ -49,7 +50,7 @@ async def test_command_palette_offers_the_actions(app_factory, coder_team):
     coder_team()
     app = app_factory()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for wanted in ("Help", "Memory browser", "New team", "Chat with scripted-coder", "Resume the selected session",
                        "Fork the selected session", "Export the selected session", "Delete the selected session",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from conftest import wait_until
+from conftest import wait_home, wait_until
 from tui.screens.chat import ChatScreen
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.screens.home import HomeScreen
@@ -12,7 +12,7 @@ from tui.screens.home import HomeScreen
 
 async def run_one_chat(pilot, app, team: str, task: str) -> ChatScreen:
     app.open_team(team, task=task)
-    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="the chat")
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.driver is not None, what="the chat")
     screen = app.screen
     await wait_until(pilot, lambda: screen.mode == "stopped" and not screen.pending, 20, what="the run")
     return screen
@@ -31,7 +31,7 @@ async def test_home_lists_teams_and_models_with_why(app_factory, make_models, co
     name = coder_team()
     app = app_factory(models=models)
     async with app.run_test(size=(140, 44)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
         home = app.screen
         teams = home.query_one("#teams")
         ids = [str(teams.get_option_at_index(i).id) for i in range(teams.option_count)]
@@ -44,7 +44,7 @@ async def test_home_lists_teams_and_models_with_why(app_factory, make_models, co
         app.open_team("coder")  # the packaged coder team uses the default model: coder-model here, fine
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="the chat")
         await pilot.press("ctrl+b")
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home again")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home again")
 
 
 async def test_a_team_with_a_missing_model_says_why(app_factory, make_models, coder_team):
@@ -52,7 +52,7 @@ async def test_a_team_with_a_missing_model_says_why(app_factory, make_models, co
     name = coder_team(name="needs-broken", model="broken")
     app = app_factory(models=models)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
         app.open_team(name)
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
@@ -63,12 +63,12 @@ async def test_resume_fork_export_delete_from_the_session_list(app_factory, code
     name = coder_team()
     app = app_factory()
     async with app.run_test(size=(140, 44)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
         first = await run_one_chat(pilot, app, name, "print 6*7")
         first_texts = [t.text for t in first.conversation.turns.values()]
         session_id = first.session_id
         await pilot.press("ctrl+b")
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
         home = app.screen
         sessions = home.query_one("#sessions")
         assert sessions.row_count == 1 and [s.id for s in home.session_rows] == [session_id]
@@ -93,7 +93,7 @@ async def test_resume_fork_export_delete_from_the_session_list(app_factory, code
         assert any("print 6*7" == m.get("content") for m in coder.chat_messages[resumed.driver.built.initiator])
 
         await pilot.press("ctrl+b")
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
         home.query_one("#sessions").focus()
 
         # fork at message 2

@@ -82,7 +82,13 @@ def app_with_fixed_data(app_factory, make_models):
 def test_home(snap_compare, app_factory, make_models, monkeypatch):
     monkeypatch.delenv("MOOT_SNAPSHOT_KEY", raising=False)
     app = app_with_fixed_data(app_factory, make_models)
-    assert snap_compare(app, terminal_size=SIZE)
+
+    async def run_before(pilot):
+        from conftest import wait_home
+
+        await wait_home(pilot, app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
 CHAT = "chat-snap"

@@ -13,6 +13,8 @@ from textual.widgets import Button, Static, TextArea
 class ApprovalScreen(ModalScreen[object]):
     """Dismisses with "run", "skip", or the edited code (a string) to run instead."""
 
+    CSS_PATH = "approval.tcss"
+
     BINDINGS = [
         Binding("ctrl+r", "run_editor", "Run (as edited)", id="approval.run", priority=True),
         Binding("ctrl+e", "edit", "Edit", id="approval.edit"),

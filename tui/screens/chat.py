@@ -30,6 +30,7 @@ FAILED_CONDITIONS = {"error", "backend_error", "executor_unavailable", "cancelle
 
 
 class ChatScreen(Screen):
+    CSS_PATH = "chat.tcss"
     BINDINGS = [
         Binding("escape", "stop_turn", "Stop turn", id="chat.stop_turn"),
         Binding("ctrl+x", "stop_run", "Stop run", id="chat.stop", priority=True),

@@ -12,6 +12,8 @@ from textual.widgets import Button, Input, Static
 class PromptScreen(ModalScreen[str | None]):
     """One line of text (None when cancelled)."""
 
+    CSS_PATH = "dialogs.tcss"
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
     def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
@@ -34,6 +36,7 @@ class PromptScreen(ModalScreen[str | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    CSS_PATH = "dialogs.tcss"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="dialog.yes"),
         Binding("n,escape", "answer(False)", "No", id="dialog.no"),

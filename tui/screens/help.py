@@ -26,6 +26,7 @@ binding id, e.g. `"chat.stop" = "ctrl+k"`. The theme you pick is remembered.
 
 
 class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "help.tcss"
     BINDINGS = [Binding("escape,f1,q", "close", "Close", id="help.close")]
 
     def __init__(self, bindings: list[tuple[str, str, str, str]], keymap_file: str) -> None:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Static
 
 
 def _ago(ts: float) -> str:
@@ -41,29 +40,49 @@ class HomeScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
+        # The first frame is only the frame: the lists (and their imports) are mounted right after
+        # it (``populate``), so ``moot`` shows something at once.
         yield Static(Text.assemble(("moot", "bold"), "  ", ("multi-agent workbench · offline-first", "dim")), id="home-title")
         with Horizontal(id="home-top"):
             with Vertical(id="teams-box", classes="home-box"):
                 yield Static("Teams  [dim]Enter: new chat · e: edit · n: new[/]", classes="box-title")
-                yield OptionList(id="teams")
+                yield Static("loading…", classes="placeholder")
             with Vertical(id="sessions-box", classes="home-box"):
                 yield Static("Recent sessions  [dim]r: resume · f: fork · x: export · d: delete[/]", classes="box-title")
-                yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+                yield Static("loading…", classes="placeholder")
         with Vertical(id="models-box", classes="home-box"):
             yield Static("Models", classes="box-title")
-            yield DataTable(id="models", cursor_type="row")
-        yield Footer()
+            yield Static("loading…", classes="placeholder")
+
+    populated = False
 
     def on_mount(self) -> None:
-        sessions = self.query_one("#sessions", DataTable)
+        if self.app.ready:
+            self.populate()
+
+    def populate(self) -> None:
+        """Mount the lists and fill them (teams, sessions, models)."""
+        if self.populated:
+            return
+        from textual.widgets import DataTable, Footer, OptionList
+
+        self.populated = True
+        self.query(".placeholder").remove()
+        teams = OptionList(id="teams")
+        sessions = DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+        models = DataTable(id="models", cursor_type="row")
+        self.query_one("#teams-box").mount(teams)
+        self.query_one("#sessions-box").mount(sessions)
+        self.query_one("#models-box").mount(models)
+        self.mount(Footer())
         sessions.add_columns("when", "team", "title", "msgs", "status")
-        models = self.query_one("#models", DataTable)
         models.add_columns("name", "backend", "model", "status")
+        teams.focus()
         self.refresh_all()
-        self.query_one("#teams", OptionList).focus()
 
     def on_screen_resume(self) -> None:
-        self.refresh_all()
+        if self.populated:
+            self.refresh_all()
 
     # -- content ------------------------------------------------------------------------------
 
@@ -76,10 +95,12 @@ class HomeScreen(Screen):
         from agents import list_teams, load_team
         from backends import ConfigError
 
-        teams = self.query_one("#teams", OptionList)
+        teams = self.query_one("#teams")
         highlighted = teams.highlighted
         teams.clear_options()
         self.team_paths: dict[str, Path] = {}
+        from textual.widgets.option_list import Option
+
         for name, path in list_teams():
             self.team_paths[name] = path
             try:
@@ -95,7 +116,7 @@ class HomeScreen(Screen):
             teams.highlighted = min(highlighted or 0, teams.option_count - 1)
 
     def load_sessions(self) -> None:
-        table = self.query_one("#sessions", DataTable)
+        table = self.query_one("#sessions")
         table.clear()
         self.session_rows: list[Any] = []
         store = self.app.session_store()
@@ -114,7 +135,7 @@ class HomeScreen(Screen):
             self.session_rows.append(info)
 
     def load_models(self) -> None:
-        table = self.query_one("#models", DataTable)
+        table = self.query_one("#models")
         table.clear()
         config = self.app.models
         if config is None:
@@ -135,7 +156,7 @@ class HomeScreen(Screen):
         """Ask each remote server if it answers (short timeout; never blocks the UI)."""
         import httpx
 
-        table = self.query_one("#models", DataTable)
+        table = self.query_one("#models")
         async with httpx.AsyncClient(timeout=1.5, trust_env=False) as client:
             for m in models:
                 url = m.base_url.rstrip("/") + ("/api/tags" if m.backend == "ollama" else "/models")
@@ -151,12 +172,12 @@ class HomeScreen(Screen):
 
     # -- teams --------------------------------------------------------------------------------
 
-    @on(OptionList.OptionSelected, "#teams")
-    def team_chosen(self, event: OptionList.OptionSelected) -> None:
-        self.app.open_team(str(event.option.id))
+    def on_option_list_option_selected(self, event: Any) -> None:
+        if event.option_list.id == "teams":
+            self.app.open_team(str(event.option.id))
 
     def selected_team(self) -> str | None:
-        teams = self.query_one("#teams", OptionList)
+        teams = self.query_one("#teams")
         if teams.highlighted is None:
             return None
         return str(teams.get_option_at_index(teams.highlighted).id)
@@ -178,15 +199,15 @@ class HomeScreen(Screen):
     # -- sessions -----------------------------------------------------------------------------
 
     def selected_session(self) -> Any:
-        table = self.query_one("#sessions", DataTable)
+        table = self.query_one("#sessions")
         if not self.session_rows or table.cursor_row is None or table.cursor_row >= len(self.session_rows):
             self.notify("no session selected", severity="warning")
             return None
         return self.session_rows[table.cursor_row]
 
-    @on(DataTable.RowSelected, "#sessions")
-    def session_chosen(self) -> None:
-        self.action_resume()
+    def on_data_table_row_selected(self, event: Any) -> None:
+        if event.data_table.id == "sessions":
+            self.action_resume()
 
     def action_resume(self) -> None:
         info = self.selected_session()

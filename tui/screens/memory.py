@@ -25,6 +25,8 @@ KIND_OPTIONS = [("fact", "fact"), ("preference", "preference"), ("task advice", 
 class MemoEditScreen(ModalScreen[dict | None]):
     """Edit a memo's match text, recall text and kind."""
 
+    CSS_PATH = ["dialogs.tcss", "memory.tcss"]
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="memo_edit.cancel"),
                 Binding("ctrl+s", "save", "Save", id="memo_edit.save", priority=True)]
 
@@ -62,6 +64,7 @@ class MemoEditScreen(ModalScreen[dict | None]):
 
 
 class MemoryScreen(Screen):
+    CSS_PATH = "memory.tcss"
     BINDINGS = [
         Binding("slash", "focus_search", "Search", id="memory.search"),
         Binding("e", "edit", "Edit", id="memory.edit"),

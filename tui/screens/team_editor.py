@@ -40,6 +40,7 @@ def _float(text: str) -> float | None:
 
 
 class TeamEditorScreen(Screen):
+    CSS_PATH = "team_editor.tcss"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="team_editor.save", priority=True),
         Binding("ctrl+n", "add_member", "Add member", id="team_editor.add_member"),
