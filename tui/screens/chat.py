@@ -25,7 +25,7 @@ from agents import events as ev
 
 from ..widgets import ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
-FLUSH_INTERVAL_S = 1 / 30
+FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
 FAILED_CONDITIONS = {"error", "backend_error", "executor_unavailable", "cancelled", "summary_error"}
 
 

@@ -33,6 +33,7 @@ class TurnBlock(Vertical, can_focus=True):
         self.execution_ids: list[str] = []
         self.finished = False
         self._stream = None
+        self._committed = 0  # characters of ``text`` handed to the Markdown
         self.styles.border_left = ("outer", colour)
 
     def compose(self) -> ComposeResult:
@@ -43,17 +44,51 @@ class TurnBlock(Vertical, can_focus=True):
         if self.selection_note:
             yield Static(Text(self.selection_note, style="italic"), classes="turn-why")
         yield Markdown(self.text, classes="turn-body")
+        tail = Static("", classes="turn-tail")
+        tail.display = False
+        yield tail
 
     @property
     def body(self) -> Markdown:
         return self.query_one(".turn-body", Markdown)
 
     async def write(self, text: str) -> None:
-        """Append streamed text (a batch of deltas) to the Markdown without re-rendering it all."""
+        """Append streamed text (a batch of deltas).
+
+        Finished blocks (a paragraph ended by a blank line, a closed code fence) go to the
+        Markdown through its stream, so it never re-renders what is done; the block still being
+        written shows as plain text below it until it is complete. Re-highlighting a growing code
+        block on every delta is what makes streaming Markdown slow.
+        """
         self.text += text
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.body)
-        await self._stream.write(text)
+        point = self._commit_point()
+        if point > self._committed:
+            if self._stream is None:
+                self._stream = Markdown.get_stream(self.body)
+            await self._stream.write(self.text[self._committed:point])
+            self._committed = point
+        tail = self.query_one(".turn-tail", Static)
+        tail.update(Text(self.text[self._committed:]))
+        tail.display = self._committed < len(self.text)
+
+    def _commit_point(self) -> int:
+        """Where the finished blocks end: after a blank line outside a fence, or a closing fence.
+        (Text is only committed outside a fence, so the scan starts outside one.)"""
+        point = pos = self._committed
+        in_fence = False
+        text = self.text
+        while True:
+            end = text.find("\n", pos)
+            if end < 0:
+                return point
+            line = text[pos:end].strip()
+            pos = end + 1
+            if line.startswith(("```", "~~~")):
+                in_fence = not in_fence
+                if not in_fence:
+                    point = pos
+            elif not in_fence and not line:
+                point = pos
 
     async def finish(self, content: str | None) -> None:
         """The message is complete: one full render (code fences come out right)."""
@@ -63,6 +98,7 @@ class TurnBlock(Vertical, can_focus=True):
         if content is not None:
             self.text = content
         self.finished = True
+        self.query_one(".turn-tail", Static).display = False
         await self.body.update(self.text)
 
     def add_note(self, text: str, kind: str = "note") -> None:
