@@ -4,7 +4,8 @@
    (``python -c`` in a pseudo-terminal of 160x48), timed from spawn until the first screen's text
    appears on the terminal. Target: moot <= 1.5x the bare app.
 2. Token absorption: the chat screen is fed token deltas (the engine's TokenDelta events, through
-   the same sink the engine uses) at a fixed rate while a key is pressed every 50 ms; we measure
+   the same sink the engine uses; paragraphs of 60 tokens) at a fixed rate while a key is pressed
+   every 50 ms; we measure
    how long each key takes to reach the input bar, and that every token ends up in the turn.
    Target: >= 2000 tokens/s absorbed with keypresses answered within 50 ms, no token lost.
 
@@ -132,7 +133,8 @@ async def absorb(rate: int, seconds: float = 3.0, key_every: float = 0.05) -> di
             while time.perf_counter() - start < seconds:
                 owed = rate * (time.perf_counter() - start) - n
                 for _ in range(int(owed)):
-                    word = f"w{n} "
+                    # prose-like: a paragraph break every 60 tokens, as a model writes
+                    word = f"w{n}\n\n" if n % 60 == 59 else f"w{n} "
                     words.append(word)
                     screen.receive(ev.TokenDelta(chat, agent="coder", message_id="m-bench", text=word))
                     n += 1
