@@ -130,7 +130,10 @@ class MootApp(App):
 
         backend = current_registry()._backends.get(model.name) if self.models is not None else None
         if model.backend == "llama_cpp":
-            loaded = backend is not None and getattr(backend, "_llama", None) is not None
+            loaded_model = getattr(backend, "loaded", None) if backend is not None else None
+            loaded = getattr(loaded_model, "llm", None) is not None
+            if getattr(loaded_model, "load_error", None) is not None:
+                return Text(f"✗ failed to load: {loaded_model.load_error}", style="red")
             return Text("● loaded" if loaded else "ready (model file present)", style="green")
         if model.backend == "scripted":
             return Text("ready (scripted replies)", style="green")

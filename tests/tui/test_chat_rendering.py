@@ -85,3 +85,22 @@ async def test_stall_and_stop_reason_in_the_status_bar(app_factory):
                    ev.Stopped(C, reason="stall: the same message was repeated 3 times ('ok')", condition="Stall(repeat)"))
         text = str(screen.status.render())
         assert "⚠ stall" in text and "■ stopped: stall: the same message was repeated" in text and "1.2k" in text
+
+
+async def test_streaming_commits_finished_blocks_to_markdown(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await chat_screen(app, pilot)
+        await feed(screen, pilot, ev.TokenDelta(C, agent="coder", message_id="s", text="First para"),
+                   ev.TokenDelta(C, agent="coder", message_id="s", text="graph.\n\n```python\nprint(1)\n"))
+        turn = screen.conversation.turns["s"]
+        tail = turn.query_one(".turn-tail")
+        await pilot.pause(0.2)  # the Markdown stream applies its writes in its own task
+        assert "First paragraph." in turn.body.source and "print(1)" not in turn.body.source
+        assert tail.display and "print(1)" in str(tail.render())  # the open fence waits as plain text
+        await feed(screen, pilot, ev.TokenDelta(C, agent="coder", message_id="s", text="```\nDone"))
+        await pilot.pause(0.2)
+        assert "print(1)" in turn.body.source and str(tail.render()) == "Done"
+        await feed(screen, pilot, ev.MessagePosted(C, message_id="s", sender="coder", recipient="x", role="assistant",
+                                                   content="First paragraph.\n\n```python\nprint(1)\n```\nDone"))
+        assert turn.body.source.endswith("Done") and not tail.display
