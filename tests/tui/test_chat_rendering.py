@@ -104,3 +104,18 @@ async def test_streaming_commits_finished_blocks_to_markdown(app_factory):
         await feed(screen, pilot, ev.MessagePosted(C, message_id="s", sender="coder", recipient="x", role="assistant",
                                                    content="First paragraph.\n\n```python\nprint(1)\n```\nDone"))
         assert turn.body.source.endswith("Done") and not tail.display
+
+
+async def test_a_drawing_error_is_a_notification_not_a_crash(app_factory, monkeypatch):
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await chat_screen(app, pilot)
+
+        def broken(event):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(screen, "_draw_stopped", broken)
+        await feed(screen, pilot, ev.Stopped(C, reason="done", condition="max_round"),
+                   ev.MessagePosted(C, message_id="after", sender="coder", recipient="x", role="assistant", content="still here"))
+        assert app.is_running and "after" in screen.conversation.turns
+        assert any("boom" in n.message for n in app._notifications)

@@ -312,11 +312,21 @@ class ChatScreen(Screen):
                         self.events_seen += j - i
                         i = j
                     else:
-                        await self._draw_event(event)
+                        try:
+                            await self._draw_event(event)
+                        except Exception as exc:  # a drawing bug must not take the app (or the chat) down
+                            self._draw_failed(event, exc)
                         self.events_seen += 1
                         i += 1
             self.conversation.follow()
             self.status.refresh_text()
+
+    def _draw_failed(self, event: ev.Event, exc: Exception) -> None:
+        self.log.error(f"cannot draw {event!r}: {exc!r}")
+        if not getattr(self, "_draw_error_shown", False):
+            self._draw_error_shown = True
+            self.notify(f"could not show a {getattr(event, 'type', 'chat')} event ({type(exc).__name__}: {exc}); "
+                        "the chat goes on and is recorded in full", severity="warning", timeout=10)
 
     async def _turn_for(self, message_id: str, agent: str, content: str = "", recipient: str = "") -> TurnBlock:
         turn = self.conversation.turns.get(message_id)
