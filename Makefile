@@ -21,9 +21,10 @@ APT_PACKAGES := tmux docker.io bubblewrap
 
 .PHONY: run test bench bench-anchors deps apt llama-wheel clean
 
+# The app, on the bundled local model, with the coder team ready for a task. Code runs locally
+# here (no Docker daemon needed), and the app asks before running each block.
 run: deps
-	$(BIN)/moot models check smollm2
-	$(BIN)/moot ask --model smollm2 "In one sentence: what is a multi-agent chat?"
+	$(BIN)/moot --team coder --executor local
 
 test: deps
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)

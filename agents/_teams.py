@@ -68,7 +68,7 @@ class Member(_Strict):
     human_input_mode: HumanInputMode | None = None
     max_consecutive_auto_reply: int | None = Field(default=None, ge=0)
     default_auto_reply: str = ""
-    termination_text: str | None = None  # a reply containing it ends the chat for this member
+    termination_text: str | None = None  # a reply ending with it ends the chat (AutoGen's usual test)
     teachability: bool | TeachabilitySettings = False  # remember what the user teaches (agents.Teachability)
 
 
@@ -347,7 +347,9 @@ class Team:
             kwargs["human_input_mode"] = mode
         if m.termination_text:
             text = m.termination_text
-            kwargs["is_termination_msg"] = lambda msg, text=text: text in str(msg.get("content") or "")
+            # Ends with, not contains: a tiny model that writes the word inside its code must not
+            # end the chat before the code has run.
+            kwargs["is_termination_msg"] = lambda msg, text=text: str(msg.get("content") or "").rstrip().endswith(text)
         if m.role == "user_proxy":
             return UserProxyAgent(llm_config=llm if llm is not None else False, **kwargs)
         if m.role == "assistant":
