@@ -1,7 +1,7 @@
 """Orchestration overhead: what moot's engine costs per message, next to AutoGen 0.4 and AG2.
 
 Four agents in round-robin, scripted zero-latency replies of ~200 characters, 400 and 2000
-messages: microseconds per message and peak memory, each run in its own process. moot runs the
+messages: microseconds per message (best of three runs) and peak memory, each run in its own process. moot runs the
 full reply path (its `scripted` model backend, each reply streamed as one delta, the event stream
 consumed) and, when
 ``--store`` is available, with the session store recording too. The anchors run in the side venv
@@ -27,9 +27,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ANCHORS = ROOT / ".venv-anchors" / "bin" / "python"
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from _anchor_workloads import REPLY  # noqa: E402
+
+def _reply() -> str:
+    # Loaded by path: with bench/ on sys.path, bench/memory.py would shadow the memory package.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_anchor_workloads", ROOT / "bench" / "_anchor_workloads.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.REPLY
+
+
+REPLY = _reply()
+RUNS = 3  # each figure is the best of three runs, each in a fresh process
 
 SIZES = (400, 2000)
 
@@ -80,10 +91,15 @@ def run_moot(n: int, mode: str) -> dict:
 
 
 def measure(cmd: list[str]) -> dict:
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    best = None
+    for _ in range(RUNS):
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        if best is None or result["wall_s"] < best["wall_s"]:
+            best = result
+    return best
 
 
 def main() -> None:
