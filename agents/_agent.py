@@ -410,6 +410,8 @@ class ConversableAgent(Agent):
         stored = self._append(msg, "assistant", recipient, self.name)
         run = current_run()
         mid = run.take_message_id() if run is not None else new_id()
+        if run is not None:
+            run.last_posted_id = mid
         if run is not None and run.sink is not None:
             run.emit(MessagePosted(
                 run.chat_id, message_id=mid, sender=self.name, recipient=recipient.name, role=stored["role"],

@@ -36,7 +36,8 @@ class ChatStop(Exception):
 class ChatRun:
     """One chat while it runs."""
 
-    __slots__ = ("chat_id", "sink", "parent", "usage", "stops", "message_id", "started", "human_input", "silent")
+    __slots__ = ("chat_id", "sink", "parent", "usage", "stops", "message_id", "started", "human_input", "silent",
+                 "last_posted_id")
 
     def __init__(self, sink: Sink | None, parent: ChatRun | None = None, silent: bool = True):
         self.chat_id = new_id("chat")
@@ -48,6 +49,7 @@ class ChatRun:
         self.started = time.monotonic()
         self.human_input: list[str] = []
         self.silent = silent
+        self.last_posted_id: str | None = None  # the message being delivered (memos name their source by it)
 
     def emit(self, event: Event) -> None:
         if self.sink is not None:

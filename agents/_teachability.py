@@ -313,7 +313,7 @@ class Teachability:
             near = [h for h in near if h.memo.agent == owner]
             old = near[0].memo if near else None
         memo = Memo(id=new_memo_id(), match=match.strip()[:200], recall=recall.strip()[:300], kind=kind, agent=owner,
-                    session_id=session_id, message_id=_message_id(message))
+                    session_id=session_id, message_id=_message_id(message) or _posted_id())
         run = current_run()
         if self.policy == "confirm":
             if run is not None:
@@ -379,6 +379,12 @@ def _shared() -> str:
     from memory.memos import SHARED
 
     return SHARED
+
+
+def _posted_id() -> str | None:
+    """The id of the message being delivered in the current chat (as its MessagePosted event says)."""
+    run = current_run()
+    return run.last_posted_id if run is not None else None
 
 
 def _message_id(message: dict[str, Any]) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 import agents._models as models_module
 from agents import AssistantAgent, Teachability, UserProxyAgent
 from agents._teachability import teaches_nothing
-from agents.events import Event, MemoryProposed, MemoryRecalled, MemoryStored, NoticeEvent
+from agents.events import MessagePosted, Event, MemoryProposed, MemoryRecalled, MemoryStored, NoticeEvent
 from conftest_memos import Spy, install, learnt, memo
 from memory.memos import MemoStore
 
@@ -102,6 +102,8 @@ async def test_learning_stores_what_the_user_teaches(store):
     saved = store.get(stored.memo_id)
     assert saved.recall == "Indent Python code with tabs." and saved.agent == "bot" and saved.kind == "preference"
     assert saved.session_id  # the chat it was learnt in
+    [taught] = [e for e in events if isinstance(e, MessagePosted) and e.content == TEACH]
+    assert saved.message_id == taught.message_id  # and the message that taught it
     schema = learner.schemas[0]["properties"]["memos"]["items"]["properties"]
     assert schema["match"]["maxLength"] == 200 and schema["recall"]["maxLength"] == 300
     assert set(schema["kind"]["enum"]) == {"fact", "preference", "task_advice"}
