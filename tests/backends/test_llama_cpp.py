@@ -94,7 +94,7 @@ async def test_streaming_deltas_add_up_to_the_completion(small):
     assert done is not None and "".join(deltas) == done.content
 
 
-async def _tokens_after_cancel(small, prompt_tokens_before):
+async def _tokens_after_cancel(small):
     # The model's thread runs calls in order: this runs once the cancelled generation has stopped.
     return await small._run(lambda: small.loaded.llm.n_tokens)
 
@@ -109,7 +109,7 @@ async def test_cancel_mid_stream_stops_generation(small):
             if seen == 3:
                 break
     await stream.aclose()
-    n_tokens = await _tokens_after_cancel(small, 0)
+    n_tokens = await _tokens_after_cancel(small)
     prompt = small.count_tokens(long_ask) + 10
     assert n_tokens < prompt + 60, f"generation went on after the stream was closed ({n_tokens} tokens in context)"
     # The shared model is free again for the next caller.
@@ -129,7 +129,7 @@ async def test_cancelling_the_consuming_task_stops_generation(small):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    n_tokens = await _tokens_after_cancel(small, 0)
+    n_tokens = await _tokens_after_cancel(small)
     assert n_tokens < 200
 
 
