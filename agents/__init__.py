@@ -2,11 +2,11 @@
 
 Port an AutoGen 0.2 script by changing its import::
 
-    from agents import AssistantAgent, UserProxyAgent, ConversableAgent, GroupChat, GroupChatManager, register_function
+    from moot import AssistantAgent, UserProxyAgent, ConversableAgent, GroupChat, GroupChatManager, register_function
 
 Models come from models.toml (``use_models(path)`` to pick one; ``llm_config`` names a model).
 Every chat can also be consumed as a stream of events (``agent.run_stream(...)``, see
-``agents.events``); termination conditions live in ``agents.termination``.
+``moot.agents.events``); termination conditions live in ``moot.agents.termination``.
 """
 
 from . import events, termination

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Literal
 
-from backends import BackendError, ChatMessage, ConfigError, Completion, Delta, Notice, ToolSpec, Usage
+from moot.backends import BackendError, ChatMessage, ConfigError, Completion, Delta, Notice, ToolSpec, Usage
 
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
@@ -747,7 +747,7 @@ class ConversableAgent(Agent):
         until one has no reply, ``max_turns`` rounds pass, or a ``termination=`` condition fires.
 
         Returns a ``ChatResult`` whose ``stop_reason`` always says why it stopped. Extra keywords:
-        ``termination`` (a condition from ``agents.termination``), ``carryover``.
+        ``termination`` (a condition from ``moot.agents.termination``), ``carryover``.
         Unlike AutoGen 0.2, the chat also stops (instead of going round again) when, with
         ``max_turns`` set, an agent has no reply.
         """
@@ -755,7 +755,7 @@ class ConversableAgent(Agent):
                                              summary_args, message, **kwargs))
 
     def run_stream(self, recipient: ConversableAgent, message: Any = None, **kwargs: Any) -> _chat.ChatStream:
-        """The chat as an async stream of events (``agents.events``); ``stream.result`` holds the
+        """The chat as an async stream of events (``moot.agents.events``); ``stream.result`` holds the
         ``ChatResult`` once the ``Stopped`` event has been yielded."""
         return _chat.ChatStream(self, recipient, message=message, **kwargs)
 

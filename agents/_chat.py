@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backends import BackendError, ChatMessage, Usage
+from moot.backends import BackendError, ChatMessage, Usage
 
 from ._context import ChatRun, ChatStop, Sink, current_run, enter_run, leave_run
 from ._messages import as_message, content_str, to_chat_messages

@@ -18,7 +18,7 @@ from ._messages import content_str
 from .events import CodeBlockFound, ExecutionFinished, ExecutorOutput, NoticeEvent, new_id
 
 if TYPE_CHECKING:
-    from executors import CodeBlock
+    from moot.executors import CodeBlock
 
     from ._agent import ConversableAgent
 
@@ -46,7 +46,7 @@ def _messages_to_scan(messages: list[dict[str, Any]], last_n: Any) -> int:
 def executor_of(agent: ConversableAgent) -> Any:
     """The agent's executor, created on first use (so a chat that never runs code needs none)."""
     if agent._executor is None:
-        from executors import ExecutorUnavailable, make_executor
+        from moot.executors import ExecutorUnavailable, make_executor
 
         config = dict(agent._code_execution_config or {})
         try:
@@ -60,7 +60,7 @@ def executor_of(agent: ConversableAgent) -> Any:
 
 
 async def _approve(agent: ConversableAgent, block: CodeBlock) -> tuple[CodeBlock | None, str]:
-    from executors import CodeBlock
+    from moot.executors import CodeBlock
 
     if agent.code_approval is None:
         return block, "run"
@@ -79,7 +79,7 @@ async def _approve(agent: ConversableAgent, block: CodeBlock) -> tuple[CodeBlock
 async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
     """Run blocks one after another (stopping at the first failure, like AutoGen) and return the
     report for the model."""
-    from executors import ExecutionResult, format_for_agent
+    from moot.executors import ExecutionResult, format_for_agent
 
     run = current_run()
     executor = executor_of(agent)
@@ -142,7 +142,7 @@ async def a_generate_code_execution_reply(agent: ConversableAgent, messages: lis
     scan = _messages_to_scan(messages, settings.get("last_n_messages", "auto"))
     if not scan:
         return False, None
-    from executors import extract_code_blocks
+    from moot.executors import extract_code_blocks
 
     for message in reversed(messages[-scan:]):
         content = message.get("content")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from backends import Usage
+from moot.backends import Usage
 
 from .events import Event, new_id
 

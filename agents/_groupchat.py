@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends import BackendError, ChatMessage
+from moot.backends import BackendError, ChatMessage
 
 from ._agent import Agent, ConversableAgent
 from ._chat import _Turns
@@ -58,7 +58,7 @@ class GroupChat:
     candidates (the transition graph; the agent that owns a pending tool call); a single
     candidate is chosen without a model call; the model's answer is constrained to the
     candidates' names (``choices=``), and when the model still fails the fallback is recorded in
-    the ``SpeakerSelected`` event. ``termination`` takes conditions from ``agents.termination``.
+    the ``SpeakerSelected`` event. ``termination`` takes conditions from ``moot.agents.termination``.
     """
 
     agents: list[Agent]

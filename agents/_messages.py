@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends import ChatMessage, ToolCall
+from moot.backends import ChatMessage, ToolCall
 
 # The keys AutoGen 0.2 keeps when it stores a message.
 KEPT_KEYS = ("content", "function_call", "tool_calls", "tool_responses", "tool_call_id", "name", "context")

@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from backends import (
+from moot.backends import (
     BackendError,
     ConfigError,
     ChatMessage,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends import ConfigError, Usage, load_models, parse_models
+from moot.backends import ConfigError, Usage, load_models, parse_models
 
 from . import _models
 from ._agent import ConversableAgent
@@ -200,7 +200,7 @@ def _scripted_positions(events: list[dict[str, Any]]) -> None:
 def _open_store(store: Any) -> Any:
     if store is not None:
         return store
-    from memory import SessionStore
+    from moot.memory import SessionStore
 
     return SessionStore.open_default()
 
@@ -241,7 +241,7 @@ async def a_resume_session(session_id: str, *, store: Any = None, models: Any = 
     ``models``: a models.toml path or ``ModelsConfig`` (default: the file the session ran with).
     ``on_event`` sees every new event. Raises ``SessionBusy`` when another process runs it.
     """
-    from memory import SessionStoreError
+    from moot.memory import SessionStoreError
 
     store = _open_store(store)
     info = store.get(session_id)

@@ -26,14 +26,14 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from backends import BackendError, ChatMessage, ConfigError
+from moot.backends import BackendError, ChatMessage, ConfigError
 
 from ._context import current_run
 from ._messages import content_str
 from .events import MemoryProposed, MemoryRecalled, MemoryStored, NoticeEvent, UsageReport
 
 if TYPE_CHECKING:
-    from memory.memos import Memo, MemoStore
+    from moot.memory.memos import Memo, MemoStore
 
     from ._agent import ConversableAgent
     from ._models import LLM
@@ -165,7 +165,7 @@ class Teachability:
     @property
     def memo_store(self) -> MemoStore:
         if self._store is None:
-            from memory.memos import MemoStore
+            from moot.memory.memos import MemoStore
 
             from ._models import current_registry
 
@@ -294,7 +294,7 @@ class Teachability:
     async def _take(self, agent: ConversableAgent, owner: str, item: Any, shown: set[str], session_id: str | None,
                     message: dict[str, Any]) -> Memo | None:
         """Store (or propose) one memo of the learning reply; None when it is unusable."""
-        from memory.memos import Memo, new_memo_id
+        from moot.memory.memos import Memo, new_memo_id
 
         if not isinstance(item, dict):
             return None
@@ -376,7 +376,7 @@ def _any_agent(sender: Any) -> bool:
 
 
 def _shared() -> str:
-    from memory.memos import SHARED
+    from moot.memory.memos import SHARED
 
     return SHARED
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backends import ConfigError
+from moot.backends import ConfigError
 
 from ._agent import ConversableAgent
 from ._builtin_tools import BUILTIN_TOOLS
@@ -26,7 +26,7 @@ from ._groupchat import GroupChat, GroupChatManager
 from ._roles import AssistantAgent, UserProxyAgent, register_function
 from .termination import MaxMessages, Stall, TerminationCondition, TextMention, Timeout, TokenBudget
 
-PACKAGED_TEAMS = Path(__file__).resolve().parent.parent / "teams"
+PACKAGED_TEAMS = Path(__file__).resolve().parent.parent / "teams"  # moot/teams in a wheel, ./teams in a checkout
 HumanInputMode = Literal["ALWAYS", "TERMINATE", "NEVER"]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from backends import ToolSpec
+from moot.backends import ToolSpec
 
 
 @dataclass

@@ -4,7 +4,7 @@ Each condition sees every new message (and a tick before every turn) and, when i
 in words; the chat's stop reason names the condition. None of them calls a model: stall detection
 works on hashes of what was said.
 
-    from agents.termination import MaxMessages, TextMention, Timeout, ExternalStop, Stall
+    from moot.agents.termination import MaxMessages, TextMention, Timeout, ExternalStop, Stall
     stop = ExternalStop()
     chat = GroupChat(agents, termination=TextMention("APPROVED") | MaxMessages(30) | Timeout(600) | stop | Stall())
     ...  # the TUI's Stop button calls stop.set()

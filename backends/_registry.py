@@ -16,11 +16,11 @@ from .config import ModelsConfig
 # Built-ins are registered like plugins (entry point group "moot.backends"); this table is the
 # same list for running from a source tree where the distribution's metadata is not installed.
 BUILTIN_BACKENDS = {
-    "llama_cpp": "backends.llama_cpp:LlamaCppBackend",
-    "ollama": "backends.ollama:OllamaBackend",
-    "openai": "backends.openai:OpenAIBackend",
-    "anthropic": "backends.anthropic:AnthropicBackend",
-    "scripted": "backends.scripted:ScriptedBackend",
+    "llama_cpp": "moot.backends.llama_cpp:LlamaCppBackend",
+    "ollama": "moot.backends.ollama:OllamaBackend",
+    "openai": "moot.backends.openai:OpenAIBackend",
+    "anthropic": "moot.backends.anthropic:AnthropicBackend",
+    "scripted": "moot.backends.scripted:ScriptedBackend",
 }
 
 RETRY_DELAYS = (0.5, 1.5)  # seconds before the 2nd and 3rd try of a transient failure

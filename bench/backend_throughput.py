@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends import ChatMessage, Completion, Delta, ModelRegistry, parse_models  # noqa: E402
+from moot.backends import ChatMessage, Completion, Delta, ModelRegistry, parse_models  # noqa: E402
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm. Do not stop early."
 CONFIG = """

@@ -74,13 +74,13 @@ def peak_rss_mb() -> float:
 
 
 def model_path() -> str:
-    from backends import parse_models
+    from moot.backends import parse_models
 
     return str(parse_models(CONFIG.format(layout="as_given"), "bench").get("m").resolved_model_path())
 
 
 async def run_moot(layout: str) -> dict:
-    from backends import ChatMessage, ModelRegistry, parse_models
+    from moot.backends import ChatMessage, ModelRegistry, parse_models
 
     registry = ModelRegistry(parse_models(CONFIG.format(layout=layout), "bench"))
     backend = registry.backend("m")

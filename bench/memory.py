@@ -53,7 +53,7 @@ def pct(values: list[float], q: float) -> float:
 def bench_embeddings() -> tuple[float, float]:
     """Sentences per second of wall time, and per second of this process's CPU time (the second
     says what the embedder costs when other work shares the cores)."""
-    from memory.embeddings import MiniLMEmbedding
+    from moot.memory.embeddings import MiniLMEmbedding
 
     ef = MiniLMEmbedding()
     ef.embed(sentences(64, seed=1))  # warm-up: load the model, first runs
@@ -64,8 +64,8 @@ def bench_embeddings() -> tuple[float, float]:
 
 
 def bench_store(sizes: list[int], queries: int, root: Path) -> list[dict[str, float]]:
-    from agents import Teachability
-    from memory.memos import Memo, MemoStore, new_memo_id
+    from moot.agents import Teachability
+    from moot.memory.memos import Memo, MemoStore, new_memo_id
 
     rows = []
     store = MemoStore(root / "store")
@@ -128,9 +128,9 @@ CONVERSATION = [
 
 
 def bench_learning(root: Path) -> dict[str, float]:
-    from agents import AssistantAgent, Teachability, UserProxyAgent, use_models
-    from backends import parse_models
-    from memory.memos import MemoStore
+    from moot.agents import AssistantAgent, Teachability, UserProxyAgent, use_models
+    from moot.backends import parse_models
+    from moot.memory.memos import MemoStore
 
     reply = json.dumps({"memos": [{"kind": "fact", "match": "something the user taught", "recall": "a memo", "replaces": None}]})
     toml = ("schema_version = 1\n[[models]]\nname = \"bot\"\nbackend = \"scripted\"\nreplies = [\"Sure.\"]\n"

@@ -50,8 +50,8 @@ def rss_mb() -> float:
 
 
 def run_moot(n: int, mode: str) -> dict:
-    from agents import ConversableAgent, GroupChat, GroupChatManager, use_models
-    from backends import parse_models
+    from moot.agents import ConversableAgent, GroupChat, GroupChatManager, use_models
+    from moot.backends import parse_models
 
     # One streamed piece per reply: the anchors do not stream at all (AG2's register_reply returns the
     # text, AutoGen's replay client is not streamed), so moot streams each reply as one delta.
@@ -67,7 +67,7 @@ def run_moot(n: int, mode: str) -> dict:
         import os
         import tempfile
 
-        from memory import SessionStore
+        from moot.memory import SessionStore
 
         os.environ["MOOT_HOME"] = tempfile.mkdtemp(prefix="moot-bench-")  # never the user's own sessions
         store = SessionStore.open_default()
@@ -105,7 +105,7 @@ def measure(cmd: list[str]) -> dict:
 def main() -> None:
     modes = ["events"]
     try:
-        import memory
+        import moot.memory as memory
 
         if hasattr(memory, "SessionStore"):
             modes.append("store")

@@ -96,11 +96,11 @@ async def absorb(rate: int, seconds: float = 3.0, key_every: float = 0.05) -> di
     from textual import events
     from textual.widgets import Input
 
-    from agents import events as ev
-    from agents import load_team
-    from backends import parse_models
-    from tui.app import MootApp
-    from tui.screens.chat import ChatScreen
+    from moot.agents import events as ev
+    from moot.agents import load_team
+    from moot.backends import parse_models
+    from moot.tui.app import MootApp
+    from moot.tui.screens.chat import ChatScreen
 
     models = parse_models('schema_version = 1\ndefault = "m"\n[[models]]\nname = "m"\nbackend = "scripted"\n'
                           'replies = ["x"]\n', "bench")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from backends.config import EmbeddingConfig
+    from moot.backends.config import EmbeddingConfig
 
 __all__ = [
     "EmbeddingError",

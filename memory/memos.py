@@ -24,7 +24,7 @@ from .embeddings import EmbeddingError, embedding_function
 from .paths import data_dir
 
 if TYPE_CHECKING:
-    from backends.config import MemoryConfig, ModelsConfig
+    from moot.backends.config import MemoryConfig, ModelsConfig
 
 __all__ = ["KINDS", "SHARED", "Memo", "MemoHit", "MemoStore", "MemoryStoreError", "open_memo_store"]
 
@@ -371,7 +371,7 @@ def _where(agent: str | None, kind: str | None, pending: bool | None, include_sh
 def open_memo_store(models: ModelsConfig | None = None, path: str | os.PathLike[str] | None = None) -> MemoStore:
     """The memo store models.toml describes (loaded with the usual lookup order if not given)."""
     if models is None:
-        from backends.config import load_models
+        from moot.backends.config import load_models
 
         models = load_models()
     return MemoStore.from_config(models, path=path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import BUNDLED_MODELS, parse_models
+from moot.backends.config import BUNDLED_MODELS, parse_models
 
 ROOT = Path(__file__).resolve().parent.parent
 

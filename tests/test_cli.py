@@ -16,7 +16,7 @@ SECRET = "sk-moot-test-0123456789-never-print-me"
 
 def moot(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120):
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "moot", *args],
         cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
     )
 

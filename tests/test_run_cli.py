@@ -15,7 +15,7 @@ from tests.conftest import free_port
 
 
 def moot(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180):
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=cwd, env={**os.environ, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "moot", *args], cwd=cwd, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -107,7 +107,7 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     write_models(tmp_path, '[[models]]\nname = "slow"\nbackend = "scripted"\nreplies = ["' + "word " * 400 + '"]\n'
                            'options = { chunk_delay_s = 0.02, chunk_size = 4 }\n')
     (tmp_path / "team.toml").write_text(TEAM.format(model="slow"))
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "run", "team.toml", "--task", "talk"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "moot", "run", "team.toml", "--task", "talk"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     seen = ""

@@ -78,8 +78,8 @@ class MootApp(App):
             self.open_team(self.start_team, task=self.start_task)
 
     def _load_models(self) -> None:
-        from agents import use_models
-        from backends import ConfigError, load_models
+        from moot.agents import use_models
+        from moot.backends import ConfigError, load_models
 
         if self.models is None:
             try:
@@ -102,7 +102,7 @@ class MootApp(App):
     def session_store(self) -> Any:
         if self._session_store is None and self.session_problem is None:
             try:
-                from memory import SessionStore
+                from moot.memory import SessionStore
 
                 self._session_store = SessionStore.open_default()
             except Exception as exc:  # missing module or a store that cannot be opened: say so
@@ -113,7 +113,7 @@ class MootApp(App):
         """The memo store models.toml describes (opened on first use; chromadb is imported then)."""
         if self._memo_store is None and self.memo_problem is None:
             try:
-                from memory.memos import MemoStore
+                from moot.memory.memos import MemoStore
 
                 self._memo_store = MemoStore.from_config(self.models)
             except Exception as exc:  # missing module or a store that cannot be opened: say so
@@ -126,7 +126,7 @@ class MootApp(App):
         problems = model.problems()
         if problems:
             return Text("✗ " + "; ".join(p.split(": ", 1)[-1] for p in problems), style="red")
-        from agents import current_registry
+        from moot.agents import current_registry
 
         backend = current_registry()._backends.get(model.name) if self.models is not None else None
         if model.backend == "llama_cpp":
@@ -145,8 +145,8 @@ class MootApp(App):
 
     def open_team(self, name: str, task: str | None = None) -> None:
         """Open a chat with a team, after checking its models can be used."""
-        from agents import load_team
-        from backends import ConfigError
+        from moot.agents import load_team
+        from moot.backends import ConfigError
 
         if self.models is None:
             self.notify(f"models.toml has errors: {self.models_problem}", severity="error")
@@ -166,9 +166,9 @@ class MootApp(App):
 
     def resume_session(self, session_id: str) -> None:
         """Open a stored session: its conversation is shown and the next message continues it."""
-        from agents import load_team, parse_team
-        from agents.events import Event
-        from backends import ConfigError
+        from moot.agents import load_team, parse_team
+        from moot.agents.events import Event
+        from moot.backends import ConfigError
 
         store = self.session_store()
         if store is None:
@@ -255,7 +255,7 @@ class MootApp(App):
         yield SystemCommand("Toggle code approval", "Ask before running code on the local executor (new chats)",
                             self.action_toggle_approval)
         if self.models is not None:
-            from agents import list_teams
+            from moot.agents import list_teams
 
             for name, _path in list_teams():
                 yield SystemCommand(f"Chat with {name}", f"Open a chat with the {name} team",

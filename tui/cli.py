@@ -16,7 +16,7 @@ from rich.table import Table
 # backends (pydantic models, ~0.2 s to import) is imported by the commands that use it, so the app's
 # first frame does not wait for it.
 if TYPE_CHECKING:
-    from backends import ConfigError, ModelRegistry
+    from moot.backends import ConfigError, ModelRegistry
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -39,7 +39,7 @@ def _report_config_error(exc: ConfigError) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from backends import load_models
+    from moot.backends import load_models
     config = load_models(args.models)
     table = Table(title=f"models from {config.source} ({config.found_by})", title_justify="left")
     for col in ("name", "backend", "model", "capabilities", "status"):
@@ -56,8 +56,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 def _static_capabilities(model) -> list[str]:
     """Capabilities as declared, or the backend's defaults, without loading anything heavy."""
-    from backends import ConfigError
-    from backends._registry import backend_class
+    from moot.backends import ConfigError
+    from moot.backends._registry import backend_class
 
     try:
         cls = backend_class(model.backend)
@@ -69,7 +69,7 @@ def _static_capabilities(model) -> list[str]:
 
 
 async def _check_one(registry: ModelRegistry, name: str) -> tuple[bool, str]:
-    from backends import ChatMessage, Completion, Delta
+    from moot.backends import ChatMessage, Completion, Delta
     backend = registry.backend(name)
     started = time.perf_counter()
     if hasattr(backend, "load"):
@@ -93,7 +93,7 @@ async def _check_one(registry: ModelRegistry, name: str) -> tuple[bool, str]:
 
 
 def cmd_models_check(args: argparse.Namespace) -> int:
-    from backends import BackendError, ConfigError, ModelRegistry, load_models
+    from moot.backends import BackendError, ConfigError, ModelRegistry, load_models
     config = load_models(args.models)
     names = [args.name] if args.name else list(config.models)
     if args.name:
@@ -121,7 +121,7 @@ def cmd_models_check(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Stream one reply from a model: the quickest way to see a model answer."""
-    from backends import BackendError, ChatMessage, Completion, Delta, ModelRegistry, Notice, load_models
+    from moot.backends import BackendError, ChatMessage, Completion, Delta, ModelRegistry, Notice, load_models
     config = load_models(args.models)
     registry = ModelRegistry(config)
     client = registry.client(args.model)
@@ -159,8 +159,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_teams(args: argparse.Namespace) -> int:
-    from backends import ConfigError
-    from agents import list_teams, load_team
+    from moot.backends import ConfigError
+    from moot.agents import list_teams, load_team
 
     table = Table(title="teams", title_justify="left")
     for col in ("name", "members", "chat", "file"):
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         from .app import run_app
 
         return run_app(args)
-    from backends import ConfigError
+    from moot.backends import ConfigError
 
     try:
         return args.func(args)

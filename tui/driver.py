@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import events as ev
+from moot.agents import events as ev
 
 AskHuman = Callable[[str, str], Awaitable[str]]  # (agent, prompt) -> reply
 Approve = Callable[[str, Any], Awaitable[Any]]  # (agent, CodeBlock) -> "run" | "skip" | edited code
@@ -47,7 +47,7 @@ class ChatDriver:
     runs: int = 0
 
     def __post_init__(self) -> None:
-        from agents import ExternalStop
+        from moot.agents import ExternalStop
 
         self.stop_handle = ExternalStop()
         self.built = self.team.build(executor=self.executor, work_dir=self.work_dir)

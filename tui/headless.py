@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.text import Text
 
-from agents import events as ev
+from moot.agents import events as ev
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Stop conditions that mean the run failed rather than ended as the team intended.
@@ -140,9 +140,9 @@ async def run_team(team, task: str, renderer: ConsoleRenderer, *, executor: str 
 
 def main_run(args, out: Console, err: Console) -> int:
     """The body of ``moot run``: config checked first, then the chat, then the exit code."""
-    from agents import load_team, use_models
-    from backends import BackendError, ConfigError, load_models
-    from executors import ExecutorError
+    from moot.agents import load_team, use_models
+    from moot.backends import BackendError, ConfigError, load_models
+    from moot.executors import ExecutorError
 
     models = load_models(args.models)
     team = load_team(args.team, models)
@@ -154,7 +154,7 @@ def main_run(args, out: Console, err: Console) -> int:
     if mode is None and not sys.stdin.isatty():
         mode = "NEVER"  # nobody can answer: never wait for a human
     renderer = ConsoleRenderer(out, err)
-    from memory import SessionStore, SessionStoreError
+    from moot.memory import SessionStore, SessionStoreError
 
     try:
         recorder = SessionStore.open_default().recorder(

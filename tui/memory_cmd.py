@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from memory.memos import Memo, MemoStore
+    from moot.memory.memos import Memo, MemoStore
 
 EXIT_OK, EXIT_FAILED = 0, 1  # as in tui/cli.py; configuration errors (2) are reported by cli.main
 KINDS = ("fact", "preference", "task_advice")
@@ -24,8 +24,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _store(args: argparse.Namespace) -> MemoStore:
-    from backends import load_models
-    from memory.memos import MemoStore
+    from moot.backends import load_models
+    from moot.memory.memos import MemoStore
 
     return MemoStore.from_config(load_models(getattr(args, "models", None)))
 
@@ -59,8 +59,8 @@ def _guard(func: Any) -> Any:
     """Turn the memory errors a user can cause or meet into a message and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
-        from memory.embeddings import EmbeddingError
-        from memory.memos import MemoryStoreError
+        from moot.memory.embeddings import EmbeddingError
+        from moot.memory.memos import MemoryStoreError
 
         try:
             return func(args)
@@ -98,7 +98,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_add(args: argparse.Namespace) -> int:
-    from memory.memos import SHARED
+    from moot.memory.memos import SHARED
 
     if not args.text.strip():
         return _failed("the memo text is empty")

@@ -19,7 +19,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _store():
-    from memory import SessionStore
+    from moot.memory import SessionStore
 
     return SessionStore.open_default()
 
@@ -95,8 +95,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     import asyncio
 
-    from agents import a_resume_session
-    from agents import events as ev
+    from moot.agents import a_resume_session
+    from moot.agents import events as ev
 
     from .headless import ConsoleRenderer
 
@@ -126,7 +126,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     import asyncio
 
-    from agents import a_replay_session
+    from moot.agents import a_replay_session
 
     from .headless import ConsoleRenderer
 
@@ -147,7 +147,7 @@ def _guard(func):
     """Store problems become one clear line and exit code 1 (2 for a damaged/newer store)."""
 
     def run(args: argparse.Namespace) -> int:
-        from memory import SessionNotFound, SessionStoreError
+        from moot.memory import SessionNotFound, SessionStoreError
 
         try:
             return func(args)

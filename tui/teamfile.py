@@ -86,7 +86,7 @@ def format_transitions(transitions: dict[str, list[str]] | None) -> str:
 
 def save_team(data: dict[str, Any], path: Path, models: Any = None) -> Path:
     """Validate the team (raising ``ConfigError`` with every problem) and write it to ``path``."""
-    from agents import parse_team
+    from moot.agents import parse_team
 
     text = team_toml(data)
     parse_team(text, str(path), models)

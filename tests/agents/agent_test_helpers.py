@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agents import use_models
-from backends import parse_models
+from moot.agents import use_models
+from moot.backends import parse_models
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import agents._models as models_module
+import moot.agents._models as models_module
 from agent_test_helpers import install_models
 
 

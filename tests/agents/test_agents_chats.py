@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from agent_test_helpers import Human, models_toml
-from agents import (
+from moot.agents import (
     AssistantAgent,
     ConversableAgent,
     ExternalStop,
@@ -19,8 +19,8 @@ from agents import (
     initiate_chats,
     use_models,
 )
-from agents.events import ChatStarted, Event, MessagePosted, Stopped, TokenDelta, UsageReport
-from backends import ModelRegistry, parse_models
+from moot.agents.events import ChatStarted, Event, MessagePosted, Stopped, TokenDelta, UsageReport
+from moot.backends import ModelRegistry, parse_models
 
 
 def proxy(**kw):
@@ -202,7 +202,7 @@ async def test_backend_error_stops_the_chat_with_a_reason():
 
 
 def test_unknown_model_is_a_config_error_at_construction(models):
-    from backends import ConfigError
+    from moot.backends import ConfigError
 
     models(a=["x"])
     with pytest.raises(ConfigError, match="no model named 'gpt-4'"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agents import AssistantAgent, UserProxyAgent
-from agents.events import CodeBlockFound, ExecutionFinished, ExecutorOutput, NoticeEvent
+from moot.agents import AssistantAgent, UserProxyAgent
+from moot.agents.events import CodeBlockFound, ExecutionFinished, ExecutorOutput, NoticeEvent
 
 CODE = "Run this:\n\n```python\nfor i in range(3):\n    print('line', i)\n```\n"
 

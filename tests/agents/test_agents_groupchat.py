@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_test_helpers import Human, call
-from agents import (
+from moot.agents import (
     ConversableAgent,
     GroupChat,
     GroupChatManager,
@@ -14,7 +14,7 @@ from agents import (
     Stall,
     TextMention,
 )
-from agents.events import MessagePosted, SpeakerSelected
+from moot.agents.events import MessagePosted, SpeakerSelected
 
 
 def bot(name, reply=None, **kw):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents import AssistantAgent, ConversableAgent, UserProxyAgent
+from moot.agents import AssistantAgent, ConversableAgent, UserProxyAgent
 
 from agent_test_helpers import Human
 

@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel
 
 from agent_test_helpers import call
-from agents import AssistantAgent, UserProxyAgent, build_tool, register_function, repair_json
-from agents.events import ToolCallRequested, ToolResult
+from moot.agents import AssistantAgent, UserProxyAgent, build_tool, register_function, repair_json
+from moot.agents.events import ToolCallRequested, ToolResult
 
 
 def pair(models, replies):

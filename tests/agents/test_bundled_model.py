@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent_test_helpers import install_models
-from agents import AssistantAgent, ConversableAgent, GroupChat, GroupChatManager, UserProxyAgent
-from agents.events import SpeakerSelected, ToolResult
+from moot.agents import AssistantAgent, ConversableAgent, GroupChat, GroupChatManager, UserProxyAgent
+from moot.agents.events import SpeakerSelected, ToolResult
 
 pytestmark = pytest.mark.model
 

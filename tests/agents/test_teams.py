@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents import GroupChatManager, UserProxyAgent, list_teams, load_team, parse_team, use_models
-from agents._teams import PACKAGED_TEAMS
-from backends import ConfigError, load_models, parse_models
+from moot.agents import GroupChatManager, UserProxyAgent, list_teams, load_team, parse_team, use_models
+from moot.agents._teams import PACKAGED_TEAMS
+from moot.backends import ConfigError, load_models, parse_models
 
 MODELS = parse_models('schema_version = 1\n[[models]]\nname = "s"\nbackend = "scripted"\nreplies = ["x"]\n'
                       '[[models]]\nname = "t"\nbackend = "scripted"\nreplies = ["y"]\n', "models.toml")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backends.config import parse_models
+from moot.backends.config import parse_models
 from tests.conftest import free_port
 
 HERE = Path(__file__).resolve().parent

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from backends import AuthError, BackendUnavailable, ChatMessage, Completion, ContextOverflow, Delta, ToolCall, ToolSpec
-from backends.anthropic import AnthropicBackend
+from moot.backends import AuthError, BackendUnavailable, ChatMessage, Completion, ContextOverflow, Delta, ToolCall, ToolSpec
+from moot.backends.anthropic import AnthropicBackend
 
 DATA = Path(__file__).parent / "data" / "anthropic"
 KEY = "sk-ant-api03-FAKE-moot-test-0123456789abcdefghijklmnop"

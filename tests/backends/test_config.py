@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends import ConfigError, find_models_file, load_models, parse_models
-from backends.config import PACKAGED_DEFAULT
+from moot.backends import ConfigError, find_models_file, load_models, parse_models
+from moot.backends.config import PACKAGED_DEFAULT
 
 GOOD = """
 schema_version = 1

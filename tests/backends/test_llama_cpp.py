@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from backends import (
+from moot.backends import (
     ChatMessage,
     Completion,
     ConfigError,
@@ -245,7 +245,7 @@ async def test_choices_reject_an_empty_list(small):
 
 
 def test_match_choice_maps_loose_replies_to_a_choice():
-    from backends import match_choice
+    from moot.backends import match_choice
 
     assert match_choice('"Coder".', ["coder", "planner"]) == "coder"
     assert match_choice("I think the planner should go", ["coder", "planner"]) == "planner"

@@ -16,8 +16,8 @@ import time
 import httpx
 import pytest
 
-from backends import BackendTimeout, BackendUnavailable, BadResponse, ChatMessage, Completion, Delta, ToolSpec
-from backends.ollama import OllamaBackend, normalize_host
+from moot.backends import BackendTimeout, BackendUnavailable, BadResponse, ChatMessage, Completion, Delta, ToolSpec
+from moot.backends.ollama import OllamaBackend, normalize_host
 
 pytestmark = pytest.mark.server
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backends import (
+from moot.backends import (
     AuthError,
     BackendTimeout,
     BackendUnavailable,
@@ -26,7 +26,7 @@ from backends import (
     ToolCall,
     ToolSpec,
 )
-from backends.openai import OpenAIBackend, normalize_base_url
+from moot.backends.openai import OpenAIBackend, normalize_base_url
 
 pytestmark = pytest.mark.server
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from backends import (
+from moot.backends import (
     BackendUnavailable,
     BadResponse,
     ChatMessage,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from executors import CodeBlock, ExecutionResult, OutputChunk, docker_client, ensure_image
+from moot.executors import CodeBlock, ExecutionResult, OutputChunk, docker_client, ensure_image
 
 
 @dataclass

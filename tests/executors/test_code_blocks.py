@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from executors import CodeBlock, ExecutionResult, extract_code_blocks, format_for_agent, truncate_middle
-from executors._base import OutputCollector, parse_memory, script_name
-from executors._results import ExecutorError
+from moot.executors import CodeBlock, ExecutionResult, extract_code_blocks, format_for_agent, truncate_middle
+from moot.executors._base import OutputCollector, parse_memory, script_name
+from moot.executors._results import ExecutorError
 
 
 def test_tagged_blocks_in_order_with_normalised_languages():

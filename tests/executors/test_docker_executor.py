@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from executors import CodeBlock, DockerExecutor, ExecutionResult, Limits, OutputChunk, ensure_image, format_for_agent, parse_memory
+from moot.executors import CodeBlock, DockerExecutor, ExecutionResult, Limits, OutputChunk, ensure_image, format_for_agent, parse_memory
 
 
 @pytest.fixture

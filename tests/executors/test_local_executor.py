@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from executors import CodeBlock, Limits, LocalExecutor, OutputChunk, format_for_agent, parse_memory
+from moot.executors import CodeBlock, Limits, LocalExecutor, OutputChunk, format_for_agent, parse_memory
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ async def test_a_process_that_leaves_the_group_does_not_hang_the_run(make_local,
 
 
 async def test_everything_is_cleaned_up_when_the_result_arrives(make_local, tmp_path):
-    from executors import ExecutionResult
+    from moot.executors import ExecutionResult
 
     executor = make_local()
     runner = executor.run(CodeBlock("sh", "sleep 300 >/dev/null 2>&1 &\necho $! > bg.pid\n"))

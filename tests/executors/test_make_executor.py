@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from executors import (
+from moot.executors import (
     DockerExecutor,
     ExecutionResult,
     ExecutorError,

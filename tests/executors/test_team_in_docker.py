@@ -41,7 +41,7 @@ text = "DONE"
 def run(tmp_path: Path, docker_host: str):
     (tmp_path / "models.toml").write_text(MODELS)
     (tmp_path / "team.toml").write_text(TEAM)
-    return subprocess.run([sys.executable, "-m", "tui.cli", "run", "team.toml", "--task", "six times seven"],
+    return subprocess.run([sys.executable, "-m", "moot", "run", "team.toml", "--task", "six times seven"],
                           cwd=tmp_path, env={**os.environ, "DOCKER_HOST": docker_host}, capture_output=True,
                           text=True, timeout=180, stdin=subprocess.DEVNULL)
 

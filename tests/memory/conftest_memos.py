@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from backends import parse_models
+from moot.backends import parse_models
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def models_toml(memory: dict[str, Any] | None = None, **models: list[Any]) -> st
 
 def install(memory: dict[str, Any] | None = None, **models: list[Any]):
     """Make these scripted models the ones agents use; returns the registry."""
-    from agents import use_models
+    from moot.agents import use_models
 
     return use_models(parse_models(models_toml(memory, **models), "test"))
 

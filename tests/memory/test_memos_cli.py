@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def moot(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MOOT_HOME": str(home), "COLUMNS": "250"}
-    return subprocess.run([sys.executable, "-m", "tui.cli", "memory", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "moot", "memory", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -87,7 +87,7 @@ def test_pending_proposals_are_listed_and_accepted(tmp_path):
     env_code = f"""
 import os
 os.environ["MOOT_HOME"] = {str(home)!r}
-from memory.memos import Memo, MemoStore
+from moot.memory.memos import Memo, MemoStore
 MemoStore().put([Memo(id="mem-pending00001", match="the user's cat", recall="The cat is called Miso.", pending=True)])
 """
     subprocess.run([sys.executable, "-c", env_code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})

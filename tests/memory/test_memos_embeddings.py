@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from backends.config import EmbeddingConfig
+from moot.backends.config import EmbeddingConfig
 from conftest_memos import run_python
-from memory.embeddings import MiniLMEmbedding, OllamaEmbedding, OpenAIEmbedding, embedding_function
+from moot.memory.embeddings import MiniLMEmbedding, OllamaEmbedding, OpenAIEmbedding, embedding_function
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +87,13 @@ def test_offline_no_download_and_lazy_imports(tmp_path):
             raise AssertionError("network used: %r" % (a,))
         socket.socket.connect = refuse
         socket.create_connection = refuse
-        import memory.memos, memory.embeddings, agents
+        import moot.memory.memos, moot.memory.embeddings, moot.agents
         lazy = [m for m in ("chromadb", "onnxruntime", "tokenizers") if m in sys.modules]
         from chromadb.utils.embedding_functions import onnx_mini_lm_l6_v2 as default_ef
         def trap(*a, **k):
             raise AssertionError("chromadb's downloader was called")
         default_ef.ONNXMiniLM_L6_V2._download_model_if_not_exists = trap
-        store = memory.memos.MemoStore({str(tmp_path / 'store')!r})
+        store = moot.memory.memos.MemoStore({str(tmp_path / 'store')!r})
         store.add("The user's cat is called Miso", kind="fact")
         hits = store.search("what is my cat's name?", k=1)
         print(json.dumps({{"lazy": lazy, "recall": hits[0].memo.recall, "d": hits[0].distance}}))
@@ -160,7 +160,7 @@ def test_remote_embedders_batch_normalise_and_keep_order(embed_server, kind, mon
 
 
 def test_an_unreachable_endpoint_is_a_clear_error():
-    from memory.embeddings import EmbeddingError
+    from moot.memory.embeddings import EmbeddingError
     from tests.conftest import free_port
 
     url = f"http://127.0.0.1:{free_port()}"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest_memos import chroma_server, run_python  # noqa: F401 (fixture)
-from memory.memos import Memo, MemoryStoreError, MemoStore
+from moot.memory.memos import Memo, MemoryStoreError, MemoStore
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_a_second_process_uses_the_same_store_at_the_same_time(store, tmp_path):
     first = store.add("the office wifi password", "The wifi password is hunter2.")
     result = run_python(f"""
         import json
-        from memory.memos import MemoStore
+        from moot.memory.memos import MemoStore
         s = MemoStore({str(store.path)!r})
         seen = s.get({first.id!r}).recall
         added = s.add("the user's birthday", "The user's birthday is on May 4th.", agent="writer")
@@ -168,7 +168,7 @@ def test_search_finds_an_agents_memo_behind_many_nearer_ones_of_other_agents(sto
 
 
 def test_switching_the_embedder_on_an_existing_store_is_a_clear_error(store):
-    from memory.embeddings import OllamaEmbedding
+    from moot.memory.embeddings import OllamaEmbedding
 
     store.add("the user's cat", "The cat is called Miso.")
     other = MemoStore(store.path, embedding=OllamaEmbedding("all-minilm", "http://127.0.0.1:9"))

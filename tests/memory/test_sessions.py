@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from agents import a_replay_session, a_resume_session, load_team, use_models
-from agents.events import Event, MessagePosted, NoticeEvent, Stopped, TokenDelta
-from backends import load_models
-from memory import SessionBusy, SessionNotFound, SessionStore, SessionStoreError
-from memory.paths import data_dir
+from moot.agents import a_replay_session, a_resume_session, load_team, use_models
+from moot.agents.events import Event, MessagePosted, NoticeEvent, Stopped, TokenDelta
+from moot.backends import load_models
+from moot.memory import SessionBusy, SessionNotFound, SessionStore, SessionStoreError
+from moot.memory.paths import data_dir
 
 
 async def record_run(store: SessionStore, env, team_file: str, task: str = "Do the thing", models: str = "models.toml"):
@@ -224,7 +224,7 @@ async def test_markdown_export_reads_well(session_env):
 async def test_markdown_sets_executor_output_apart():
     store = SessionStore.open_default()
     rec = store.recorder(title="code")
-    from agents.events import ChatStarted, CodeBlockFound, ExecutionFinished, ExecutorOutput
+    from moot.agents.events import ChatStarted, CodeBlockFound, ExecutionFinished, ExecutorOutput
 
     rec(ChatStarted("c", initiator="u", participants=("u", "a")))
     rec(MessagePosted("c", message_id="m1", sender="a", recipient="u", role="assistant",

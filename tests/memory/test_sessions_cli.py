@@ -10,8 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from memory import SessionStore
-from memory.paths import data_dir
+from moot.memory import SessionStore
+from moot.memory.paths import data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from agents.events import ChatStarted, MessagePosted, Stopped, TokenDelta
-from memory import SessionStore, SessionStoreError
-from memory.paths import data_dir
-from memory.sessions import SCHEMA_VERSION
+from moot.agents.events import ChatStarted, MessagePosted, Stopped, TokenDelta
+from moot.memory import SessionStore, SessionStoreError
+from moot.memory.paths import data_dir
+from moot.memory.sessions import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = """
 import sys
-from agents.events import ChatStarted, MessagePosted, Stopped, TokenDelta
-from memory import SessionStore
+from moot.agents.events import ChatStarted, MessagePosted, Stopped, TokenDelta
+from moot.memory import SessionStore
 store = SessionStore.open_default()
 for s in range(int(sys.argv[2])):
     rec = store.recorder(title=f"{sys.argv[1]}-{s}")

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-import agents._models as models_module
-from agents import AssistantAgent, Teachability, UserProxyAgent
-from agents._teachability import teaches_nothing
-from agents.events import MessagePosted, Event, MemoryProposed, MemoryRecalled, MemoryStored, NoticeEvent
+import moot.agents._models as models_module
+from moot.agents import AssistantAgent, Teachability, UserProxyAgent
+from moot.agents._teachability import teaches_nothing
+from moot.agents.events import MessagePosted, Event, MemoryProposed, MemoryRecalled, MemoryStored, NoticeEvent
 from conftest_memos import Spy, install, learnt, memo
-from memory.memos import MemoStore
+from moot.memory.memos import MemoStore
 
 TEACH = "Remember: I always want my Python code indented with tabs, never spaces."
 ASK = "Please reformat this Python function for me."
@@ -265,8 +265,8 @@ def test_memory_events_round_trip():
 
 
 def test_a_team_file_switches_teachability_on(tmp_path, monkeypatch):
-    from agents import parse_team
-    from backends import ConfigError
+    from moot.agents import parse_team
+    from moot.backends import ConfigError
 
     install({"k": 2, "policy": "confirm"}, bot=["ok"])
     text = """schema_version = 1

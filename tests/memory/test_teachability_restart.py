@@ -10,7 +10,7 @@ ASK = "Please reformat this Python function for me."
 
 CHILD = """
 import asyncio, json, os
-from agents import AssistantAgent, Teachability, UserProxyAgent, use_models
+from moot.agents import AssistantAgent, Teachability, UserProxyAgent, use_models
 registry = use_models(os.environ["MOOT_MODELS"])
 sent = []
 backend = registry.backend("bot")

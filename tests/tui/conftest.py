@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-import agents._models as models_module
-from backends import parse_models
+import moot.agents._models as models_module
+from moot.backends import parse_models
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +131,7 @@ def coder_team(write_team):
 
 def settings_for_tests(approve: bool = True) -> None:
     """Approval of local code on or off for the app under test (written where the app reads it)."""
-    from tui.settings import save_settings
+    from moot.tui.settings import save_settings
 
     save_settings({"theme": "textual-dark", "approve_local_code": approve, "approve_all_code": False})
 
@@ -143,7 +143,7 @@ def no_approval():
 
 @pytest.fixture
 def app_factory(make_models):
-    from tui.app import MootApp
+    from moot.tui.app import MootApp
 
     def make(models=None, **kwargs):
         return MootApp(models=models if models is not None else make_models(), **kwargs)
@@ -170,7 +170,7 @@ def _no_env_models(monkeypatch):
 
 async def wait_home(pilot, app):
     """The home screen with its lists mounted and filled (they come just after the first frame)."""
-    from tui.screens.home import HomeScreen
+    from moot.tui.screens.home import HomeScreen
 
     await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
     await pilot.pause()

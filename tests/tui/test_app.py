@@ -4,10 +4,10 @@ every binding id, the command palette has the actions, ``moot`` opens the app.""
 from __future__ import annotations
 
 from conftest import wait_until
-from tui.screens.chat import ChatScreen
-from tui.screens.help import HelpScreen
-from tui.screens.home import HomeScreen
-from tui.settings import keymap_path, load_settings, settings_path
+from moot.tui.screens.chat import ChatScreen
+from moot.tui.screens.help import HelpScreen
+from moot.tui.screens.home import HomeScreen
+from moot.tui.settings import keymap_path, load_settings, settings_path
 
 
 async def test_theme_is_remembered(app_factory):
@@ -61,14 +61,14 @@ async def test_command_palette_offers_the_actions(app_factory, coder_team):
         await pilot.press(*"memory browser")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        from tui.screens.memory import MemoryScreen
+        from moot.tui.screens.memory import MemoryScreen
 
         await wait_until(pilot, lambda: isinstance(app.screen, MemoryScreen), what="the palette to open memory")
 
 
 def test_moot_without_a_command_opens_the_app(monkeypatch):
-    from tui import app as app_module
-    from tui import cli
+    from moot.tui import app as app_module
+    from moot.tui import cli
 
     seen = {}
 

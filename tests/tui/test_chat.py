@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from agents import events as ev
+from moot.agents import events as ev
 from conftest import GROUP_TEAM, settings_for_tests, wait_until
-from tui.screens.approval import ApprovalScreen
-from tui.screens.chat import ChatScreen
-from tui.screens.home import HomeScreen
+from moot.tui.screens.approval import ApprovalScreen
+from moot.tui.screens.chat import ChatScreen
+from moot.tui.screens.home import HomeScreen
 
 SLOW = {"chunk_delay_s": 0.03, "chunk_size": 4}
 
@@ -236,7 +236,7 @@ async def test_a_failing_model_stops_the_chat_with_its_reason(app_factory, make_
 
 async def test_a_turn_that_fails_mid_stream_is_marked_failed(app_factory, coder_team):
     """The events of a reply cut by a backend error: the half-written turn is marked failed."""
-    from agents import load_team
+    from moot.agents import load_team
 
     name = coder_team()
     app = app_factory()

@@ -4,10 +4,10 @@ status bar, selection reasons on the turn."""
 
 from __future__ import annotations
 
-from agents import events as ev
-from agents import load_team
-from tui.screens.chat import ChatScreen
-from tui.widgets import ExecutionEntry, TurnBlock
+from moot.agents import events as ev
+from moot.agents import load_team
+from moot.tui.screens.chat import ChatScreen
+from moot.tui.widgets import ExecutionEntry, TurnBlock
 
 C = "chat-r"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents import AssistantAgent, GroupChat, GroupChatManager, UserProxyAgent, use_models
-from backends import parse_models
+from moot.agents import AssistantAgent, GroupChat, GroupChatManager, UserProxyAgent, use_models
+from moot.backends import parse_models
 from conftest import models_toml
 
 

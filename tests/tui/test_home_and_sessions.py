@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from conftest import wait_home, wait_until
-from tui.screens.chat import ChatScreen
-from tui.screens.dialogs import ConfirmScreen, PromptScreen
-from tui.screens.home import HomeScreen
+from moot.tui.screens.chat import ChatScreen
+from moot.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from moot.tui.screens.home import HomeScreen
 
 
 async def run_one_chat(pilot, app, team: str, task: str) -> ChatScreen:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 
 from conftest import wait_until
-from tui.screens.dialogs import ConfirmScreen
-from tui.screens.memory import MemoEditScreen, MemoryScreen
+from moot.tui.screens.dialogs import ConfirmScreen
+from moot.tui.screens.memory import MemoEditScreen, MemoryScreen
 
 T0 = 1_760_000_000.0
 
 
 def fixed_memos():
-    from memory.memos import Memo
+    from moot.memory.memos import Memo
 
     return [
         Memo(id="mem-tabs", match="indentation style", recall="The user prefers tabs over spaces.", kind="preference",
@@ -27,14 +27,14 @@ def fixed_memos():
 
 @pytest.fixture(scope="module")
 def embedding():
-    from memory.embeddings import embedding_function
+    from moot.memory.embeddings import embedding_function
 
     return embedding_function()
 
 
 @pytest.fixture
 def memo_store(tmp_path, embedding):
-    from memory.memos import MemoStore
+    from moot.memory.memos import MemoStore
 
     store = MemoStore(path=tmp_path / "memos", embedding=embedding)
     store.put(fixed_memos())
@@ -79,7 +79,7 @@ async def test_browse_search_edit_delete(app_factory, memo_store):
 
 
 async def test_accept_and_reject_proposals(app_factory, memo_store):
-    from memory.memos import Memo
+    from moot.memory.memos import Memo
 
     memo_store.put([Memo(id="mem-other", match="editor", recall="The user edits with vim.", pending=True,
                          created=T0 + 200, updated=T0 + 200)])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agents import events as ev
+from moot.agents import events as ev
 
 SIZE = (140, 40)
 T0 = 1_760_000_000.0
@@ -55,7 +55,7 @@ class FakeSessions:
 
 class FakeMemos:
     def __init__(self):
-        from memory.memos import Memo
+        from moot.memory.memos import Memo
 
         self.memos = [
             Memo(id="mem-1", match="indentation style", recall="The user prefers tabs over spaces.", kind="preference",
@@ -113,8 +113,8 @@ def chat_events() -> list[ev.Event]:
 
 
 async def show_chat_mid_run(app, with_failure: bool = False) -> None:
-    from agents import load_team
-    from tui.screens.chat import ChatScreen
+    from moot.agents import load_team
+    from moot.tui.screens.chat import ChatScreen
 
     screen = ChatScreen(load_team("coder", app.models), app.models)
     await app.push_screen(screen)
@@ -153,7 +153,7 @@ def test_approval_modal(snap_compare, app_factory, make_models):
     app = app_with_fixed_data(app_factory, make_models)
 
     async def run_before(pilot):
-        from tui.screens.approval import ApprovalScreen
+        from moot.tui.screens.approval import ApprovalScreen
 
         await show_chat_mid_run(app)
         await app.push_screen(ApprovalScreen("executor", "python", "import os\nprint(os.listdir('.'))\n", "local"))
@@ -166,7 +166,7 @@ def test_memory_browser(snap_compare, app_factory, make_models):
     app = app_with_fixed_data(app_factory, make_models)
 
     async def run_before(pilot):
-        from tui.screens.memory import MemoryScreen
+        from moot.tui.screens.memory import MemoryScreen
 
         await pilot.press("f2")
         await pilot.pause()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agents import load_team
+from moot.agents import load_team
 from conftest import wait_until
-from tui.screens.team_editor import TeamEditorScreen
+from moot.tui.screens.team_editor import TeamEditorScreen
 
 
 async def open_editor(pilot, app, name, path):
@@ -72,7 +72,7 @@ async def test_an_invalid_team_is_not_saved_and_says_why(app_factory, tmp_path):
 
 
 async def test_new_team_defaults_save_to_the_user_config_dir(app_factory):
-    from tui.settings import user_teams_dir
+    from moot.tui.settings import user_teams_dir
 
     app = app_factory()
     async with app.run_test(size=(150, 50)) as pilot:

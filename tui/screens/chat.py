@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 
-from agents import events as ev
+from moot.agents import events as ev
 
 from ..widgets import ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 

@@ -92,8 +92,8 @@ class HomeScreen(Screen):
         self.load_models()
 
     def load_teams(self) -> None:
-        from agents import list_teams, load_team
-        from backends import ConfigError
+        from moot.agents import list_teams, load_team
+        from moot.backends import ConfigError
 
         teams = self.query_one("#teams")
         highlighted = teams.highlighted

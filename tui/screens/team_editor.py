@@ -63,7 +63,7 @@ class TeamEditorScreen(Screen):
         model_options = [("the default model", "__default__"), ("no model", "__none__")]
         if self.models is not None:
             model_options += [(name, name) for name in self.models.models]
-        from agents._builtin_tools import BUILTIN_TOOLS
+        from moot.agents._builtin_tools import BUILTIN_TOOLS
 
         yield Static("Team editor", id="editor-title")
         with Horizontal(id="editor"):
@@ -123,8 +123,8 @@ class TeamEditorScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        from agents import load_team
-        from backends import ConfigError
+        from moot.agents import load_team
+        from moot.backends import ConfigError
 
         self.data = {"name": "", "description": "", "members": [
             {"name": "user", "role": "user_proxy", "human_input_mode": "NEVER"},
@@ -295,7 +295,7 @@ class TeamEditorScreen(Screen):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        from backends import ConfigError
+        from moot.backends import ConfigError
 
         self._store_team()
         name = self.data.get("name") or ""

@@ -1,0 +1,49 @@
+"""moot: an offline-first multi-agent workbench with AutoGen 0.2's names.
+
+Port an AutoGen 0.2 script by changing its import::
+
+    from moot import AssistantAgent, UserProxyAgent, GroupChat, GroupChatManager
+    import moot as autogen
+
+The names are loaded on first use, so ``import moot`` (and the ``moot`` command's first frame)
+does not pay for the engine, the backends or the memory store.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> the module under moot that defines it.
+_EXPORTS = {
+    **dict.fromkeys(
+        [
+            "Agent", "AssistantAgent", "BuiltTeam", "ChatResult", "ChatStop", "ChatStream", "CodeApproval",
+            "ConversableAgent", "ExternalStop", "GroupChat", "GroupChatManager", "Handoff", "LLM",
+            "MaxMessages", "ReplayResult", "Selection", "Stall", "Teachability", "Team", "TerminationCondition",
+            "TextMention", "Timeout", "TokenBudget", "Tool", "UserProxyAgent", "a_initiate_chats",
+            "a_replay_session", "a_resume_session", "build_tool", "current_registry", "events", "find_team",
+            "initiate_chats", "list_teams", "load_team", "parse_team", "register_function", "repair_json",
+            "replay_session", "resolve_llm", "resume_session", "termination", "use_models",
+        ],
+        "moot.agents",
+    ),
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from moot.agents import *  # noqa: F403
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'moot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,7 @@
+"""``python -m moot``: the ``moot`` command."""
+
+import sys
+
+from moot.tui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The teams moot ships (TOML files, installed as package data)."""
