@@ -8,10 +8,12 @@ import asyncio
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
+
+from .cli_output import Column, print_json, print_table
 
 # backends (pydantic models, ~0.2 s to import) is imported by the commands that use it, so the app's
 # first frame does not wait for it.
@@ -38,19 +40,41 @@ def _report_config_error(exc: ConfigError) -> int:
     return EXIT_CONFIG
 
 
+def _model_status(model) -> tuple[str, str | None]:
+    """What ``moot models list`` says of a model: ``ready``, or ``unavailable`` and why."""
+    problems = model.problems()
+    if problems:
+        return "unavailable", "; ".join(p.split(": ", 1)[-1] for p in problems)
+    return "ready", None
+
+
+def model_entries(config) -> list[dict[str, Any]]:
+    """The rows of ``moot models list``, as ``--json`` prints them (the table shows the same)."""
+    entries = []
+    for m in config.models.values():
+        status, reason = _model_status(m)
+        entries.append({"name": m.name, "backend": m.backend, "model": m.model, "model_path": m.model_path,
+                        "default": m.name == config.default, "capabilities": _static_capabilities(m),
+                        "status": status, "reason": reason})
+    return entries
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from moot.backends import load_models
     config = load_models(args.models)
-    table = Table(title=f"models from {config.source} ({config.found_by})", title_justify="left")
-    for col in ("name", "backend", "model", "capabilities", "status"):
-        table.add_column(col)
-    for m in config.models.values():
-        backend_caps = _static_capabilities(m)
-        problems = m.problems()
-        status = "[red]" + "; ".join(p.split(": ", 1)[-1] for p in problems) + "[/]" if problems else "[green]ready[/]"
-        name = m.name + (" (default)" if m.name == config.default else "")
-        table.add_row(name, m.backend, m.model or m.model_path or "-", ", ".join(backend_caps) or "-", status)
-    out.print(table)
+    entries = model_entries(config)
+    if args.json:
+        print_json(out, {"source": config.source, "found_by": config.found_by, "default": config.default,
+                         "models": entries})
+        return EXIT_OK
+    rows = []
+    for e in entries:
+        status = Text(e["reason"], style="red") if e["reason"] else Text(e["status"], style="green")
+        rows.append([e["name"] + (" (default)" if e["default"] else ""), e["backend"],
+                     e["model"] or e["model_path"] or "-", ", ".join(e["capabilities"]) or "-", status])
+    columns = [Column("name", no_wrap=True), Column("backend", no_wrap=True), Column("model"),
+               Column("capabilities"), Column("status")]
+    print_table(out, f"models from {config.source} ({config.found_by})", columns, rows)
     return EXIT_OK
 
 
@@ -158,22 +182,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     return main_run(args, out, err)
 
 
-def cmd_teams(args: argparse.Namespace) -> int:
-    from moot.backends import ConfigError
+def team_entries() -> list[dict[str, Any]]:
+    """The teams moot can find, as ``moot teams --json`` prints them (the table shows the same)."""
     from moot.agents import list_teams, load_team
+    from moot.backends import ConfigError
 
-    table = Table(title="teams", title_justify="left")
-    for col in ("name", "members", "chat", "file"):
-        table.add_column(col)
+    entries = []
     for name, path in list_teams():
         try:
             team = load_team(str(path))
         except ConfigError as exc:
-            table.add_row(name, f"[red]{exc.problems[0]}[/]", "", str(path))
+            entries.append({"name": name, "file": str(path), "description": None, "members": [], "chat": None,
+                            "speaker_selection": None, "error": "; ".join(exc.problems)})
             continue
-        chat = f"group ({team.spec.chat.speaker_selection})" if team.is_group else "two agents"
-        table.add_row(name, ", ".join(m.name for m in team.spec.members), chat, str(path))
-    out.print(table)
+        spec = team.spec
+        entries.append({"name": name, "file": str(path), "description": spec.description,
+                        "members": [{"name": m.name, "role": m.role, "model": m.model} for m in spec.members],
+                        "chat": "group" if team.is_group else "two_agents",
+                        "speaker_selection": spec.chat.speaker_selection, "error": None})
+    return entries
+
+
+def cmd_teams(args: argparse.Namespace) -> int:
+    entries = team_entries()
+    if args.json:
+        print_json(out, {"teams": entries})
+        return EXIT_OK
+    rows: list[list[str | Text]] = []
+    for e in entries:
+        if e["error"]:
+            rows.append([e["name"], Text(e["error"], style="red"), "", e["file"]])
+            continue
+        chat = f"group ({e['speaker_selection']})" if e["chat"] == "group" else "two agents"
+        rows.append([e["name"], ", ".join(m["name"] for m in e["members"]), chat, e["file"]])
+    columns = [Column("name", no_wrap=True), Column("members"), Column("chat"), Column("file", overflow="fold")]
+    print_table(out, "teams", columns, rows)
     return EXIT_OK
 
 
@@ -196,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list and check the models of models.toml")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     p = models_sub.add_parser("list", help="name, backend, model, capabilities and status of each model")
+    p.add_argument("--json", action="store_true", help="print JSON (fields: see the README)")
     p.set_defaults(func=cmd_models_list)
     p = models_sub.add_parser("check", help="load or ping each model and run a tiny completion")
     p.add_argument("name", nargs="?", help="only this model")
@@ -211,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("teams", help="list the teams moot can find")
+    p.add_argument("--json", action="store_true", help="print JSON (fields: see the README)")
     p.set_defaults(func=cmd_teams)
 
     p = sub.add_parser("ask", help="stream one reply from a model")
