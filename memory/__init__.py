@@ -4,7 +4,8 @@ The memo names (``MemoStore``, the embedders) load on first use: they bring nump
 and chromadb, which a fast first frame of the app must not wait for.
 """
 
-from .paths import data_dir
+from moot.paths import data_dir
+
 from .sessions import SessionBusy, SessionInfo, SessionNotFound, SessionRecorder, SessionStore, SessionStoreError
 
 _LAZY = {

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
+from moot.paths import data_dir
+
 from .embeddings import EmbeddingError, embedding_function
-from .paths import data_dir
 
 if TYPE_CHECKING:
     from moot.backends.config import MemoryConfig, ModelsConfig

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .paths import data_dir
+from moot.paths import data_dir
 
 try:
     import fcntl

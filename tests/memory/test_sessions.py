@@ -11,7 +11,7 @@ from moot.agents import a_replay_session, a_resume_session, load_team, use_model
 from moot.agents.events import Event, MessagePosted, NoticeEvent, Stopped, TokenDelta
 from moot.backends import load_models
 from moot.memory import SessionBusy, SessionNotFound, SessionStore, SessionStoreError
-from moot.memory.paths import data_dir
+from moot.paths import data_dir
 
 
 async def record_run(store: SessionStore, env, team_file: str, task: str = "Do the thing", models: str = "models.toml"):

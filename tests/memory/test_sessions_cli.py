@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from moot.memory import SessionStore
-from moot.memory.paths import data_dir
+from moot.paths import data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

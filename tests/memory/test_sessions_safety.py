@@ -14,7 +14,7 @@ import pytest
 
 from moot.agents.events import ChatStarted, MessagePosted, Stopped, TokenDelta
 from moot.memory import SessionStore, SessionStoreError
-from moot.memory.paths import data_dir
+from moot.paths import data_dir
 from moot.memory.sessions import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
