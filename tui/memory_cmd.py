@@ -11,7 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
+
+from .cli_output import Column, print_json, print_table
 
 if TYPE_CHECKING:
     from moot.memory.memos import Memo, MemoStore
@@ -34,20 +35,29 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
 
-def _table(memos: list[Memo], title: str, distances: list[float] | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
+def memo_entry(memo: Memo, distance: float | None = None) -> dict[str, Any]:
+    """One memo as ``--json`` prints it (field names are documented in the README)."""
+    entry = {"id": memo.id, "kind": memo.kind, "agent": memo.agent, "match": memo.match, "recall": memo.recall,
+             "pending": memo.pending, "replaces": memo.replaces, "session_id": memo.session_id,
+             "message_id": memo.message_id, "created": memo.created, "updated": memo.updated}
+    if distance is not None:
+        entry["distance"] = distance
+    return entry
+
+
+def _table(memos: list[Memo], title: str, distances: list[float] | None = None) -> None:
+    columns = [Column("id", no_wrap=True)]
+    columns += [Column(col, overflow="fold") for col in ("kind", "agent", "recall", "match", "updated")]
     if distances is not None:
-        table.add_column("distance", justify="right")
-    table.add_column("id", no_wrap=True)
-    for col in ("kind", "agent", "recall", "match", "updated"):
-        table.add_column(col, overflow="fold")
+        columns.insert(0, Column("distance", justify="right"))
+    rows = []
     for i, m in enumerate(memos):
         row = [m.id + (" (pending)" if m.pending else ""), m.kind, m.agent, m.recall,
                "" if m.match == m.recall else m.match, _when(m.updated)]
         if distances is not None:
             row.insert(0, f"{distances[i]:.3f}")
-        table.add_row(*row)
-    return table
+        rows.append(row)
+    print_table(out, title, columns, rows)
 
 
 def _failed(message: str) -> int:
@@ -76,11 +86,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
     pending = True if args.pending else False
     memos = store.list(agent=args.agent, kind=args.kind, pending=pending)
+    if args.json:
+        print_json(out, {"store": store.where, "memos": [memo_entry(m) for m in memos]})
+        return EXIT_OK
     what = "pending proposals" if args.pending else "memos"
     if not memos:
         out.print(f"no {what} in {store.where}")
         return EXIT_OK
-    out.print(_table(memos, f"{len(memos)} {what} in {store.where}"))
+    _table(memos, f"{len(memos)} {what} in {store.where}")
     return EXIT_OK
 
 
@@ -88,11 +101,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     store = _store(args)
     hits = store.search(args.query, k=args.k, agent=args.agent, kind=args.kind)
+    if args.json:
+        print_json(out, {"store": store.where, "query": args.query,
+                         "memos": [memo_entry(h.memo, h.distance) for h in hits]})
+        return EXIT_OK
     if not hits:
         out.print(f"nothing found in {store.where}")
         return EXIT_OK
-    out.print(_table([h.memo for h in hits], f"best matches for {args.query!r} (cosine distance, lower is closer)",
-                     [h.distance for h in hits]))
+    _table([h.memo for h in hits], f"best matches for {args.query!r} (cosine distance, lower is closer)",
+           [h.distance for h in hits])
     return EXIT_OK
 
 
@@ -175,6 +192,7 @@ def add_memory_commands(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--agent", help="only this agent's memos")
     p.add_argument("--kind", choices=KINDS)
     p.add_argument("--pending", action="store_true", help="the proposals waiting for a decision instead")
+    p.add_argument("--json", action="store_true", help="print JSON (fields: see the README)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("search", help="the memos closest in meaning to QUERY, best first")
@@ -182,6 +200,7 @@ def add_memory_commands(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--agent", help="this agent's memos and the shared ones")
     p.add_argument("--kind", choices=KINDS)
     p.add_argument("-k", type=int, default=5, help="how many (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON, best first, with each memo's distance")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("add", help="teach TEXT (shared by every agent unless --agent)")

@@ -6,10 +6,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
+
+from .cli_output import Column, print_json, print_table
+
+if TYPE_CHECKING:
+    from moot.memory import SessionInfo
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 STATUS_STYLE = {"running": "cyan", "stopped": "green", "interrupted": "yellow", "failed": "red"}
@@ -28,25 +33,72 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
+# Until SessionInfo carries the stop's Outcome, it is read here from the stored status and stop
+# condition (the same table as moot.agents.outcome); the JSON field goes through outcome_of, so
+# replacing this one function with ``info.outcome`` changes every reader.
+_FAILED_CONDITIONS = frozenset({"error", "backend_error", "executor_unavailable", "summary_error"})
+_CANCELLED_CONDITIONS = frozenset({"cancelled", "ExternalStop"})
+
+
+def outcome_of(info: SessionInfo) -> str | None:
+    """How the session's last run ended: completed | failed | cancelled | interrupted (None while running)."""
+    if info.status == "running":
+        return None
+    if info.status in ("failed", "interrupted"):
+        return info.status
+    condition = info.stop_condition or ""
+    if condition in _FAILED_CONDITIONS:
+        return "failed"
+    if condition in _CANCELLED_CONDITIONS:
+        return "cancelled"
+    if condition in ("fork", "interrupted", ""):  # a fork has not run yet: it waits where its parent was cut
+        return "interrupted"
+    return "completed"
+
+
+def session_entry(info: SessionInfo) -> dict[str, Any]:
+    """One session as ``--json`` prints it (field names are documented in the README)."""
+    return {"id": info.id, "title": info.title, "team": info.team_name, "task": info.task, "status": info.status,
+            "outcome": outcome_of(info), "resumable": info.resumable, "messages": info.messages,
+            "stop_reason": info.stop_reason, "stop_condition": info.stop_condition, "created": info.created,
+            "updated": info.updated, "parent_id": info.parent_id, "fork_message_id": info.fork_message_id,
+            "default_model": info.default_model}
+
+
+def message_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every posted message in the order it was posted (nested chats too: ``chat_id`` tells them apart)."""
+    return [{"id": e.get("message_id"), "chat_id": e.get("chat_id"), "sender": e.get("sender"),
+             "recipient": e.get("recipient"), "role": e.get("role"), "content": e.get("content"),
+             "tool_calls": list(e.get("tool_calls") or ()), "ts": e.get("ts")}
+            for e in events if e["type"] == "message"]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     sessions = _store().list(limit=args.limit)
+    if args.json:
+        print_json(out, {"sessions": [session_entry(s) for s in sessions]})
+        return EXIT_OK
     if not sessions:
         out.print("no sessions yet (every `moot run` records one)")
         return EXIT_OK
-    table = Table(title="sessions, most recent first", title_justify="left")
-    for col in ("id", "updated", "team", "status", "messages", "title"):
-        table.add_column(col)
+    rows = []
     for s in sessions:
         status = Text(s.status, style=STATUS_STYLE.get(s.status, ""))
         if s.parent_id:
             status.append(f" (fork of {s.parent_id})", style="dim")
-        table.add_row(s.id, _when(s.updated), s.team_name or "-", status, str(s.messages), s.title)
-    out.print(table)
+        rows.append([s.id, _when(s.updated), s.team_name or "-", status, str(s.messages), s.title])
+    columns = [Column("id", no_wrap=True), Column("updated", no_wrap=True), Column("team", no_wrap=True),
+               Column("status"), Column("messages", justify="right"), Column("title")]
+    print_table(out, "sessions, most recent first", columns, rows)
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     store = _store()
+    if args.json:
+        info = store.get(args.id)
+        print_json(out, {"session": session_entry(info), "messages": message_entries(store.events(info.id))})
+        return EXIT_OK
     text = store.export(args.id, "md")
     if args.raw or not out.is_terminal:
         out.print(text, markup=False, end="")
@@ -171,11 +223,13 @@ def add_sessions_commands(subparsers) -> None:
 
     p = sub.add_parser("list", help="sessions, most recent first")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true", help="print JSON (fields: see the README)")
     p.set_defaults(func=_guard(cmd_list))
 
     p = sub.add_parser("show", help="a session's transcript")
     p.add_argument("id", help="a session id (a unique prefix will do)")
     p.add_argument("--raw", action="store_true", help="print the Markdown as is")
+    p.add_argument("--json", action="store_true", help="the session and its messages, in order, as JSON")
     p.set_defaults(func=_guard(cmd_show))
 
     p = sub.add_parser("export", help="a session as Markdown (to read) or JSON (to import back)")
