@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +87,82 @@ def test_a_key_is_never_printed(tmp_path, command):
     result = moot("--models", str(conf), *command, env={"MOOT_TEST_SECRET": SECRET})
     assert SECRET not in result.stdout + result.stderr
     assert SECRET[:12] not in result.stdout + result.stderr
+
+
+SHIPPED_TEAMS = ("coder", "demo", "planner-coder-reviewer", "research-writer-editor")
+NO_TTY_FORCING = {"FORCE_COLOR": "", "TTY_COMPATIBLE": "", "COLUMNS": "40"}  # a narrow pipe: Rich would fold
+
+
+def test_teams_piped_keeps_every_name_whole_on_its_line(tmp_path):
+    (tmp_path / "teams").mkdir()
+    broken = tmp_path / "teams" / "a-team-whose-file-does-not-load.toml"
+    broken.write_text('schema_version = 1\n[[members]]\nname = "solo"\ncolour = "red"\n')
+    result = moot("teams", cwd=tmp_path, env=NO_TTY_FORCING)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert not any(ch in result.stdout for ch in "│┃…"), result.stdout  # no box, nothing cut short
+    for name in SHIPPED_TEAMS:
+        line = next((ln for ln in lines if ln.startswith(name + " ")), None)
+        assert line is not None, f"{name} has no line of its own:\n{result.stdout}"
+        assert line.rstrip().endswith(f"teams/{name}.toml")  # the whole path, on the same line
+    row = re.split(r"\s{2,}", next(ln for ln in lines if ln.startswith("planner-coder-reviewer ")))
+    assert row[:3] == ["planner-coder-reviewer", "user, planner, coder, reviewer", "group (auto)"]
+    line = next(ln for ln in lines if ln.startswith("a-team-whose-file-does-not-load "))
+    assert "unknown field 'colour'" in line and line.endswith(str(broken))
+
+
+def test_teams_json_has_the_documented_fields(tmp_path):
+    (tmp_path / "teams").mkdir()
+    broken = tmp_path / "teams" / "broken.toml"
+    broken.write_text('schema_version = 1\n[[members]]\nname = "solo"\ncolour = "red"\n')
+    result = moot("teams", "--json", cwd=tmp_path, env=NO_TTY_FORCING)
+    assert result.returncode == 0, result.stderr
+    teams = {t["name"]: t for t in json.loads(result.stdout)["teams"]}
+    assert set(SHIPPED_TEAMS) <= set(teams)
+    for t in teams.values():
+        assert set(t) == {"name", "file", "description", "members", "chat", "speaker_selection", "error"}
+    demo = teams["demo"]
+    assert demo["chat"] == "two_agents" and demo["speaker_selection"] is None and demo["error"] is None
+    assert demo["members"] == [{"name": "executor", "role": "user_proxy", "model": None},
+                               {"name": "coder", "role": "assistant", "model": "demo"}]
+    assert Path(demo["file"]).name == "demo.toml" and "scripted" in demo["description"]
+    pcr = teams["planner-coder-reviewer"]
+    assert pcr["chat"] == "group" and pcr["speaker_selection"] == "auto"
+    assert [m["name"] for m in pcr["members"]] == ["user", "planner", "coder", "reviewer"]
+    assert teams["broken"]["file"] == str(broken) and "unknown field 'colour'" in teams["broken"]["error"]
+    assert teams["broken"]["members"] == [] and teams["broken"]["chat"] is None
+
+
+def test_models_list_json_and_piped_rows(tmp_path):
+    conf = tmp_path / "m.toml"
+    conf.write_text('schema_version = 1\ndefault = "a-scripted-model-with-a-long-name"\n'
+                    '[[models]]\nname = "a-scripted-model-with-a-long-name"\nbackend = "scripted"\nreplies = ["x"]\n'
+                    '[[models]]\nname = "k"\nbackend = "openai"\nmodel = "gpt-4o-mini"\napi_key_env = "MOOT_UNSET_KEY"\n'
+                    '[[models]]\nname = "local"\nbackend = "llama_cpp"\nmodel_path = "no-such-file.gguf"\n')
+    result = moot("--models", str(conf), "models", "list", "--json", env={**NO_TTY_FORCING, "MOOT_UNSET_KEY": ""})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["source"] == str(conf) and data["found_by"] == "--models"
+    assert data["default"] == "a-scripted-model-with-a-long-name"
+    models = {m["name"]: m for m in data["models"]}
+    assert list(models) == ["a-scripted-model-with-a-long-name", "k", "local"]
+    for m in models.values():
+        assert set(m) == {"name", "backend", "model", "model_path", "default", "capabilities", "status", "reason"}
+    s = models["a-scripted-model-with-a-long-name"]
+    assert s["backend"] == "scripted" and s["default"] is True and s["status"] == "ready" and s["reason"] is None
+    assert "streaming" in s["capabilities"]
+    k = models["k"]
+    assert k["model"] == "gpt-4o-mini" and k["default"] is False and k["status"] == "unavailable"
+    assert "MOOT_UNSET_KEY is not set" in k["reason"]
+    local = models["local"]
+    assert local["model_path"] == "no-such-file.gguf" and local["model"] is None
+    assert local["status"] == "unavailable" and "no such file" in local["reason"]
+
+    piped = moot("--models", str(conf), "models", "list", env={**NO_TTY_FORCING, "MOOT_UNSET_KEY": ""})
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert lines[0] == f"models from {conf} (--models)"
+    row = next(ln for ln in lines if ln.startswith("a-scripted-model-with-a-long-name (default) "))
+    assert row.split()[-1] == "ready"
+    row = next(ln for ln in lines if ln.startswith("k "))
+    assert "gpt-4o-mini" in row and row.endswith("the environment variable MOOT_UNSET_KEY is not set")

@@ -95,3 +95,62 @@ MemoStore().put([Memo(id="mem-pending00001", match="the user's cat", recall="The
     assert "mem-pending00001" in moot("list", "--pending", home=home).stdout
     assert moot("accept", "mem-pending00001", home=home).returncode == 0
     assert "mem-pending00001" in moot("list", home=home).stdout
+
+
+MEMO_FIELDS = {"id", "kind", "agent", "match", "recall", "pending", "replaces", "session_id", "message_id",
+               "created", "updated"}
+
+
+def test_list_and_search_json_and_piped_rows(tmp_path):
+    home = tmp_path / "home"
+    taught = f"""
+import os
+os.environ["MOOT_HOME"] = {str(home)!r}
+from moot.memory.memos import Memo, MemoStore
+MemoStore().put([Memo(id="mem-taught000001", match="when do we deploy", recall="Deploys happen on Fridays.",
+                      agent="release-coordinator-agent", session_id="0123456789ab", message_id="m-abc-7",
+                      created=1700000000.0, updated=1700000100.0),
+                 Memo(id="mem-pending00002", match="the user's cat", recall="The cat is called Miso.", pending=True,
+                      replaces="mem-taught000001")])
+"""
+    subprocess.run([sys.executable, "-c", taught], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    tabs = added_id(moot("add", "The user indents Python code with tabs, never spaces.", "--kind", "preference",
+                         home=home))
+
+    listed = moot("list", "--json", home=home)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert data["store"] == str(home / "memory")
+    memos = {m["id"]: m for m in data["memos"]}
+    assert set(memos) == {"mem-taught000001", tabs}  # a pending proposal is not a memo yet
+    for m in memos.values():
+        assert set(m) == MEMO_FIELDS
+    assert memos["mem-taught000001"] == {
+        "id": "mem-taught000001", "kind": "fact", "agent": "release-coordinator-agent", "match": "when do we deploy",
+        "recall": "Deploys happen on Fridays.", "pending": False, "replaces": None, "session_id": "0123456789ab",
+        "message_id": "m-abc-7", "created": 1700000000.0, "updated": 1700000100.0}
+    assert memos[tabs]["kind"] == "preference" and memos[tabs]["agent"] == "shared"
+    assert memos[tabs]["session_id"] is None and memos[tabs]["match"] == memos[tabs]["recall"]
+    pending = json.loads(moot("list", "--pending", "--json", home=home).stdout)["memos"]
+    assert [(m["id"], m["pending"], m["replaces"]) for m in pending] == [("mem-pending00002", True, "mem-taught000001")]
+
+    found = moot("search", "which day are deploys?", "--json", "-k", "2", home=home)
+    assert found.returncode == 0, found.stderr
+    data = json.loads(found.stdout)
+    assert data["query"] == "which day are deploys?" and data["store"] == str(home / "memory")
+    hits = data["memos"]
+    assert [h["id"] for h in hits] == ["mem-taught000001", tabs]  # best first
+    assert set(hits[0]) == MEMO_FIELDS | {"distance"}
+    assert 0 <= hits[0]["distance"] < hits[1]["distance"] <= 2
+    assert json.loads(moot("search", "anything", "--json", "--agent", "nobody", "--kind", "task_advice",
+                           home=home).stdout)["memos"] == []
+
+    env = {**os.environ, "MOOT_HOME": str(home), "COLUMNS": "40", "FORCE_COLOR": "", "TTY_COMPATIBLE": ""}
+    piped = subprocess.run([sys.executable, "-m", "moot", "memory", "list"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "…" not in piped.stdout and "│" not in piped.stdout
+    row = next(ln for ln in piped.stdout.splitlines() if ln.startswith("mem-taught000001 "))
+    assert re.split(r"\s{2,}", row)[1:5] == ["fact", "release-coordinator-agent", "Deploys happen on Fridays.",
+                                             "when do we deploy"]
+    assert next(ln for ln in piped.stdout.splitlines() if ln.startswith(tabs)).count(
+        "The user indents Python code with tabs, never spaces.") == 1
