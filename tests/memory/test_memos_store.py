@@ -175,3 +175,60 @@ def test_switching_the_embedder_on_an_existing_store_is_a_clear_error(store):
     with pytest.raises(MemoryStoreError, match=r"moot_ollama vs persisted: moot_onnx_minilm.*export the memos"):
         other.count()
     assert store.count() == 1  # nothing touched
+
+
+SUBJECTS = ["the billing service", "the staging cluster", "the nightly build", "the API gateway", "the search index",
+            "the auth module", "the database backups", "the design system", "the CI runners", "the mobile app"]
+FACTS = ["runs on Python 3.11", "is deployed on Fridays only", "is owned by the platform team", "is hosted in Frankfurt",
+         "needs a review from two people", "has a 90 minute timeout"]
+QUERIES = ["How should I deploy the billing service?", "Where is staging hosted?", "Who owns the API gateway?",
+           "How long can a CI job run?"]
+
+
+def _nearest(store: MemoStore, memos: list[Memo], query: str, k: int, allowed) -> list[str]:
+    """The ids of the k memos nearest to query among those allowed, by brute force over the
+    embeddings (what a filtered search must return)."""
+    import numpy as np
+
+    pool = [m for m in memos if allowed(m)]
+    vectors = np.asarray(store.embedding([m.match for m in pool]), dtype=float)
+    q = np.asarray(store.embedding([query])[0], dtype=float)
+    distances = 1 - vectors @ q / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(q))
+    return [pool[i].id for i in np.argsort(distances)[:k]]
+
+
+def test_search_filtered_by_agent_returns_that_agents_nearest_memos_and_nothing_of_the_others(store):
+    # 10 agents each holding its own memos (a tenth of the store each), a few shared ones, and
+    # for each agent a pending proposal and a task advice: every filter path of search is taken.
+    agents = [f"agent{i}" for i in range(10)]
+    memos = [Memo(id=f"mem-{a}-{j:02d}", match=f"{SUBJECTS[(i + j) % 10].capitalize()} {FACTS[j % 6]} (note {i}.{j}).",
+                  recall=f"{a} {j}", agent=a, kind="task_advice" if j == 0 else "fact")
+             for i, a in enumerate(agents) for j in range(12)]
+    memos += [Memo(id=f"mem-shared-{j}", match=f"{SUBJECTS[j].capitalize()} {FACTS[j % 6]} (shared).", recall=f"s{j}")
+              for j in range(3)]
+    memos += [Memo(id=f"mem-{a}-pending", match=f"{SUBJECTS[i].capitalize()} is deployed on Fridays only.",
+                   recall=f"{a} pending", agent=a, pending=True) for i, a in enumerate(agents)]
+    store.put(memos)
+    for _ in range(2):  # the second round runs after each filter's unfiltered pass has fallen short once
+        for query in QUERIES:
+            for a in agents:
+                hits = store.search(query, k=3, agent=a)
+                assert {h.memo.agent for h in hits} <= {a, "shared"} and not any(h.memo.pending for h in hits)
+                assert [h.memo.id for h in hits] == _nearest(
+                    store, memos, query, 3, lambda m, a=a: m.agent in (a, "shared") and not m.pending)
+                advice = store.search(query, k=2, agent=a, kind="task_advice")
+                assert [h.memo.id for h in advice] == [f"mem-{a}-00"]  # its only task advice
+                with_pending = store.search(query, k=3, agent=a, pending=None)
+                assert [h.memo.id for h in with_pending] == _nearest(
+                    store, memos, query, 3, lambda m, a=a: m.agent in (a, "shared"))
+    # a filter that went straight to Chroma's filter still sees what is added afterwards
+    new = store.add("the billing service is deployed by the release robot", "Robot deploys.", agent="agent3")
+    assert store.search(QUERIES[0], k=1, agent="agent3")[0].memo.id == new.id
+    assert new.id not in {h.memo.id for a in agents if a != "agent3" for h in store.search(QUERIES[0], k=3, agent=a)}
+
+
+def test_search_of_an_empty_store_or_for_nothing_is_empty(store):
+    assert store.search("anything", k=3, agent="coder") == []
+    store.add("the user's cat", "The cat is called Miso.", agent="writer")
+    assert store.search("   ", k=3) == [] and store.search("cat", k=0) == []
+    assert store.search("what is the cat called?", k=3, agent="coder") == []  # the writer's memo is not the coder's
