@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,3 +116,63 @@ def test_run_records_and_the_sessions_commands_work(session_env, moot, tmp_path)
 
     imported = moot("sessions", "import", str(tmp_path / "s.json"), cwd=session_env)
     assert imported.returncode == 0 and imported.stdout.strip() != sid
+
+
+SESSION_FIELDS = {"id", "title", "team", "task", "status", "outcome", "resumable", "messages", "stop_reason",
+                  "stop_condition", "created", "updated", "parent_id", "fork_message_id", "default_model"}
+
+
+def moot_piped(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m moot`` as a script runs it: stdout a pipe, a narrow COLUMNS Rich would fold at."""
+    env = dict(os.environ, COLUMNS="40", FORCE_COLOR="", TTY_COMPATIBLE="")
+    return subprocess.run([sys.executable, "-m", "moot", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_sessions_json_and_piped_rows(session_env, replies):
+    long_team = "planner-coder-reviewer-duo"
+    duo = (session_env / "duo.toml").read_text()
+    (session_env / "long.toml").write_text(duo.replace('name = "duo"', f'name = "{long_team}"'))
+    task = "Plan the migration of the billing service"
+    run = moot_piped("--models", "models.toml", "run", "long.toml", "--task", task, cwd=session_env)
+    assert run.returncode == 0, run.stderr
+    sid = session_id_of(run.stderr)
+    fork = moot_piped("sessions", "fork", sid, "--at", "2", cwd=session_env).stdout.strip()
+
+    listed = moot_piped("sessions", "list", "--json", cwd=session_env)
+    assert listed.returncode == 0, listed.stderr
+    sessions = {s["id"]: s for s in json.loads(listed.stdout)["sessions"]}
+    assert list(sessions) == [fork, sid]  # most recent first
+    for s in sessions.values():
+        assert set(s) == SESSION_FIELDS
+    done = sessions[sid]
+    assert done["team"] == long_team and done["title"] == task and done["task"] == task
+    assert done["status"] == "stopped" and done["outcome"] == "completed" and done["resumable"] is False
+    assert done["messages"] == 6 and done["stop_condition"] == "max_turns" and done["default_model"] == "s"
+    assert done["parent_id"] is None and done["created"] <= done["updated"]
+    forked = sessions[fork]
+    assert forked["parent_id"] == sid and forked["messages"] == 2 and forked["resumable"] is True
+    assert forked["outcome"] == "interrupted" and forked["stop_condition"] == "fork"
+
+    shown = moot_piped("sessions", "show", sid[:6], "--json", cwd=session_env)
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["session"] == done
+    stored = [e for e in SessionStore.open_default().events(sid) if e["type"] == "message"]
+    assert [(m["id"], m["sender"], m["recipient"], m["content"]) for m in data["messages"]] == \
+        [(e["message_id"], e["sender"], e["recipient"], e["content"]) for e in stored]
+    assert [m["sender"] for m in data["messages"]] == ["alice", "bob"] * 3
+    assert data["messages"][0]["content"] == task and data["messages"][1]["content"] == replies[0]
+    assert data["messages"][2]["content"] == replies[1]  # a reply with a newline and a code fence, whole
+    assert forked["fork_message_id"] == data["messages"][1]["id"]
+    assert len({m["chat_id"] for m in data["messages"]}) == 1
+
+    table = moot_piped("sessions", "list", cwd=session_env)
+    assert table.returncode == 0 and "…" not in table.stdout and "│" not in table.stdout
+    row = next(ln for ln in table.stdout.splitlines() if ln.startswith(sid))
+    assert re.split(r"\s{2,}", row)[2:] == [long_team, "stopped", "6", task]
+    row = next(ln for ln in table.stdout.splitlines() if ln.startswith(fork))
+    assert f"{forked['status']} (fork of {sid})" in row and row.endswith(f"{task} (fork at 2)")
+
+    missing = moot_piped("sessions", "show", "nosuchsession", "--json", cwd=session_env)
+    assert missing.returncode == 1 and "no session 'nosuchsession'" in missing.stderr and missing.stdout == ""
