@@ -13,13 +13,15 @@ from . import events, termination
 from ._agent import Agent, ConversableAgent
 from ._chat import ChatResult, ChatStream, a_initiate_chats, initiate_chats
 from ._code import CodeApproval
-from ._context import ChatStop
+from ._context import ChatStop, NoReply
 from ._groupchat import GroupChat, GroupChatManager, Selection
-from ._models import LLM, current_registry, resolve_llm, use_models
+from ._models import LLM, current_registry, resolve_llm, use_models, using_models
 from ._roles import AssistantAgent, UserProxyAgent, register_function
 from ._teachability import Teachability
-from ._teams import BuiltTeam, Team, find_team, list_teams, load_team, parse_team
-from ._sessions import ReplayResult, a_replay_session, a_resume_session, replay_session, resume_session
+from ._teamfile import TeamFile, find_team, list_teams, save_team, team_document, team_toml
+from ._teams import BuiltTeam, Team, load_team, parse_team
+from ._session import Budgets, ReplayResult, Session, a_replay_session, a_resume_session, replay_session, resume_session
+from .outcome import Outcome
 from ._tools import Tool, build_tool, repair_json
 from .termination import (
     ExternalStop,
@@ -46,6 +48,7 @@ __all__ = [
     "GroupChatManager",
     "Handoff",
     "MaxMessages",
+    "NoReply",
     "Selection",
     "Stall",
     "Teachability",
@@ -65,11 +68,17 @@ __all__ = [
     "resolve_llm",
     "termination",
     "use_models",
+    "using_models",
     "BuiltTeam",
     "Team",
+    "TeamFile",
     "find_team",
     "list_teams",
     "load_team",
     "parse_team",
-    "ReplayResult", "a_replay_session", "a_resume_session", "replay_session", "resume_session",
+    "save_team",
+    "team_document",
+    "team_toml",
+    "Budgets", "Outcome", "ReplayResult", "Session", "a_replay_session", "a_resume_session", "replay_session",
+    "resume_session",
 ]

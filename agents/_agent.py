@@ -14,11 +14,12 @@ from moot.backends import BackendError, ChatMessage, ConfigError, Completion, De
 
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
-from ._context import ChatStop, current_run
-from ._messages import as_message, content_str, stored_copy, to_chat, to_chat_messages
+from ._context import ChatStop, NoReply, current_run
+from ._messages import as_message, content_str, stored_copy, to_chat_messages
 from ._models import LLM, current_registry, resolve_llm
 from ._sync import run_sync
 from ._tools import Tool, build_tool, run_tool
+from ._window import ConversationView, room_for, trimmed
 from .events import (
     HumanInputRequested,
     HumanReply,
@@ -105,10 +106,9 @@ class ConversableAgent(Agent):
             for agent, msgs in chat_messages.items():
                 self._oai_messages[agent] = list(msgs)
         # Per partner: the ChatMessages already converted and how many stored dicts they cover.
-        self._views: dict[Agent | None, _View] = {}
+        self._views: dict[Agent | None, ConversationView] = {}
         self._human_input: list[str] = []
         self._usage: dict[str, Usage] = {}
-        self._stop: tuple[str, str] | None = None  # why the last generate_reply gave None
         self.hook_lists: dict[str, list[Callable[..., Any]]] = {h: [] for h in HOOKABLE}
 
         if llm_config is None:
@@ -129,7 +129,7 @@ class ConversableAgent(Agent):
             dict(code_execution_config) if isinstance(code_execution_config, dict) else False
         )
         self.code_approval = code_approval
-        self._executor: Any = None
+        self.executor: Any = None  # made on first code run (moot.executors); the Session closes it
 
         self._reply_func_list: list[dict[str, Any]] = []
         self.register_reply([Agent, None], ConversableAgent.a_generate_oai_reply)
@@ -215,6 +215,14 @@ class ConversableAgent(Agent):
             self._consecutive_auto_reply_counter.clear()
         else:
             self._consecutive_auto_reply_counter[sender] = 0
+
+    def restore_auto_reply_count(self, partner: Agent, count: int) -> None:
+        """A resumed chat: how many auto-replies in a row this agent has given ``partner``."""
+        self._consecutive_auto_reply_counter[partner] = count
+
+    def restore_usage(self, usage: dict[str, Usage]) -> None:
+        """A resumed chat: the tokens this agent's models used before (``usage``)."""
+        self._usage = dict(usage)
 
     def stop_reply_at_receive(self, sender: Agent | None = None) -> None:
         if sender is None:
@@ -390,7 +398,10 @@ class ConversableAgent(Agent):
 
     # -- sending and receiving -----------------------------------------------------------------
 
-    def _append(self, message: dict[str, Any], role: str, partner: Agent | None, name: str) -> dict[str, Any]:
+    def append_message(self, message: dict[str, Any], role: str, partner: Agent | None, name: str) -> dict[str, Any]:
+        """Store a message in the history with ``partner`` as ``role`` ("assistant": this agent
+        said it; "user": it heard it) without sending or replying; returns the stored copy. A
+        resumed session rebuilds histories with it."""
         stored = stored_copy(message, role, name)
         if stored is None:
             raise ValueError("a message needs 'content', 'tool_calls' or 'tool_responses'")
@@ -404,12 +415,14 @@ class ConversableAgent(Agent):
         return msg
 
     async def a_send(self, message: dict[str, Any] | str, recipient: ConversableAgent, request_reply: bool | None = None,
-                     silent: bool | None = False) -> None:
-        """Send a message; with ``request_reply=True`` the conversation goes on from there."""
+                     silent: bool | None = False, *, message_id: str | None = None) -> None:
+        """Send a message; with ``request_reply=True`` the conversation goes on from there.
+        ``message_id``: the id the message is posted with (the chat loop passes the id its token
+        deltas carried); a new one by default."""
         msg = self._process_before_send(message, recipient, bool(silent))
-        stored = self._append(msg, "assistant", recipient, self.name)
+        stored = self.append_message(msg, "assistant", recipient, self.name)
         run = current_run()
-        mid = run.take_message_id() if run is not None else new_id()
+        mid = message_id or new_id()
         if run is not None:
             run.last_posted_id = mid
         if run is not None and run.sink is not None:
@@ -429,7 +442,7 @@ class ConversableAgent(Agent):
 
     async def a_receive(self, message: dict[str, Any] | str, sender: ConversableAgent, request_reply: bool | None = None,
                         silent: bool | None = False) -> None:
-        self._append(as_message(message), "user", sender, sender.name)
+        self.append_message(as_message(message), "user", sender, sender.name)
         if request_reply is False or (request_reply is None and not self.reply_at_receive[sender]):
             return
         await _chat.continue_conversation(self, sender, silent=bool(silent))
@@ -438,7 +451,7 @@ class ConversableAgent(Agent):
                 silent: bool | None = False) -> None:
         run_sync(self.a_receive(message, sender, request_reply, silent))
 
-    def _deliver(self, message: dict[str, Any], sender: Agent) -> None:
+    def deliver(self, message: dict[str, Any], sender: Agent) -> None:
         """Store a message as received, without replying or emitting (group chat broadcast)."""
         stored = stored_copy(message, "user", message.get("name") or sender.name)
         if stored is not None:
@@ -487,11 +500,19 @@ class ConversableAgent(Agent):
     async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
                                **kwargs: Any) -> str | dict[str, Any] | None:
         """Run the reply pipeline; ``None`` means no reply (the conversation ends)."""
+        reply = await self.a_reply(messages, sender, **kwargs)
+        return None if isinstance(reply, NoReply) else reply
+
+    a_generate_reply.moot_pipeline = True  # type: ignore[attr-defined]  # the chat loop asks a_reply instead
+
+    async def a_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
+                      **kwargs: Any) -> str | dict[str, Any] | NoReply:
+        """The reply pipeline: the first step that gives a final answer wins. No reply comes back
+        as a ``NoReply`` saying why (the step's reason, else "had no reply")."""
         if messages is None and sender is None:
             raise ValueError("generate_reply needs messages or a sender")
         if messages is None:
             messages = self._oai_messages[sender]
-        self._stop = None
         messages = self._apply_receive_hooks(messages)
         exclude = kwargs.get("exclude", ())
         for entry in tuple(self._reply_func_list):
@@ -503,7 +524,9 @@ class ConversableAgent(Agent):
                 result = await result
             final, reply = result
             if final:
-                return reply
+                return NoReply(f"{self.name} had no reply", "no_reply") if reply is None else reply
+        if self._default_auto_reply is None:
+            return NoReply(f"{self.name} had no reply", "no_reply")
         return self._default_auto_reply
 
     def generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
@@ -577,13 +600,12 @@ class ConversableAgent(Agent):
             self._consecutive_auto_reply_counter[sender] = 0
             if why == "limit":
                 limit = self._max_consecutive_auto_reply_dict[sender]
-                self._stop = (f"{self.name} reached max_consecutive_auto_reply ({limit}) in its chat with {sender_name}",
-                              "max_consecutive_auto_reply")
-            elif why == "termination":
-                self._stop = (f"{self.name} received a termination message from {sender_name}", "is_termination_msg")
-            else:
-                self._stop = (f"the human typed 'exit' as {self.name}", "human_exit")
-            return True, None
+                return True, NoReply(f"{self.name} reached max_consecutive_auto_reply ({limit}) in its chat with "
+                                     f"{sender_name}", "max_consecutive_auto_reply")
+            if why == "termination":
+                return True, NoReply(f"{self.name} received a termination message from {sender_name}",
+                                     "is_termination_msg")
+            return True, NoReply(f"the human typed 'exit' as {self.name}", "human_exit")
 
         if reply or self._max_consecutive_auto_reply_dict[sender] == 0:
             # The human answered: pending tool calls get an "interrupted" result each, so the
@@ -639,31 +661,15 @@ class ConversableAgent(Agent):
         return await a_generate_code_execution_reply(self, messages, sender, config)
 
     def _view(self, messages: list[dict[str, Any]], sender: Agent | None, llm: LLM | None = None) -> list[ChatMessage]:
-        """What the model sees: the system message and the conversation, converted once per
-        message (kept between turns), so a long chat does not cost more per turn.
-
-        When the conversation outgrows the model's context, the oldest messages are left out of
-        the view (never out of the stored history). The cut moves in steps, down to 70% of the
-        room, so a local backend can keep reusing its KV cache between cuts."""
+        """What the model sees: the system message and the conversation (``_window``)."""
         head = [ChatMessage("system", self._system_message)] if self._system_message else []
         stored = self._oai_messages.get(sender) if sender is not None else None
         if stored is None or messages is not stored:
-            body = to_chat_messages(messages)
-            return head + _trim(body, _room(llm, head), 0)[0]
+            return head + trimmed(to_chat_messages(messages), room_for(llm, head))
         view = self._views.get(sender)
         if view is None or view.upto > len(stored):  # new, or the history was cut: start again
-            view = self._views[sender] = _View()
-        if view.upto < len(stored):
-            for m in stored[view.upto:]:
-                before = len(view.converted)
-                to_chat(m, view.converted)
-                for cm in view.converted[before:]:
-                    view.add_size(cm)
-            view.upto = len(stored)
-        room = _room(llm, head)
-        if room is not None and view.total - view.sizes[view.cut] > room:
-            view.cut = _cut_index(view.sizes, view.converted, view.total - int(room * 0.7))
-        return head + (view.converted[view.cut:] if view.cut else view.converted)
+            view = self._views[sender] = ConversationView()
+        return head + view.update(stored, room_for(llm, head))
 
     async def a_generate_oai_reply(self, messages: list[dict[str, Any]] | None = None,
                                    sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
@@ -691,9 +697,7 @@ class ConversableAgent(Agent):
         """Stream one model call; ``deltas=False`` for calls whose text is not a message
         (speaker selection, summaries)."""
         run = current_run()
-        mid = new_id()
-        if run is not None and deltas:
-            run.message_id = mid
+        mid = (run.turn_id if run is not None else None) or new_id()
         sink = run.sink if run is not None else None
         delta_sink = sink if deltas else None
         completion: Completion | None = None
@@ -773,66 +777,6 @@ class ConversableAgent(Agent):
         if message is None:
             message = await self._ask_human(">")
         return _chat.process_carryover(message, kwargs)
-
-
-CHARS_PER_TOKEN = 3  # a cautious estimate: counting exactly would cost a tokenizer pass per turn
-
-
-def _size(message: ChatMessage) -> int:
-    return len(message.content or "") + sum(len(c.arguments) + len(c.name) for c in message.tool_calls) + 16
-
-
-class _View:
-    """The converted conversation with one partner, and where the context cut is."""
-
-    __slots__ = ("converted", "upto", "sizes", "total", "cut")
-
-    def __init__(self) -> None:
-        self.converted: list[ChatMessage] = []
-        self.upto = 0  # stored dicts converted so far
-        self.sizes = [0]  # sizes[i]: characters before converted[i]
-        self.total = 0
-        self.cut = 0
-
-    def add_size(self, message: ChatMessage) -> None:
-        self.total += _size(message)
-        self.sizes.append(self.total)
-
-
-def _room(llm: LLM | None, head: list[ChatMessage]) -> int | None:
-    if llm is None:
-        return None
-    context = llm.context_length()
-    if not context:
-        return None
-    try:
-        reserve = llm.entries[0][0].primary.config.max_output_tokens or 512
-    except Exception:
-        reserve = 512
-    return max(1000, (context - reserve) * CHARS_PER_TOKEN - sum(_size(m) for m in head))
-
-
-def _cut_index(sizes: list[int], converted: list[ChatMessage], start_at: int) -> int:
-    """The first message to keep so that at most ``total - start_at`` characters remain; never
-    starts at a tool result (its call would be missing), and keeps at least the last message."""
-    import bisect
-
-    cut = min(bisect.bisect_left(sizes, start_at), len(converted) - 1)
-    while cut < len(converted) - 1 and converted[cut].role == "tool":
-        cut += 1
-    return max(cut, 0)
-
-
-def _trim(body: list[ChatMessage], room: int | None, cut: int) -> tuple[list[ChatMessage], int]:
-    if room is None or not body:
-        return body, 0
-    sizes = [0]
-    for m in body:
-        sizes.append(sizes[-1] + _size(m))
-    if sizes[-1] <= room:
-        return body, 0
-    cut = _cut_index(sizes, body, sizes[-1] - int(room * 0.7))
-    return body[cut:], cut
 
 
 def _tag(func: Callable[..., Any], tool: Tool) -> Callable[..., Any]:

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from moot.backends import BackendError, ChatMessage, Usage
 
-from ._context import ChatRun, ChatStop, Sink, current_run, enter_run, leave_run
-from ._messages import as_message, content_str, to_chat_messages
+from ._context import ChatRun, ChatStop, NoReply, Sink, current_run, enter_run, leave_run
+from ._loop import ChatLoop
+from ._messages import content_str, to_chat_messages
 from ._sync import run_sync
 from .events import ChatStarted, Event, NoticeEvent, Stopped
-from .termination import ChatState, Fired, TerminationCondition
+from .termination import TerminationCondition
 
 if TYPE_CHECKING:
     from ._agent import ConversableAgent
@@ -74,52 +75,23 @@ def process_carryover(message: Any, kwargs: dict[str, Any]) -> Any:
     return ("" if message is None else str(message)) + text
 
 
-class _Turns:
-    """Termination bookkeeping shared by the two-agent and group loops."""
+@dataclass
+class Continuation:
+    """How a recorded chat goes on, instead of starting anew (the ``Session`` builds it from the
+    recording, after restoring every agent's history through their public methods).
 
-    def __init__(self, run: ChatRun, condition: TerminationCondition | None):
-        self.run = run
-        self.condition = condition
-        self.state = ChatState()
-        if condition is not None:
-            condition.reset()
-            run.stops.extend(condition.interrupters())
+    ``message``: a new message from the initiator (the chat goes on after a stop, as when the
+    user types in the app); ``None``: the run that stopped goes on where it stopped (resume).
+    """
 
-    def observe(self, message: dict[str, Any], sender: str) -> Fired | None:
-        state = self.state
-        state.messages += 1
-        if self.condition is None:
-            return None
-        state.tokens = self.run.total_tokens()
-        return self.condition.check(message, sender, state)
-
-    def tick(self, next_speaker: str | None = None) -> Fired | None:
-        if self.condition is None:
-            return None
-        self.state.next_speaker = next_speaker
-        self.state.tokens = self.run.total_tokens()
-        return self.condition.check(None, None, self.state)
-
-
-async def _drive(speaker: ConversableAgent, other: ConversableAgent, turns: _Turns, limit: int | None,
-                 silent: bool) -> tuple[str, str]:
-    """Let the two reply to each other; returns (reason, condition) of the stop."""
-    run = turns.run
-    while True:
-        if limit is not None and turns.state.messages >= limit:
-            return f"max_turns reached ({limit // 2} turns, {limit} messages)", "max_turns"
-        fired = turns.tick(speaker.name)
-        if fired is not None:
-            return fired.reason, fired.condition
-        run.message_id = None
-        reply = await speaker.a_generate_reply(messages=speaker.chat_messages[other], sender=other)
-        if reply is None:
-            return speaker._stop or (f"{speaker.name} had no reply", "no_reply")
-        await speaker.a_send(reply, other, request_reply=False, silent=silent)
-        fired = turns.observe(speaker.chat_messages[other][-1], speaker.name)
-        if fired is not None:
-            return fired.reason, fired.condition
-        speaker, other = other, speaker
+    chat_id: str
+    usage: dict[str, Usage] = field(default_factory=dict)
+    message: Any = None
+    elapsed: float = 0.0  # time the run being resumed had already taken
+    seen: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # what the chat's termination saw
+    recipient_next: bool = True  # two agents: the recipient speaks next (else the initiator)
+    group_seen: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # the group's, this run
+    group_speaker: str | None = None  # who said the group's last message
 
 
 async def continue_conversation(responder: ConversableAgent, sender: ConversableAgent, silent: bool = False) -> None:
@@ -131,9 +103,8 @@ async def continue_conversation(responder: ConversableAgent, sender: Conversable
         run = ChatRun(None)
         token = enter_run(run)
     try:
-        turns = _Turns(run, None)
         try:
-            await _drive(responder, sender, turns, None, silent)
+            await ChatLoop(run, None).two_agent(responder, sender, None, silent)
         except ChatStop as stop:
             run.emit(NoticeEvent(run.chat_id, agent=responder.name, text=stop.reason, kind="stopped"))
     finally:
@@ -142,11 +113,37 @@ async def continue_conversation(responder: ConversableAgent, sender: Conversable
 
 
 def _history(initiator: ConversableAgent, recipient: ConversableAgent) -> list[dict[str, Any]]:
-    from ._groupchat import GroupChatManager
-
-    if isinstance(recipient, GroupChatManager) and initiator not in recipient.groupchat.agents:
-        return list(recipient.groupchat.messages)  # AutoGen would give only the first message here
+    group = getattr(recipient, "groupchat", None)
+    if group is not None and initiator not in group.agents:
+        return list(group.messages)  # AutoGen would give only the first message here
     return list(initiator.chat_messages[recipient])
+
+
+async def _go_on(initiator: ConversableAgent, recipient: ConversableAgent, loop: ChatLoop, plan: Continuation,
+                 limit: int | None, silent: bool) -> NoReply:
+    """The chat that stopped goes on: with the new message, or from where it stopped."""
+    group = getattr(recipient, "groupchat", None)
+    if plan.message is not None:
+        await initiator.a_send(plan.message, recipient, request_reply=False, silent=silent)
+        fired = loop.progress.observe(initiator.chat_messages[recipient][-1], initiator.name)
+        if fired is not None:
+            return NoReply(fired.reason, fired.condition)
+        return await loop.two_agent(recipient, initiator, limit, silent)
+    fired = loop.progress.restore(plan.seen, plan.elapsed)
+    if fired is not None:
+        return NoReply(fired.reason, fired.condition)
+    if group is not None and plan.group_speaker is not None:
+        # Inside the manager's reply: the group goes on after its last message.
+        inner = ChatLoop(loop.run, group.termination)
+        fired = inner.progress.restore(plan.group_seen, plan.elapsed)
+        if fired is not None:
+            return NoReply(fired.reason, fired.condition)
+        speaker = group.agent_by_name(plan.group_speaker)
+        return await inner.group(recipient, group, group.messages[-1], speaker, silent=silent,
+                                 posted=True, rounds=len(plan.group_seen))
+    if plan.recipient_next:
+        return await loop.two_agent(recipient, initiator, limit, silent)
+    return await loop.two_agent(initiator, recipient, limit, silent)
 
 
 async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAgent, *, clear_history: bool = True,
@@ -154,54 +151,53 @@ async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAge
                           summary_method: str | Callable[..., Any] | None = "last_msg",
                           summary_args: dict[str, Any] | None = None, message: Any = None,
                           termination: TerminationCondition | None = None, _sink: Sink | None = None,
-                          _resume: Any = None, **kwargs: Any) -> ChatResult:
-    from ._groupchat import GroupChatManager
-
+                          _continue: Continuation | None = None, **kwargs: Any) -> ChatResult:
     if max_turns is not None and max_turns < 0:
         raise ValueError("max_turns must be >= 0")
     if summary_method is not None and not callable(summary_method) and summary_method not in SUMMARY_METHODS:
         raise ValueError(f"summary_method must be one of {', '.join(SUMMARY_METHODS)} or a callable, not {summary_method!r}")
     parent = current_run()
     run = ChatRun(_sink if _sink is not None else (parent.sink if parent else None), parent, silent=bool(silent))
-    if _resume is not None:  # a recorded chat goes on (agents._sessions restored its state)
-        _resume.enter(run)
+    if _continue is not None:  # a recorded chat goes on, with its id and the tokens it used
+        run.chat_id = _continue.chat_id
+        run.usage.update(_continue.usage)
     token = enter_run(run)
     silent = bool(silent)
     try:
         for agent, partner in ((initiator, recipient), (recipient, initiator)):
             agent.reply_at_receive[partner] = False  # the loop below drives the replies
-            if _resume is None:
+            if _continue is None:
                 agent.reset_consecutive_auto_reply_counter(partner)
                 if clear_history:
                     agent.clear_history(partner)
-        group = isinstance(recipient, GroupChatManager)
-        if group and clear_history and _resume is None:
-            recipient.groupchat.reset_messages()
-        participants = tuple(a.name for a in recipient.groupchat.agents) if group else (initiator.name, recipient.name)
-        if _resume is None:
+        group = getattr(recipient, "groupchat", None)
+        if group is not None and clear_history and _continue is None:
+            group.reset_messages()
+        participants = tuple(a.name for a in group.agents) if group is not None else (initiator.name, recipient.name)
+        if _continue is None:
             run.emit(ChatStarted(run.chat_id, initiator=initiator.name, participants=participants,
-                                 kind="group" if group else "two_agent",
+                                 kind="group" if group is not None else "two_agent",
                                  parent_chat_id=parent.chat_id if parent else None, max_turns=max_turns))
-        turns = _Turns(run, termination)
-        reason, condition = "", ""
+        loop = ChatLoop(run, termination)
+        limit = 2 * max_turns if max_turns is not None else None
         try:
-            if _resume is not None:
-                reason, condition = await _resume.go_on(initiator, recipient, turns, max_turns, silent)
+            if _continue is not None:
+                stop = await _go_on(initiator, recipient, loop, _continue, limit, silent)
             elif max_turns == 0:
-                reason, condition = "max_turns is 0: nothing was sent", "max_turns"
+                stop = NoReply("max_turns is 0: nothing was sent", "max_turns")
             else:
                 if callable(message):
                     message = message(initiator, recipient, kwargs)
                 first = await initiator.a_generate_init_message(message, **kwargs)
                 await initiator.a_send(first, recipient, request_reply=False, silent=silent)
-                fired = turns.observe(initiator.chat_messages[recipient][-1], initiator.name)
+                fired = loop.progress.observe(initiator.chat_messages[recipient][-1], initiator.name)
                 if fired is not None:
-                    reason, condition = fired.reason, fired.condition
+                    stop = NoReply(fired.reason, fired.condition)
                 else:
-                    limit = 2 * max_turns if max_turns is not None else None
-                    reason, condition = await _drive(recipient, initiator, turns, limit, silent)
-        except ChatStop as stop:
+                    stop = await loop.two_agent(recipient, initiator, limit, silent)
             reason, condition = stop.reason, stop.condition
+        except ChatStop as exc:
+            reason, condition = exc.reason, exc.condition
         except (asyncio.CancelledError, KeyboardInterrupt):
             run.emit(Stopped(run.chat_id, reason="the chat was cancelled", condition="cancelled"))
             raise
@@ -211,9 +207,9 @@ async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAge
         history = _history(initiator, recipient)
         try:
             summary = await _summarize(summary_method, summary_args or {}, initiator, recipient, history)
-        except ChatStop as stop:
+        except ChatStop as exc:
             summary = ""
-            reason = f"{reason}; the summary failed: {stop.reason}"
+            reason = f"{reason}; the summary failed: {exc.reason}"
         result = ChatResult(
             chat_id=run.chat_id, chat_history=history, summary=summary, cost=cost_of(run.usage),
             human_input=list(run.human_input), stop_reason=reason, stop_condition=condition, usage=dict(run.usage),

@@ -45,18 +45,18 @@ def _messages_to_scan(messages: list[dict[str, Any]], last_n: Any) -> int:
 
 def executor_of(agent: ConversableAgent) -> Any:
     """The agent's executor, created on first use (so a chat that never runs code needs none)."""
-    if agent._executor is None:
+    if agent.executor is None:
         from moot.executors import ExecutorUnavailable, make_executor
 
         config = dict(agent._code_execution_config or {})
         try:
-            agent._executor = make_executor(config)
+            agent.executor = make_executor(config)
         except ExecutorUnavailable as exc:
             run = current_run()
             if run is not None:
                 run.emit(NoticeEvent(run.chat_id, agent=agent.name, text=str(exc), kind="executor_unavailable"))
             raise ChatStop(f"{agent.name} cannot run code: {exc}", "executor_unavailable") from exc
-    return agent._executor
+    return agent.executor
 
 
 async def _approve(agent: ConversableAgent, block: CodeBlock) -> tuple[CodeBlock | None, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +34,23 @@ class ChatStop(Exception):
         self.condition = condition
 
 
+@dataclass(frozen=True, slots=True)
+class NoReply:
+    """What a reply step gives when the agent will not reply, and why: the chat stops with this
+    reason and condition (a value handed back, never a flag left on the agent). Falsy, like
+    AutoGen's ``None`` reply."""
+
+    reason: str
+    condition: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
 class ChatRun:
     """One chat while it runs."""
 
-    __slots__ = ("chat_id", "sink", "parent", "usage", "stops", "message_id", "started", "human_input", "silent",
+    __slots__ = ("chat_id", "sink", "parent", "usage", "stops", "turn_id", "started", "human_input", "silent",
                  "last_posted_id")
 
     def __init__(self, sink: Sink | None, parent: ChatRun | None = None, silent: bool = True):
@@ -45,7 +59,9 @@ class ChatRun:
         self.parent = parent
         self.usage: dict[str, Usage] = {}
         self.stops: list[ExternalStop] = list(parent.stops) if parent else []
-        self.message_id: str | None = None  # id the next message sent will carry (set per turn)
+        # The id of the turn being generated: the chat loop picks it before asking for a reply, the
+        # reply's token deltas carry it, and the loop sends the reply with it.
+        self.turn_id: str | None = None
         self.started = time.monotonic()
         self.human_input: list[str] = []
         self.silent = silent
@@ -69,11 +85,6 @@ class ChatRun:
             if handle.is_set():
                 return handle
         return None
-
-    def take_message_id(self) -> str:
-        mid = self.message_id
-        self.message_id = None
-        return mid or new_id()
 
 
 def current_run() -> ChatRun | None:

@@ -12,10 +12,11 @@ from typing import Any
 from moot.backends import BackendError, ChatMessage
 
 from ._agent import Agent, ConversableAgent
-from ._chat import _Turns
 from ._context import ChatStop, current_run
+from ._loop import ChatLoop
 from ._messages import content_str, stored_copy
-from .events import MessagePosted, SpeakerSelected
+from ._models import current_registry, resolve_llm
+from ._sync import run_sync
 from .termination import TerminationCondition
 
 SELECTION_METHODS = ("auto", "round_robin", "random", "manual")
@@ -332,88 +333,37 @@ class GroupChatManager(ConversableAgent):
     def _selector_llm(self, groupchat: GroupChat) -> Any:
         if groupchat.select_speaker_model is None:
             return self.client
-        from ._models import current_registry, resolve_llm
-
         key = (id(current_registry()), repr(groupchat.select_speaker_model))
         if self._select_llm is None or self._select_llm_key != key:
             self._select_llm = resolve_llm(groupchat.select_speaker_model)
             self._select_llm_key = key
         return self._select_llm
 
-    def _broadcast(self, message: dict[str, Any], speaker: Agent, groupchat: GroupChat) -> None:
-        for agent in groupchat.agents:
+    def broadcast(self, message: dict[str, Any], speaker: Agent) -> None:
+        """Every member but ``speaker`` hears ``message`` (stored as received; nobody replies)."""
+        for agent in self._groupchat.agents:
             if agent is not speaker and isinstance(agent, ConversableAgent):
-                agent._deliver(message, self)
+                agent.deliver(message, self)
 
     async def a_run_chat(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
                          config: GroupChat | None = None) -> tuple[bool, Any]:
-        """Run the group chat from the message ``sender`` sent (the reply step of the manager)."""
+        """Run the group chat from the message ``sender`` sent (the reply step of the manager);
+        it ends with a ``NoReply`` saying why (AutoGen's ``(True, None)``, with a reason)."""
         groupchat = config or self._groupchat
         if messages is None:
             messages = self._oai_messages[sender]
         run = current_run()
         assert run is not None, "a group chat runs inside initiate_chat"
-        turns = _Turns(run, groupchat.termination)
-        silent = run.silent
-        resume, self._resume_group = getattr(self, "_resume_group", None), None
-        if resume is not None:  # a recorded group chat goes on after its last message
-            speaker, fired = resume.restore_turns(turns)
-            message = groupchat.messages[-1]
-            if fired is not None:
-                self._stop = (fired.reason, fired.condition)
-                return True, None
-        elif groupchat.send_introductions:
-            intro = groupchat.introductions_msg()
-            for agent in groupchat.agents:
-                if isinstance(agent, ConversableAgent):
-                    agent._deliver({"content": intro, "name": self.name}, self)
-            run.emit(MessagePosted(run.chat_id, message_id=run.take_message_id(), sender=self.name, recipient="*",
-                                   role="user", content=intro, name=self.name))
-        if resume is None:
-            message = dict(messages[-1])
-            speaker = sender if sender is not None else groupchat.agents[0]
-        while True:
-            if resume is None:
-                groupchat.append(message, speaker)
-                self._broadcast(message, speaker, groupchat)
-                fired = turns.observe(message, speaker.name)
-                if fired is not None:
-                    self._stop = (fired.reason, fired.condition)
-                    return True, None
-            resume = None
-            if self._is_termination_msg(message):
-                self._stop = (f"{self.name}: is_termination_msg matched the message from {speaker.name}",
-                              "is_termination_msg")
-                return True, None
-            if len(groupchat.messages) >= groupchat.max_round:
-                self._stop = (f"max_round reached ({groupchat.max_round} messages)", "max_round")
-                return True, None
-            selection = await groupchat.a_select_speaker(speaker, self)
-            run.emit(SpeakerSelected(run.chat_id, speaker=selection.agent.name if selection.agent else "",
-                                     candidates=tuple(a.name for a in selection.candidates), method=selection.method,
-                                     reason=selection.reason, raw_answer=selection.raw_answer,
-                                     fallback=selection.fallback))
-            if selection.agent is None:
-                self._stop = (f"speaker selection ended the chat: {selection.reason}", "speaker_selection")
-                return True, None
-            speaker = selection.agent
-            fired = turns.tick(speaker.name)
-            if fired is not None:
-                self._stop = (fired.reason, fired.condition)
-                return True, None
-            assert isinstance(speaker, ConversableAgent)
-            run.message_id = None
-            reply = await speaker.a_generate_reply(sender=self)
-            if reply is None:
-                self._stop = speaker._stop or (f"{speaker.name} had no reply", "no_reply")
-                return True, None
-            await speaker.a_send(reply, self, request_reply=False, silent=silent or self._silent_groupchat)
-            message = dict(self._oai_messages[speaker][-1])
+        loop = ChatLoop(run, groupchat.termination)
+        if groupchat.send_introductions and not groupchat.messages:
+            loop.introduce(self, groupchat)
+        speaker = sender if sender is not None else groupchat.agents[0]
+        stop = await loop.group(self, groupchat, dict(messages[-1]), speaker,
+                                silent=run.silent or self._silent_groupchat)
+        return True, stop
 
     def run_chat(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
                  config: GroupChat | None = None) -> tuple[bool, Any]:
-        from ._sync import run_sync
-
         return run_sync(self.a_run_chat(messages, sender, config))
 
 

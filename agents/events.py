@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from .outcome import outcome_of
+
 __all__ = [
     "ChatStarted",
     "CodeBlockFound",
@@ -262,6 +264,11 @@ class Stopped(Event):
     reason: str
     condition: str
     summary: str | None = None
+    outcome: str = ""  # completed | failed | cancelled | interrupted (moot.agents.outcome), from the condition
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", outcome_of(self.condition).value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,9 @@ class TerminationCondition:
     def reset(self) -> None:
         pass
 
+    def restore_elapsed(self, seconds: float) -> None:
+        """A resumed chat: count ``seconds`` already spent (time limits go on from there)."""
+
     def interrupters(self) -> list[Any]:
         """Conditions that may stop a turn midway (external stop, timeout)."""
         return []
@@ -99,6 +102,10 @@ class AnyOf(TerminationCondition):
         for p in self.parts:
             p.reset()
 
+    def restore_elapsed(self, seconds: float) -> None:
+        for p in self.parts:
+            p.restore_elapsed(seconds)
+
     def interrupters(self) -> list[Any]:
         return [i for p in self.parts for i in p.interrupters()]
 
@@ -128,6 +135,10 @@ class AllOf(TerminationCondition):
         self._fired.clear()
         for p in self.parts:
             p.reset()
+
+    def restore_elapsed(self, seconds: float) -> None:
+        for p in self.parts:
+            p.restore_elapsed(seconds)
 
     def interrupters(self) -> list[Any]:
         return []  # one part alone must not stop a turn
@@ -189,6 +200,9 @@ class Timeout(TerminationCondition):
 
     def reset(self) -> None:
         self._started = time.monotonic()
+
+    def restore_elapsed(self, seconds: float) -> None:
+        self._started = time.monotonic() - seconds
 
     def check(self, message: dict[str, Any] | None, sender: str | None, state: ChatState) -> Fired | None:
         return self.interrupt_fired()

@@ -55,9 +55,10 @@ __all__ = [
 DB_NAME = "sessions.db"
 LOCK_DIR = "sessions.locks"
 STATUSES = ("running", "stopped", "interrupted", "failed")
-# Stop conditions after which resuming makes sense (the chat did not reach its own end).
-RESUMABLE_CONDITIONS = frozenset({"cancelled", "ExternalStop", "error", "backend_error", "interrupted", "fork",
-                                  "Timeout", "TokenBudget"})
+# How a run ended (decided by the engine, ``moot.agents.outcome``; the store only keeps it) and the
+# status it leaves the session in. Every outcome but completed can be resumed.
+OUTCOMES = ("completed", "failed", "cancelled", "interrupted")
+STATUS_OF_OUTCOME = {"completed": "stopped", "cancelled": "stopped", "failed": "failed", "interrupted": "interrupted"}
 FLUSH_EVERY_S = 0.1
 # Commits closer together than this are merged: a chat posting messages faster than this (a
 # scripted model, a benchmark) pays for one commit per window, not one per message.
@@ -122,7 +123,21 @@ def _m1_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX sessions_by_updated ON sessions(updated)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial]
+def _m2_outcome(db: sqlite3.Connection) -> None:
+    """Sessions carry the outcome of their last run; older rows get it from what they stored."""
+    db.execute("ALTER TABLE sessions ADD COLUMN outcome TEXT")
+    db.execute("""
+        UPDATE sessions SET outcome = CASE
+            WHEN status = 'running' THEN NULL
+            WHEN status = 'interrupted' OR stop_condition IN ('interrupted', 'fork') THEN 'interrupted'
+            WHEN status = 'failed' OR stop_condition IN ('error', 'backend_error', 'executor_unavailable',
+                                                         'summary_error') THEN 'failed'
+            WHEN stop_condition IN ('cancelled', 'ExternalStop') THEN 'cancelled'
+            ELSE 'completed' END""")
+    db.execute("UPDATE sessions SET status = 'failed' WHERE outcome = 'failed'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_outcome]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -180,21 +195,23 @@ class SessionInfo:
     interrupted_message_id: str | None
     pid: int | None
     host: str | None
+    outcome: str | None  # of the last run: completed | failed | cancelled | interrupted; None while running
     messages: int = 0
 
     @property
     def resumable(self) -> bool:
-        if self.status in ("interrupted", "failed"):
-            return True
-        return self.status == "stopped" and (self.stop_condition or "") in RESUMABLE_CONDITIONS
+        """Whether the last run can go on where it stopped (a completed one takes a new message)."""
+        return self.outcome in ("failed", "cancelled", "interrupted")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["resumable"] = self.resumable
+        return out
 
 
 _COLUMNS = ("id", "title", "team_name", "team_text", "task", "models_source", "models_text", "default_model", "options",
             "created", "updated", "status", "stop_reason", "stop_condition", "parent_id", "fork_message_id",
-            "root_chat_id", "interrupted_message_id", "pid", "host")
+            "root_chat_id", "interrupted_message_id", "pid", "host", "outcome")
 
 
 def _info(row: sqlite3.Row | tuple[Any, ...], messages: int = 0) -> SessionInfo:
@@ -353,7 +370,8 @@ class SessionStore:
                        task: str | None = None, models_source: str | None = None, models_text: str | None = None,
                        default_model: str | None = None, options: dict[str, Any] | None = None,
                        status: str = "running", parent_id: str | None = None, fork_message_id: str | None = None,
-                       root_chat_id: str | None = None, session_id: str | None = None) -> str:
+                       root_chat_id: str | None = None, session_id: str | None = None,
+                       outcome: str | None = None) -> str:
         sid = session_id or uuid.uuid4().hex[:12]
         now = time.time()
         with self.transaction() as db:
@@ -362,7 +380,7 @@ class SessionStore:
                 (sid, title, team_name, team_text, task, models_source,
                  redact_models_text(models_text) if models_text else None, default_model,
                  json.dumps(options or {}), now, now, status, None, None, parent_id, fork_message_id, root_chat_id,
-                 None, os.getpid(), socket.gethostname()))
+                 None, os.getpid(), socket.gethostname(), outcome))
         return sid
 
     def _row(self, session_id: str) -> SessionInfo:
@@ -427,6 +445,8 @@ class SessionStore:
             raise ValueError(f"unknown session fields: {', '.join(sorted(bad))}")
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        if fields.get("outcome") is not None and fields["outcome"] not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         if "options" in fields:
             fields["options"] = json.dumps(fields["options"])
         fields.setdefault("updated", time.time())
@@ -489,7 +509,8 @@ class SessionStore:
         with self.transaction() as db:
             db.execute(
                 f"INSERT INTO sessions ({', '.join(_COLUMNS)}) SELECT ?, ?, team_name, team_text, task, models_source, "
-                f"models_text, default_model, options, ?, ?, 'stopped', ?, 'fork', id, ?, root_chat_id, NULL, ?, ? "
+                f"models_text, default_model, options, ?, ?, 'interrupted', ?, 'fork', id, ?, root_chat_id, NULL, ?, ?, "
+                f"'interrupted' "
                 f"FROM sessions WHERE id = ?",
                 (new_id, title if title is not None else f"{parent.title} (fork at {number})", now, now, reason,
                  message_id, os.getpid(), socket.gethostname(), parent.id))
@@ -518,14 +539,18 @@ class SessionStore:
         sid = meta.get("id") or uuid.uuid4().hex[:12]
         if self.db.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone():
             sid = uuid.uuid4().hex[:12]
+        outcome = meta.get("outcome") if meta.get("outcome") in OUTCOMES else None
         status = meta.get("status") if meta.get("status") in STATUSES else "stopped"
-        if status == "running":
-            status = "interrupted"
+        if status == "running" or outcome is None and status == "interrupted":
+            status, outcome = "interrupted", "interrupted"
+        elif outcome is None:
+            outcome = "failed" if status == "failed" else "completed"
+        status = STATUS_OF_OUTCOME[outcome]
         self.create_session(
             session_id=sid, title=meta.get("title") or "", team_name=meta.get("team_name"),
             team_text=meta.get("team_text"), task=meta.get("task"), models_source=meta.get("models_source"),
             models_text=meta.get("models_text"), default_model=meta.get("default_model"),
-            options=meta.get("options") or {}, status=status, root_chat_id=meta.get("root_chat_id"))
+            options=meta.get("options") or {}, status=status, root_chat_id=meta.get("root_chat_id"), outcome=outcome)
         self.update(sid, stop_reason=meta.get("stop_reason"), stop_condition=meta.get("stop_condition"),
                     interrupted_message_id=meta.get("interrupted_message_id"),
                     created=meta.get("created") or time.time(), updated=meta.get("updated") or time.time())
@@ -611,8 +636,8 @@ class SessionStore:
                 reason = f"the process died while {agent} was replying; that reply was cut off and is marked interrupted"
             else:
                 reason = "the process died before the chat stopped"
-            db.execute("UPDATE sessions SET status = 'interrupted', stop_reason = ?, stop_condition = 'interrupted', "
-                       "interrupted_message_id = ?, updated = ? WHERE id = ?",
+            db.execute("UPDATE sessions SET status = 'interrupted', outcome = 'interrupted', stop_reason = ?, "
+                       "stop_condition = 'interrupted', interrupted_message_id = ?, updated = ? WHERE id = ?",
                        (reason, partial, time.time(), session_id))
 
     # -- recording ------------------------------------------------------------------------------
@@ -630,12 +655,11 @@ class SessionStore:
             info = self._row(session_id)
             fd = self.acquire(info.id)
             try:
-                self.update(info.id, status="running", stop_reason=None, stop_condition=None, pid=os.getpid(),
-                            host=socket.gethostname())
+                self.update(info.id, pid=os.getpid(), host=socket.gethostname())
             except BaseException:
                 self.release(fd)
                 raise
-            return SessionRecorder(self, info.id, fd, root_chat_id=root_chat_id or info.root_chat_id)
+            return SessionRecorder(self, info.id, fd, root_chat_id=root_chat_id or info.root_chat_id, running=False)
         team_name = team_text = None
         if team is not None and not isinstance(team, str):
             team_name = getattr(team, "name", None)
@@ -669,7 +693,8 @@ class SessionRecorder:
     row. No work grows with the history.
     """
 
-    def __init__(self, store: SessionStore, session_id: str, lock_fd: int | None, root_chat_id: str | None = None):
+    def __init__(self, store: SessionStore, session_id: str, lock_fd: int | None, root_chat_id: str | None = None,
+                 running: bool = True):
         self.store = store
         self.session_id = session_id
         self._fd = lock_fd
@@ -687,7 +712,8 @@ class SessionRecorder:
         self.root_chat_id = root_chat_id
         self._root_known = root_chat_id is not None
         self._open_mid: str | None = None  # a reply streaming and not yet posted
-        self._stopped: dict[str, Any] | None = None
+        self._stopped: dict[str, Any] | None = None  # the root chat's last Stopped event
+        self._running = running  # a run is open: its outcome is not written yet
         self._closed = False
         self._secrets = _secret_values()
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -714,7 +740,8 @@ class SessionRecorder:
                 self.root_chat_id = event.chat_id
                 self._root_known = True
         elif kind == "stopped" and event.chat_id == self.root_chat_id:
-            self._stopped = {"reason": event.reason, "condition": event.condition}
+            self._stopped = {"reason": event.reason, "condition": event.condition,
+                             "outcome": getattr(event, "outcome", None) or None}
         if kind in _COMMIT_AT:
             self._wake.set()
 
@@ -826,9 +853,38 @@ class SessionRecorder:
                                 not self._thread.is_alive(), timeout)
         self._check()
 
-    def close(self, status: str | None = None, reason: str | None = None, *, interrupted: bool = False) -> None:
-        """Write what is left and set the session's status: from the chat's ``Stopped`` event
-        (``failed`` for errors), else ``interrupted`` (the chat never said it stopped)."""
+    def begin_run(self) -> None:
+        """A run of the session starts: it shows as running until ``end_run`` (a process that
+        dies meanwhile leaves it interrupted, since its lock is gone)."""
+        self._check()
+        self._stopped = None
+        self._running = True
+        self.store.update(self.session_id, status="running", outcome=None, stop_reason=None, stop_condition=None,
+                          interrupted_message_id=None)
+
+    def end_run(self, outcome: str | None = None, reason: str | None = None, condition: str | None = None) -> None:
+        """The run ended: write what is queued, then its outcome (by default the one the root
+        chat's ``Stopped`` event carries; none seen means the run was interrupted)."""
+        self.flush()
+        self._finish(outcome, reason, condition)
+
+    def _finish(self, outcome: str | None, reason: str | None, condition: str | None) -> None:
+        stopped = self._stopped or {}
+        if outcome is None:
+            outcome = stopped.get("outcome") or "interrupted"
+        if outcome == "interrupted" and not stopped:
+            condition = condition or "interrupted"
+            reason = reason or "the run ended before the chat stopped"
+        self.store.update(self.session_id, status=STATUS_OF_OUTCOME[outcome], outcome=outcome,
+                          stop_reason=reason or stopped.get("reason"), stop_condition=condition or stopped.get("condition"),
+                          interrupted_message_id=self._open_mid if outcome == "interrupted" else None)
+        self._running = False
+
+    def close(self, outcome: str | None = None, reason: str | None = None, condition: str | None = None, *,
+              interrupted: bool = False) -> None:
+        """Write what is left and let the session go. A run still open ends here: with
+        ``outcome`` if given, else ``interrupted`` when asked (or when the chat never said it
+        stopped), else the outcome its ``Stopped`` event carried."""
         if self._closed:
             return
         self._closed = True
@@ -837,20 +893,10 @@ class SessionRecorder:
             self._wake.set()
             self._thread.join()
             self._check()
-            condition = None
-            if status is None:
-                if self._stopped is not None and not interrupted:
-                    condition = self._stopped["condition"]
-                    reason = reason or self._stopped["reason"]
-                    status = "failed" if condition in ("error", "backend_error") else "stopped"
-                else:
-                    status, condition = "interrupted", "interrupted"
-                    reason = reason or "the run ended before the chat stopped"
-            elif self._stopped is not None:
-                condition = self._stopped["condition"]
-                reason = reason or self._stopped["reason"]
-            self.store.update(self.session_id, status=status, stop_reason=reason, stop_condition=condition,
-                              interrupted_message_id=self._open_mid if status == "interrupted" else None)
+            if self._running or outcome is not None:
+                if interrupted and outcome is None:
+                    self._stopped = None
+                self._finish(outcome, reason, condition)
         finally:
             self._db.close()
             self.store.release(self._fd)

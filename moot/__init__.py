@@ -20,7 +20,7 @@ _EXPORTS = {
         [
             "Agent", "AssistantAgent", "BuiltTeam", "ChatResult", "ChatStop", "ChatStream", "CodeApproval",
             "ConversableAgent", "ExternalStop", "GroupChat", "GroupChatManager", "Handoff", "LLM",
-            "MaxMessages", "ReplayResult", "Selection", "Stall", "Teachability", "Team", "TerminationCondition",
+            "MaxMessages", "NoReply", "Outcome", "ReplayResult", "Session", "Budgets", "Selection", "Stall", "Teachability", "Team", "TerminationCondition",
             "TextMention", "Timeout", "TokenBudget", "Tool", "UserProxyAgent", "a_initiate_chats",
             "a_replay_session", "a_resume_session", "build_tool", "current_registry", "events", "find_team",
             "initiate_chats", "list_teams", "load_team", "parse_team", "register_function", "repair_json",

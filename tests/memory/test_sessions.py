@@ -152,7 +152,7 @@ async def test_resume_restores_auto_reply_counters(session_env):
 async def test_a_finished_session_is_not_resumed(session_env):
     store = SessionStore.open_default()
     sid, _ = await record_run(store, session_env, "duo.toml")
-    with pytest.raises(SessionStoreError, match="nothing to resume. Fork it"):
+    with pytest.raises(SessionStoreError, match="nothing to resume. Go on with a message"):
         await a_resume_session(sid, store=store)
 
 
@@ -161,6 +161,7 @@ async def test_a_session_held_by_a_recorder_cannot_be_resumed_or_deleted(session
     sid, _ = await record_run(store, session_env, "duo.toml")
     fork = store.fork(sid, 2)
     holder = store.recorder(session_id=fork)
+    holder.begin_run()
     try:
         with pytest.raises(SessionBusy, match=r"being run by process \d+"):
             await a_resume_session(fork, store=store, models=str(session_env / "models.toml"))

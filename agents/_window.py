@@ -1,0 +1,87 @@
+"""The context window: what part of a conversation an agent's model sees.
+
+The stored history is never cut. A view converts each stored message once (kept between turns,
+so a long chat does not cost more per turn) and, when the conversation outgrows the model's
+context, leaves the oldest messages out. The cut moves in steps, down to 70% of the room, so a
+local backend can keep reusing its KV cache between cuts; it never starts at a tool result
+(its call would be missing) and always keeps the last message.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING, Any
+
+from moot.backends import ChatMessage
+
+from ._messages import to_chat
+
+if TYPE_CHECKING:
+    from ._models import LLM
+
+__all__ = ["CHARS_PER_TOKEN", "ConversationView", "room_for", "trimmed"]
+
+CHARS_PER_TOKEN = 3  # a cautious estimate: counting exactly would cost a tokenizer pass per turn
+KEEP_AFTER_CUT = 0.7  # a cut leaves this share of the room filled
+
+
+def _size(message: ChatMessage) -> int:
+    return len(message.content or "") + sum(len(c.arguments) + len(c.name) for c in message.tool_calls) + 16
+
+
+def room_for(llm: LLM | None, head: list[ChatMessage]) -> int | None:
+    """Characters of conversation the model has room for after ``head`` and its reply."""
+    if llm is None:
+        return None
+    context = llm.context_length()
+    if not context:
+        return None
+    reserve = llm.max_output_tokens() or 512
+    return max(1000, (context - reserve) * CHARS_PER_TOKEN - sum(_size(m) for m in head))
+
+
+def _cut_index(sizes: list[int], converted: list[ChatMessage], start_at: int) -> int:
+    """The first message to keep so that at most ``total - start_at`` characters remain."""
+    cut = min(bisect.bisect_left(sizes, start_at), len(converted) - 1)
+    while cut < len(converted) - 1 and converted[cut].role == "tool":
+        cut += 1
+    return max(cut, 0)
+
+
+def trimmed(body: list[ChatMessage], room: int | None) -> list[ChatMessage]:
+    """``body`` cut to fit ``room`` (a one-off view: messages that are not a stored history)."""
+    if room is None or not body:
+        return body
+    sizes = [0]
+    for m in body:
+        sizes.append(sizes[-1] + _size(m))
+    if sizes[-1] <= room:
+        return body
+    return body[_cut_index(sizes, body, sizes[-1] - int(room * KEEP_AFTER_CUT)):]
+
+
+class ConversationView:
+    """The converted conversation with one partner, and where the context cut is."""
+
+    __slots__ = ("converted", "upto", "sizes", "total", "cut")
+
+    def __init__(self) -> None:
+        self.converted: list[ChatMessage] = []
+        self.upto = 0  # stored dicts converted so far
+        self.sizes = [0]  # sizes[i]: characters before converted[i]
+        self.total = 0
+        self.cut = 0
+
+    def update(self, stored: list[dict[str, Any]], room: int | None) -> list[ChatMessage]:
+        """Convert what ``stored`` gained since the last call; the messages the model sees."""
+        if self.upto < len(stored):
+            for m in stored[self.upto:]:
+                before = len(self.converted)
+                to_chat(m, self.converted)
+                for cm in self.converted[before:]:
+                    self.total += _size(cm)
+                    self.sizes.append(self.total)
+            self.upto = len(stored)
+        if room is not None and self.total - self.sizes[self.cut] > room:
+            self.cut = _cut_index(self.sizes, self.converted, self.total - int(room * KEEP_AFTER_CUT))
+        return self.converted[self.cut:] if self.cut else self.converted
