@@ -1,218 +1,37 @@
-"""Team files: a TOML description of who is in a chat and how it runs.
+"""Teams: a team file's members turned into agents and a ready chat.
 
-A team names its members (role, system message, model, tools, code execution), how the next
-speaker is chosen, and when the chat ends. ``load_team`` validates a file with precise errors (file,
-member, field), like models.toml; ``Team.build()`` turns it into agents and a ready chat.
-
-Where teams are found: a path, else ``NAME.toml`` in ``./teams``, the user config dir's
-``teams/``, and the teams shipped with moot.
+The file format (schema, reader, writer, where files are found) lives in ``_teamfile``;
+``load_team`` finds and validates a file, ``Team.build()`` creates the agents.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from moot.backends import ConfigError
+from typing import Any
 
 from ._agent import ConversableAgent
 from ._builtin_tools import BUILTIN_TOOLS
 from ._groupchat import GroupChat, GroupChatManager
 from ._roles import AssistantAgent, UserProxyAgent, register_function
+from ._teamfile import Member, TeachabilitySettings, TeamFile, find_team, read_team, read_team_file
 from .termination import MaxMessages, Stall, TerminationCondition, TextMention, Timeout, TokenBudget
-
-PACKAGED_TEAMS = Path(__file__).resolve().parent.parent / "teams"  # moot/teams in a wheel, ./teams in a checkout
-HumanInputMode = Literal["ALWAYS", "TERMINATE", "NEVER"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CodeExecution(_Strict):
-    """``[members.code_execution]``: AutoGen's code_execution_config keys."""
-
-    executor: Literal["docker", "local"] | None = None
-    work_dir: str | None = None
-    timeout: float = Field(default=60, gt=0)
-    image: str | None = None
-    last_n_messages: int | Literal["auto"] = "auto"
-    memory: str | None = None
-
-
-class TeachabilitySettings(_Strict):
-    """``[members.teachability]``: teachable memory for a member (unset keys come from models.toml's
-    ``[memory]``); ``teachability = true`` takes them all from there."""
-
-    policy: Literal["auto", "confirm", "off"] | None = None
-    k: int | None = Field(default=None, gt=0, le=50)
-    distance_threshold: float | None = Field(default=None, gt=0, le=2)
-    learn_model: str | None = None
-    scope: Literal["agent", "shared"] | None = None
-
-
-class Member(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
-    role: Literal["assistant", "user_proxy", "conversable"] = "assistant"
-    system_message: str | None = None
-    description: str | None = None
-    model: str | Literal[False] | None = None  # a models.toml name; false: no model; omitted: the default
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    tools: list[str] = Field(default_factory=list)
-    code_execution: CodeExecution | Literal[False] | None = None
-    human_input_mode: HumanInputMode | None = None
-    max_consecutive_auto_reply: int | None = Field(default=None, ge=0)
-    default_auto_reply: str = ""
-    termination_text: str | None = None  # a reply ending with it ends the chat (AutoGen's usual test)
-    teachability: bool | TeachabilitySettings = False  # remember what the user teaches (agents.Teachability)
-
-
-class ChatSettings(_Strict):
-    initiator: str | None = None  # who sends the task (default: the first user_proxy, else "user")
-    speaker_selection: Literal["auto", "round_robin", "random", "manual"] | None = None  # set: a group chat
-    max_round: int = Field(default=12, gt=0)
-    max_turns: int | None = Field(default=None, gt=0)  # two-agent chats
-    transitions: dict[str, list[str]] | None = None
-    transitions_type: Literal["allowed", "disallowed"] = "allowed"
-    send_introductions: bool = False
-    selector_model: str | None = None
-    summary_method: Literal["last_msg", "reflection_with_llm"] = "last_msg"
-
-
-class TerminationSettings(_Strict):
-    max_messages: int | None = Field(default=None, gt=0)
-    text: str | None = None
-    token_budget: int | None = Field(default=None, gt=0)
-    timeout_s: float | None = Field(default=None, gt=0)
-    stall: bool = True
-
-
-class TeamFile(_Strict):
-    schema_version: Literal[1]
-    name: str | None = None
-    description: str = ""
-    members: list[Member] = Field(min_length=1)
-    chat: ChatSettings = Field(default_factory=ChatSettings)
-    termination: TerminationSettings = Field(default_factory=TerminationSettings)
-
-
-def _where(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[str, str | None]:
-    if loc and loc[0] == "members" and len(loc) >= 2 and isinstance(loc[1], int):
-        members = raw.get("members") if isinstance(raw.get("members"), list) else []
-        entry = members[loc[1]] if loc[1] < len(members) and isinstance(members[loc[1]], dict) else {}
-        name = entry.get("name")
-        where = f"[[members]] entry {loc[1] + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
-        return where, ".".join(str(p) for p in loc[2:] if not str(p).startswith(("literal", "str", "bool"))) or None
-    if loc and loc[0] in ("chat", "termination"):
-        return f"[{loc[0]}]", ".".join(str(p) for p in loc[1:]) or None
-    return "top level", ".".join(str(p) for p in loc) or None
-
-
-def _problems(source: str, exc: ValidationError, raw: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for err in exc.errors():
-        where, fld = _where(tuple(err["loc"]), raw)
-        if err["type"] == "extra_forbidden":
-            line = f"{source}: {where}: unknown field {fld!r}"
-        elif err["type"] == "missing":
-            line = f"{source}: {where}: field {fld!r} is required"
-        else:
-            line = f"{source}: {where}: field {fld!r}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})"
-        if line not in out:
-            out.append(line)
-    return out
 
 
 def parse_team(text: str, source: str, models: Any = None) -> Team:
-    """Validate a team file's text; raise ``ConfigError`` listing every mistake.
+    """Validate a team file's text into a ``Team``; raise ``ConfigError`` listing every mistake.
 
     ``models`` (a ``ModelsConfig``) lets the check name models that do not exist.
     """
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
-    try:
-        spec = TeamFile.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_problems(source, exc, raw)) from None
-    problems: list[str] = []
-    names = [m.name for m in spec.members]
-    for i, m in enumerate(spec.members):
-        where = f"{source}: [[members]] entry {i + 1} ({m.name!r})"
-        if names.index(m.name) != i:
-            problems.append(f"{where}: field 'name': duplicate name (also entry {names.index(m.name) + 1})")
-        for tool in m.tools:
-            if tool not in BUILTIN_TOOLS:
-                problems.append(f"{where}: field 'tools': no tool named {tool!r} (tools: {', '.join(BUILTIN_TOOLS)})")
-        if models is not None and isinstance(m.model, str) and m.model not in models.models:
-            problems.append(f"{where}: field 'model': no model named {m.model!r} in {models.source} (models: {', '.join(models.models)})")
-        learn = m.teachability.learn_model if not isinstance(m.teachability, bool) else None
-        if models is not None and learn is not None and learn not in models.models:
-            problems.append(f"{where}: field 'teachability.learn_model': no model named {learn!r} in {models.source}")
-    chat = spec.chat
-    known = set(names) | {"user"}
-    if chat.initiator is not None and chat.initiator not in known:
-        problems.append(f"{source}: [chat]: field 'initiator': no member named {chat.initiator!r}")
-    for src, dests in (chat.transitions or {}).items():
-        for n in [src, *dests]:
-            if n not in known:
-                problems.append(f"{source}: [chat]: field 'transitions': no member named {n!r}")
-    if chat.transitions and chat.speaker_selection is None:
-        problems.append(f"{source}: [chat]: field 'transitions' needs 'speaker_selection' (a group chat)")
-    if models is not None and chat.selector_model is not None and chat.selector_model not in models.models:
-        problems.append(f"{source}: [chat]: field 'selector_model': no model named {chat.selector_model!r}")
-    group = chat.speaker_selection is not None
-    if not group and len(spec.members) + (0 if any(m.role == "user_proxy" for m in spec.members) else 1) != 2:
-        problems.append(f"{source}: [chat]: a team of {len(spec.members)} members needs 'speaker_selection' "
-                        f"(a group chat); without it a team is two agents, or one agent and the user")
-    if problems:
-        raise ConfigError(problems)
+    spec = read_team(text, source, models)
     return Team(spec=spec, source=source, name=spec.name or Path(source).stem)
 
 
-def team_dirs() -> list[Path]:
-    return [Path.cwd() / "teams", Path(platformdirs.user_config_dir("moot")) / "teams", PACKAGED_TEAMS]
-
-
-def find_team(name_or_path: str) -> Path:
-    """The file of a team given by path or by name."""
-    path = Path(name_or_path).expanduser()
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError([f"team file {str(path)!r}: no such file"])
-        return path
-    for folder in team_dirs():
-        candidate = folder / f"{name_or_path}.toml"
-        if candidate.is_file():
-            return candidate
-    known = sorted({p.stem for d in team_dirs() if d.is_dir() for p in d.glob("*.toml")})
-    raise ConfigError([f"no team named {name_or_path!r} (teams: {', '.join(known) or 'none'}; looked in "
-                       f"{', '.join(str(d) for d in team_dirs())})"])
-
-
-def list_teams() -> list[tuple[str, Path]]:
-    """Every team found, by name; a team in an earlier folder hides one of the same name later."""
-    found: dict[str, Path] = {}
-    for folder in team_dirs():
-        if folder.is_dir():
-            for p in sorted(folder.glob("*.toml")):
-                found.setdefault(p.stem, p)
-    return sorted(found.items())
-
-
 def load_team(name_or_path: str, models: Any = None) -> Team:
+    """Find a team by name or path (see ``find_team``) and validate it."""
     path = find_team(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    return parse_team(text, str(path), models)
+    spec = read_team_file(path, models)
+    return Team(spec=spec, source=str(path), name=spec.name or path.stem)
 
 
 @dataclass

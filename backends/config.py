@@ -1,21 +1,27 @@
-"""models.toml: the one file that names every model an agent can use.
+"""models.toml: the one file that names every model an agent can use; and the config room's
+shared parts (the strict base model, the error formatter, the TOML writer) that team files use too.
 
 Lookup order: ``--models FILE``, ``$MOOT_MODELS``, ``./models.toml``, the user config dir, the
 packaged default. Every mistake in the file is reported at once, each naming the file, the entry
-and the field, and saying what was expected.
+and the field, and saying what was expected. ``scripted_models`` builds the same validated
+``ModelsConfig`` from Python data (tests, scripts) without writing TOML.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
+import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from moot.paths import user_models_file
 
 from ._errors import ConfigError
 
@@ -37,28 +43,30 @@ BUILTIN_DEFAULTS = {
 }
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """The base of every config file's tables: unknown keys are errors, values are frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CapabilitiesConfig(_Strict):
+class CapabilitiesConfig(StrictModel):
     tools: bool | None = None
     json_: bool | None = Field(default=None, alias="json")
     vision: bool | None = None
     streaming: bool | None = None
 
 
-class ScriptedToolCall(_Strict):
+class ScriptedToolCall(StrictModel):
     name: str = Field(min_length=1)
     arguments: dict[str, Any] | str = Field(default_factory=dict)
 
 
-class ScriptedReply(_Strict):
+class ScriptedReply(StrictModel):
     content: str = ""
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
 
 
-class _Tunables(_Strict):
+class _Tunables(StrictModel):
     context_length: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -148,7 +156,7 @@ class ModelConfig(_Tunables):
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
 
-class EmbeddingConfig(_Strict):
+class EmbeddingConfig(StrictModel):
     """``[embedding]``: what memory embeds with. Offline by default."""
 
     backend: Literal["onnx_minilm", "ollama", "openai"] = "onnx_minilm"
@@ -158,7 +166,7 @@ class EmbeddingConfig(_Strict):
     batch_size: int = Field(default=32, gt=0)
 
 
-class MemoryConfig(_Strict):
+class MemoryConfig(StrictModel):
     """``[memory]``: where teachable memory lives and how agents use it.
 
     ``url`` set: a Chroma server (``HttpClient``); unset: an embedded store under the data dir.
@@ -179,7 +187,7 @@ class MemoryConfig(_Strict):
         return v
 
 
-class _File(_Strict):
+class _File(StrictModel):
     schema_version: Literal[1]
     default: str | None = None
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
@@ -231,42 +239,57 @@ class ModelsConfig:
         return [self.models[n] for n in seen]
 
 
-def _describe_loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[str, str | None]:
-    """Turn a pydantic error location into (where, field)."""
+_TYPE_TAG = re.compile(r"^(?:[A-Z]\w*|[a-z][\w-]*\[.*\]|[a-z]+-[\w-]+|str|int|float|bool|none|list|dict)$")
+
+
+def _describe_loc(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A pydantic error location as (where in the file, dotted field): ``[[members]] entry 2 ('a')``,
+    ``[chat]`` or ``top level``. The tags pydantic adds for a union's branches (``str``,
+    ``literal[False]``, ``CodeExecution``) are left out; keys present in the file never are."""
     if not loc:
         return "top level", None
-    head = loc[0]
-    if head == "models" and len(loc) >= 2 and isinstance(loc[1], int):
-        index = loc[1]
-        entry = None
-        models = raw.get("models")
-        if isinstance(models, list) and index < len(models) and isinstance(models[index], dict):
-            entry = models[index].get("name")
-        where = f"[[models]] entry {index + 1}" + (f" ({entry!r})" if isinstance(entry, str) else "")
-        rest = [str(p) for p in loc[2:] if not str(p).startswith(("str", "ScriptedReply"))]
-        return where, ".".join(rest) or None
-    if head in ("defaults", "embedding", "memory"):
-        return f"[{head}]", ".".join(str(p) for p in loc[1:]) or None
-    return "top level", ".".join(str(p) for p in loc)
+    head, rest, where = loc[0], list(loc[1:]), "top level"
+    value = raw.get(head) if isinstance(head, str) else None
+    if isinstance(value, list) and rest and isinstance(rest[0], int):
+        index = rest.pop(0)
+        entry = value[index] if index < len(value) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where = f"[[{head}]] entry {index + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        cur: Any = entry
+    elif isinstance(value, dict) and rest:
+        where, cur = f"[{head}]", value
+    else:
+        rest, cur = list(loc), raw
+    parts: list[str] = []
+    for part in rest:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            cur = cur[part]
+        elif isinstance(part, str) and _TYPE_TAG.match(part):
+            continue  # a union branch's tag, not a key
+        else:
+            cur = None
+        parts.append(str(part))
+    return where, ".".join(parts) or None
 
 
-def _format_errors(source: str, exc: ValidationError, raw: dict[str, Any]) -> list[str]:
+def validation_problems(source: str, exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
+    """One line per mistake pydantic found in a config file's data ``raw``, each naming the file,
+    the entry or table, and the field: the error formatter of models.toml and team files alike."""
     out: list[str] = []
-    seen: set[str] = set()
     for err in exc.errors():
         where, fld = _describe_loc(tuple(err["loc"]), raw)
         kind = err["type"]
         if kind == "extra_forbidden":
-            msg = f"unknown field {fld!r}" if fld else "unknown field"
-            line = f"{source}: {where}: {msg}"
+            line = f"{source}: {where}: unknown field {fld!r}" if fld else f"{source}: {where}: unknown field"
         elif kind == "missing":
             line = f"{source}: {where}: field {fld!r} is required"
         else:
-            got = err.get("input")
             detail = err["msg"].removeprefix("Value error, ")
-            line = f"{source}: {where}: field {fld!r}: {detail} (got {got!r})" if fld else f"{source}: {where}: {detail}"
-        if line not in seen:  # a union of str | table reports the same mistake twice
-            seen.add(line)
+            line = (f"{source}: {where}: field {fld!r}: {detail} (got {err.get('input')!r})" if fld
+                    else f"{source}: {where}: {detail}")
+        if line not in out:  # a union of str | table reports the same mistake once per branch
             out.append(line)
     return out
 
@@ -277,12 +300,18 @@ def parse_models(text: str, source: str, base_dir: Path | None = None, found_by:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
+    return models_from_data(raw, source, base_dir=base_dir, found_by=found_by)
+
+
+def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None = None, found_by: str = "") -> ModelsConfig:
+    """Validate a models.toml's data (the dict ``tomllib`` gives); raise ``ConfigError`` listing every mistake."""
+    raw = dict(raw)
     problems: list[str] = []
     parsed: _File | None = None
     try:
         parsed = _File.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_format_errors(source, exc, raw))
+        problems.extend(validation_problems(source, exc, raw))
     # The checks across entries read the raw tables, so they report even when a field is invalid.
     raw_models = raw.get("models") if isinstance(raw.get("models"), list) else []
     entries = [m if isinstance(m, dict) else {} for m in raw_models]
@@ -340,8 +369,107 @@ def parse_models(text: str, source: str, base_dir: Path | None = None, found_by:
     )
 
 
-def user_config_dir() -> Path:
-    return Path(platformdirs.user_config_dir("moot"))
+def models_document(models: Mapping[str, Sequence[Any] | Mapping[str, Any]], *, default: str | None = None,
+                    **tables: Any) -> dict[str, Any]:
+    """The data of a models.toml (what ``tomllib`` would give) for models given in Python.
+
+    ``models`` maps a name to a list of scripted replies (each a string or
+    ``{"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}``), or to the entry's
+    fields (``{"backend": "ollama", "model": ...}``; ``backend`` defaults to ``"scripted"``).
+    ``tables`` are the other top-level tables: ``defaults``, ``embedding``, ``memory``.
+    ``toml_document`` of the result is the file's text."""
+    entries: list[dict[str, Any]] = []
+    for name, spec in models.items():
+        if isinstance(spec, Mapping):
+            entries.append({"name": name, "backend": "scripted", **spec})
+        elif isinstance(spec, Sequence) and not isinstance(spec, str):
+            entries.append({"name": name, "backend": "scripted", "replies": list(spec)})
+        else:
+            raise TypeError(f"model {name!r}: expected a list of replies or a table of fields, got {spec!r}")
+    doc: dict[str, Any] = {"schema_version": 1}
+    if default is not None:
+        doc["default"] = default
+    return {**doc, **tables, "models": entries}
+
+
+def scripted_models(models: Mapping[str, Sequence[Any] | Mapping[str, Any]], *, default: str | None = None,
+                    source: str = "scripted models", base_dir: Path | None = None, **tables: Any) -> ModelsConfig:
+    """A validated ``ModelsConfig`` built in Python, checked exactly as models.toml is::
+
+        scripted_models({"coder": ["reply 1", {"content": "", "tool_calls": [{"name": "calc"}]}],
+                         "remote": {"backend": "openai", "model": "gpt-4o-mini"}},
+                        default="coder", memory={"policy": "off"})
+
+    See ``models_document`` for the shapes; mistakes raise ``ConfigError`` naming ``source``."""
+    return models_from_data(models_document(models, default=default, **tables), source, base_dir=base_dir,
+                            found_by="python")
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _basic_string(value: str) -> str:
+    out = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return '"' + _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", out) + '"'
+
+
+def _toml_string(value: str) -> str:
+    if "\n" in value and not _CONTROL.search(value):
+        # A multi-line basic string, as a person would write a system message.
+        return '"""\n' + value.replace("\\", "\\\\").replace('"""', '""\\"') + '"""'
+    return _basic_string(value)
+
+
+def toml_key(key: str) -> str:
+    """A TOML key: bare when it can be, else quoted."""
+    return key if _BARE_KEY.fullmatch(key) else _basic_string(key)
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal: str, bool, int, float, a list or an inline table of those."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")) if not math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def toml_document(data: Mapping[str, Any], header: str = "") -> str:
+    """TOML text for a config file's data: keys first, then ``[tables]`` and ``[[arrays of tables]]``
+    (nested ones under their parent). ``None`` values are left out (TOML has no null);
+    ``tomllib.loads(toml_document(d))`` gives ``d`` back."""
+    lines: list[str] = [f"# {line}".rstrip() for line in header.splitlines()]
+
+    def is_nested(value: Any) -> bool:
+        return isinstance(value, Mapping) or (isinstance(value, (list, tuple)) and bool(value)
+                                              and all(isinstance(v, Mapping) for v in value))
+
+    def table(path: tuple[str, ...], values: Mapping[str, Any]) -> None:
+        nested = [(k, v) for k, v in values.items() if v is not None and is_nested(v)]
+        lines.extend(f"{toml_key(k)} = {toml_value(v)}" for k, v in values.items() if v is not None and not is_nested(v))
+        for key, value in nested:
+            name = ".".join(toml_key(p) for p in (*path, key))
+            for item in ([value] if isinstance(value, Mapping) else value):
+                # A table holding only tables needs no header of its own ([chat] before [chat.transitions]).
+                if isinstance(value, Mapping) and item and all(v is None or is_nested(v) for v in item.values()):
+                    table((*path, key), item)
+                    continue
+                if lines:
+                    lines.append("")
+                lines.append(f"[{name}]" if isinstance(value, Mapping) else f"[[{name}]]")
+                table((*path, key), item)
+
+    table((), data)
+    return "\n".join(lines) + "\n"
 
 
 def find_models_file(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
@@ -360,7 +488,7 @@ def find_models_file(explicit: str | os.PathLike[str] | None = None) -> tuple[Pa
     local = Path.cwd() / "models.toml"
     if local.is_file():
         return local, "./models.toml"
-    user = user_config_dir() / "models.toml"
+    user = user_models_file()
     if user.is_file():
         return user, "user config dir"
     return PACKAGED_DEFAULT, "packaged default"

@@ -1,24 +1,20 @@
-"""What the app remembers between runs, under the user config dir: the theme, whether local code
-needs approval, and the user's keymap (``keymap.toml``: binding id = keys).
+"""What the app remembers between runs, under the user config dir (``moot.paths.config_dir``):
+the theme, whether local code needs approval, and the user's keymap (``keymap.toml``: binding
+id = keys).
 
 No Textual here: the CLI and tests read these files too.
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
-import platformdirs
+from moot.backends.config import toml_document
+from moot.paths import config_dir
 
 DEFAULTS: dict[str, Any] = {"theme": "textual-dark", "approve_local_code": True, "approve_all_code": False}
-
-
-def config_dir() -> Path:
-    """The user config dir (``$XDG_CONFIG_HOME/moot`` on Linux)."""
-    return Path(platformdirs.user_config_dir("moot"))
 
 
 def settings_path() -> Path:
@@ -27,10 +23,6 @@ def settings_path() -> Path:
 
 def keymap_path() -> Path:
     return config_dir() / "keymap.toml"
-
-
-def user_teams_dir() -> Path:
-    return config_dir() / "teams"
 
 
 def load_settings() -> dict[str, Any]:
@@ -49,11 +41,8 @@ def load_settings() -> dict[str, Any]:
 def save_settings(settings: dict[str, Any]) -> None:
     path = settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# moot's terminal app remembers these; edit freely."]
-    for key in DEFAULTS:
-        if key in settings:
-            lines.append(f"{key} = {toml_scalar(settings[key])}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    values = {key: settings[key] for key in DEFAULTS if key in settings}
+    path.write_text(toml_document(values, header="moot's terminal app remembers these; edit freely."), encoding="utf-8")
 
 
 def load_keymap() -> tuple[dict[str, str], list[str]]:
@@ -75,18 +64,3 @@ def load_keymap() -> tuple[dict[str, str], list[str]]:
         else:
             problems.append(f"{path}: {key!r}: expected keys as a string like \"ctrl+x\", got {value!r}")
     return keymap, problems
-
-
-def toml_scalar(value: Any) -> str:
-    """A TOML literal for str / bool / int / float / list of those (JSON string escapes are TOML's)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        if "\n" in value and '"""' not in value and "\\" not in value:
-            return '"""\n' + value + '"""'
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_scalar(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {value!r}")

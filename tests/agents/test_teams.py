@@ -1,15 +1,32 @@
-"""Team files: the shipped teams are valid, mistakes are named precisely, and teams build agents."""
+"""Team files: the shipped teams are valid, mistakes are named precisely, what is read is what is
+written, and teams build agents."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
+from pydantic import BaseModel
 
-from moot.agents import GroupChatManager, UserProxyAgent, list_teams, load_team, parse_team, use_models
-from moot.agents._teams import PACKAGED_TEAMS
-from moot.backends import ConfigError, load_models, parse_models
+from moot.agents import (
+    GroupChatManager,
+    TeamFile,
+    UserProxyAgent,
+    list_teams,
+    load_team,
+    parse_team,
+    save_team,
+    team_toml,
+    use_models,
+)
+from moot.agents._teamfile import PACKAGED_TEAMS, read_team, read_team_file
+from moot.backends import ConfigError, load_models
+from moot.backends.config import scripted_models
 
-MODELS = parse_models('schema_version = 1\n[[models]]\nname = "s"\nbackend = "scripted"\nreplies = ["x"]\n'
-                      '[[models]]\nname = "t"\nbackend = "scripted"\nreplies = ["y"]\n', "models.toml")
+MODELS = scripted_models({"s": ["x"], "t": ["y"]}, source="models.toml")
+EVERY_FIELD = Path(__file__).resolve().parent.parent / "every_field_team.toml"
+SHIPPED = sorted(PACKAGED_TEAMS.glob("*.toml"))
 
 
 def problems_of(text: str) -> list[str]:
@@ -90,7 +107,7 @@ def test_a_team_is_found_by_name_or_path_and_a_missing_one_lists_the_known(tmp_p
         load_team("nope")
     with pytest.raises(ConfigError, match="no such file"):
         load_team(str(tmp_path / "gone.toml"))
-    assert PACKAGED_TEAMS.is_dir()
+    assert PACKAGED_TEAMS.is_dir() and (PACKAGED_TEAMS / "coder.toml").is_file()
 
 
 def test_two_agent_team_builds_an_initiator_a_recipient_and_a_termination(tmp_path):
@@ -153,3 +170,78 @@ transitions = { a = ["b"], b = ["c"], c = ["a"] }
     assert {s.name: [d.name for d in ds] for s, ds in group.allowed_or_disallowed_speaker_transitions.items()} == {
         "a": ["b"], "b": ["c"], "c": ["a"]}
     assert team.models_used("s") == ["s", "t"]
+
+
+# -- what is read is what is written ---------------------------------------------------------------
+
+def unset_fields(instances: list[BaseModel]) -> list[str]:
+    """The schema fields (nested tables included) that no instance sets to a non-default value."""
+    if not instances:
+        return ["(no instance)"]
+    cls = type(instances[0])
+    missing: list[str] = []
+    for name, info in cls.model_fields.items():
+        values = [getattr(i, name) for i in instances]
+        default = info.get_default(call_default_factory=True)
+        if all(v == default for v in values):
+            missing.append(f"{cls.__name__}.{name}")
+        nested = [v for v in values if isinstance(v, BaseModel)]
+        nested += [item for v in values if isinstance(v, list) for item in v if isinstance(item, BaseModel)]
+        if nested:
+            missing += unset_fields(nested)
+    return missing
+
+
+def test_the_every_field_team_sets_every_field_of_the_schema():
+    spec = read_team_file(EVERY_FIELD, MODELS)
+    assert unset_fields([spec]) == []
+    # and each form a union field can take
+    forms = {(type(m.teachability).__name__, type(m.code_execution).__name__, type(m.model).__name__) for m in spec.members}
+    assert {t for t, _, _ in forms} == {"bool", "TeachabilitySettings"}
+    assert {c for _, c, _ in forms} == {"CodeExecution", "bool"} and {m for _, _, m in forms} == {"bool", "str"}
+    assert spec.members[1].system_message == "" and '"""three"""' in spec.members[0].system_message
+
+
+def test_every_field_survives_write_then_read(tmp_path):
+    spec = read_team_file(EVERY_FIELD, MODELS)
+    text = team_toml(spec)
+    assert read_team(text, "written.toml", MODELS) == spec
+    assert "teachability = true" in text and "[members.teachability]" in text  # memory stays on
+    # and through the file the editor saves, found again by path
+    path = save_team(spec, tmp_path / "teams" / "copy.toml", MODELS)
+    assert load_team(str(path), MODELS).spec == spec
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_each_shipped_team_survives_load_write_load(path):
+    models = load_models()
+    spec = read_team_file(path, models)
+    text = team_toml(spec)
+    again = read_team(text, "written.toml", models)
+    assert again == spec
+    # the same meaning as the file itself, table by table
+    assert TeamFile.model_validate(tomllib.loads(text)) == TeamFile.model_validate(tomllib.loads(path.read_text()))
+
+
+def test_the_writer_writes_only_what_the_team_sets():
+    spec = read_team('schema_version = 1\n[[members]]\nname = "solo"\nmodel = "s"\n', "t.toml", MODELS)
+    assert tomllib.loads(team_toml(spec)) == {"schema_version": 1, "members": [{"name": "solo", "model": "s"}]}
+
+
+def test_save_team_validates_before_writing(tmp_path):
+    path = tmp_path / "bad.toml"
+    data = {"schema_version": 1, "members": [{"name": "a"}, {"name": "b"}],
+            "chat": {"speaker_selection": "round_robin", "transitions": {"a": ["ghost"]}}}
+    with pytest.raises(ConfigError, match=rf"{path}: \[chat\]: field 'transitions': no member named 'ghost'"):
+        save_team(data, path, MODELS)
+    assert not path.exists()
+
+
+def test_union_branches_do_not_show_in_the_field_names():
+    problems = problems_of("schema_version = 1\n[[members]]\nname = 'a'\n[members.code_execution]\nexecutor = 'vm'\n"
+                           "[members.teachability]\nk = 0\ncolour = 'red'\n")
+    joined = "\n".join(problems)
+    assert "[[members]] entry 1 ('a'): field 'code_execution.executor'" in joined
+    assert "[[members]] entry 1 ('a'): field 'teachability.k'" in joined
+    assert "[[members]] entry 1 ('a'): unknown field 'teachability.colour'" in joined
+    assert "CodeExecution" not in joined and "TeachabilitySettings" not in joined and "literal" not in joined

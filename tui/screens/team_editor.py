@@ -1,6 +1,11 @@
 """The team editor: members (name, role / system message, model from models.toml, tools,
 executor), speaker selection and allowed transitions, termination; saved as a team file after the
-engine's own validation."""
+engine's own validation, by the engine's own writer (``moot.agents.save_team``).
+
+The editor holds the team as the file's data (``team_document``) and writes back only the fields
+whose widgets the user changed, so every field it has no widget for (teachability, temperature,
+chat options, code execution details) and every value it shows differently is kept as it was.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static, TextArea
 
-from ..settings import user_teams_dir
-from ..teamfile import format_transitions, parse_transitions, save_team, team_data
+from moot.agents import load_team, save_team, team_document
+from moot.agents._builtin_tools import BUILTIN_TOOLS
+from moot.backends import ConfigError
+from moot.paths import user_teams_dir
 
 ROLES = [("assistant", "assistant"), ("user proxy (runs code, speaks for you)", "user_proxy"), ("conversable", "conversable")]
 EXECUTORS = [("no code execution", "none"), ("docker (sandboxed)", "docker"), ("local (asks before running)", "local"),
@@ -25,6 +32,7 @@ HUMAN = [("the role's default", "default"), ("ALWAYS", "ALWAYS"), ("TERMINATE", 
 SELECTION = [("two agents taking turns", "none"), ("auto (a model picks)", "auto"), ("round robin", "round_robin"),
              ("random", "random"), ("manual (you pick)", "manual")]
 BUILTIN_TOOLS_HINT = "comma-separated built-in tools"
+MODEL_OPTIONS = [("the default model", "__default__"), ("no model", "__none__")]
 
 
 def _int(text: str) -> int | None:
@@ -37,6 +45,29 @@ def _float(text: str) -> float | None:
         return float(text) if text.strip() else None
     except ValueError:
         return None
+
+
+def parse_transitions(text: str) -> dict[str, list[str]] | None:
+    """``"a: b c; b: a"`` -> ``{"a": ["b", "c"], "b": ["a"]}`` (empty text: no transitions)."""
+    out: dict[str, list[str]] = {}
+    for part in text.replace("\n", ";").split(";"):
+        if not part.strip():
+            continue
+        src, _, dests = part.partition(":")
+        out[src.strip()] = [d for d in dests.replace(",", " ").split() if d]
+    return out or None
+
+
+def format_transitions(transitions: dict[str, list[str]] | None) -> str:
+    return "; ".join(f"{src}: {' '.join(dests)}" for src, dests in (transitions or {}).items())
+
+
+def _put(table: dict[str, Any], key: str, value: Any) -> None:
+    """Set a key, or drop it when the form says "unset" (None)."""
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value
 
 
 class TeamEditorScreen(Screen):
@@ -56,15 +87,12 @@ class TeamEditorScreen(Screen):
         self.index = 0
         self.saved_path: Path | None = None
         self._loading = False
+        self._shown: dict[str, Any] = {}  # what each widget was given, to tell what the user changed
 
     # -- layout -------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        model_options = [("the default model", "__default__"), ("no model", "__none__")]
-        if self.models is not None:
-            model_options += [(name, name) for name in self.models.models]
-        from moot.agents._builtin_tools import BUILTIN_TOOLS
-
+        model_options = self._model_options()
         yield Static("Team editor", id="editor-title")
         with Horizontal(id="editor"):
             with Vertical(id="editor-team", classes="editor-col"):
@@ -122,40 +150,68 @@ class TeamEditorScreen(Screen):
             yield Button("Close (Esc)", id="close")
         yield Footer()
 
-    def on_mount(self) -> None:
-        from moot.agents import load_team
-        from moot.backends import ConfigError
+    def _model_options(self, extra: list[str] = ()) -> list[tuple[str, str]]:
+        options = list(MODEL_OPTIONS)
+        if self.models is not None:
+            options += [(name, name) for name in self.models.models]
+        # A model the team names but this models.toml lacks stays selectable, so it is kept.
+        options += [(f"{name} (not in models.toml)", name) for name in extra if (name, name) not in options]
+        return options
 
-        self.data = {"name": "", "description": "", "members": [
+    def on_mount(self) -> None:
+        self.data = {"schema_version": 1, "name": "", "description": "", "members": [
             {"name": "user", "role": "user_proxy", "human_input_mode": "NEVER"},
             {"name": "assistant", "role": "assistant"}], "chat": {}, "termination": {}}
         if self.team_name:
             try:
                 team = load_team(self.team_name, self.models)
-                self.data = team_data(team)
-                self.source = Path(team.source)
             except ConfigError as exc:
+                # Still open a team that names models this models.toml lacks, to fix it here.
                 self.show_problems(exc.problems)
+                try:
+                    team = load_team(self.team_name)
+                except ConfigError:
+                    team = None
+            if team is not None:
+                self.data = team_document(team.spec)
+                self.data["name"] = team.spec.name or team.name
+                self.source = Path(team.source)
+                named = [m["model"] for m in self.data["members"] if isinstance(m.get("model"), str)]
+                self.query_one("#m-model", Select).set_options(self._model_options(named))
         self._fill()
+
+    def _show(self, selector: str, value: Any) -> None:
+        """Put a value in a widget and remember it: only a value the user changes is stored back."""
+        widget = self.query_one(selector)
+        if isinstance(widget, TextArea):
+            widget.text = value
+        else:
+            widget.value = value
+        self._shown[selector] = self._changed(selector)[1]  # as the widget reports it (TextArea may normalise)
+
+    def _changed(self, selector: str) -> tuple[bool, Any]:
+        widget = self.query_one(selector)
+        value = widget.text if isinstance(widget, TextArea) else widget.value
+        return (selector not in self._shown or value != self._shown[selector]), value
 
     # -- form <-> data ------------------------------------------------------------------------
 
     def _fill(self) -> None:
         self._loading = True
         d = self.data
-        self.query_one("#team-name", Input).value = d.get("name") or ""
-        self.query_one("#team-description", Input).value = d.get("description") or ""
+        self._show("#team-name", d.get("name") or "")
+        self._show("#team-description", d.get("description") or "")
         chat, term = d.get("chat", {}), d.get("termination", {})
-        self.query_one("#c-selection", Select).value = chat.get("speaker_selection") or "none"
-        self.query_one("#c-initiator", Input).value = chat.get("initiator") or ""
-        self.query_one("#c-max-round", Input).value = str(chat.get("max_round", "") or "")
-        self.query_one("#c-max-turns", Input).value = str(chat.get("max_turns", "") or "")
-        self.query_one("#c-transitions", Input).value = format_transitions(chat.get("transitions"))
-        self.query_one("#t-text", Input).value = term.get("text") or ""
-        self.query_one("#t-max-messages", Input).value = str(term.get("max_messages") or "")
-        self.query_one("#t-token-budget", Input).value = str(term.get("token_budget") or "")
-        self.query_one("#t-timeout", Input).value = str(term.get("timeout_s") or "")
-        self.query_one("#t-stall", Checkbox).value = term.get("stall", True)
+        self._show("#c-selection", chat.get("speaker_selection") or "none")
+        self._show("#c-initiator", chat.get("initiator") or "")
+        self._show("#c-max-round", str(chat.get("max_round", "") or ""))
+        self._show("#c-max-turns", str(chat.get("max_turns", "") or ""))
+        self._show("#c-transitions", format_transitions(chat.get("transitions")))
+        self._show("#t-text", term.get("text") or "")
+        self._show("#t-max-messages", str(term.get("max_messages") or ""))
+        self._show("#t-token-budget", str(term.get("token_budget") or ""))
+        self._show("#t-timeout", str(term.get("timeout_s") or ""))
+        self._show("#t-stall", term.get("stall", True))
         self._fill_members()
         self._loading = False
 
@@ -173,82 +229,96 @@ class TeamEditorScreen(Screen):
             return
         self._loading = True
         m = self.data["members"][self.index]
-        self.query_one("#m-name", Input).value = m.get("name") or ""
-        self.query_one("#m-role", Select).value = m.get("role") or "assistant"
+        self._show("#m-name", m.get("name") or "")
+        self._show("#m-role", m.get("role") or "assistant")
         model = m.get("model")
-        known = self.models.models if self.models is not None else {}
-        self.query_one("#m-model", Select).value = "__none__" if model is False else (model if model in known else "__default__")
-        self.query_one("#m-tools", Input).value = ", ".join(m.get("tools") or [])
+        self._show("#m-model", "__none__" if model is False else (model if isinstance(model, str) else "__default__"))
+        self._show("#m-tools", ", ".join(m.get("tools") or []))
         code = m.get("code_execution")
-        self.query_one("#m-executor", Select).value = ("none" if not code else (code.get("executor") or "default"))
-        self.query_one("#m-human", Select).value = m.get("human_input_mode") or "default"
-        self.query_one("#m-termination", Input).value = m.get("termination_text") or ""
-        self.query_one("#m-description", Input).value = m.get("description") or ""
-        self.query_one("#m-system", TextArea).text = m.get("system_message") or ""
+        self._show("#m-executor", "none" if code is None or code is False else (code.get("executor") or "default"))
+        self._show("#m-human", m.get("human_input_mode") or "default")
+        self._show("#m-termination", m.get("termination_text") or "")
+        self._show("#m-description", m.get("description") or "")
+        self._show("#m-system", m.get("system_message") or "")
         self._loading = False
 
     def _store_member(self) -> None:
+        """Write back the member fields the user changed (the others stay exactly as loaded)."""
         if not self.data["members"]:
             return
         m = self.data["members"][self.index]
-        m["name"] = self.query_one("#m-name", Input).value.strip()
-        m["role"] = self.query_one("#m-role", Select).value
-        model = self.query_one("#m-model", Select).value
-        if model == "__default__":
-            m.pop("model", None)
-        else:
-            m["model"] = False if model == "__none__" else model
-        m["tools"] = [t.strip() for t in self.query_one("#m-tools", Input).value.split(",") if t.strip()]
-        executor = self.query_one("#m-executor", Select).value
-        code = m.get("code_execution") if isinstance(m.get("code_execution"), dict) else {}
-        if executor == "none":
-            m.pop("code_execution", None)
-        else:
-            code = dict(code)
-            if executor == "default":
-                code.pop("executor", None)
+        changed, value = self._changed("#m-name")
+        if changed:
+            m["name"] = value.strip()
+        changed, value = self._changed("#m-role")
+        if changed:
+            m["role"] = value
+        changed, value = self._changed("#m-model")
+        if changed:
+            _put(m, "model", None if value == "__default__" else False if value == "__none__" else value)
+        changed, value = self._changed("#m-tools")
+        if changed:
+            _put(m, "tools", [t.strip() for t in value.split(",") if t.strip()] or None)
+        changed, value = self._changed("#m-executor")
+        if changed:
+            code = dict(m["code_execution"]) if isinstance(m.get("code_execution"), dict) else {}
+            if value == "none":
+                m.pop("code_execution", None)
             else:
-                code["executor"] = executor
-            code.setdefault("timeout", 60)
-            m["code_execution"] = code
-        human = self.query_one("#m-human", Select).value
-        if human == "default":
-            m.pop("human_input_mode", None)
-        else:
-            m["human_input_mode"] = human
-        for key, widget in (("termination_text", "#m-termination"), ("description", "#m-description")):
-            value = self.query_one(widget, Input).value.strip()
-            if value:
-                m[key] = value
-            else:
-                m.pop(key, None)
-        system = self.query_one("#m-system", TextArea).text
-        if system.strip():
-            m["system_message"] = system
-        else:
-            m.pop("system_message", None)
+                _put(code, "executor", None if value == "default" else value)
+                m["code_execution"] = code
+        changed, value = self._changed("#m-human")
+        if changed:
+            _put(m, "human_input_mode", None if value == "default" else value)
+        for key, selector in (("termination_text", "#m-termination"), ("description", "#m-description")):
+            changed, value = self._changed(selector)
+            if changed:
+                _put(m, key, value.strip() or None)
+        changed, value = self._changed("#m-system")
+        if changed:
+            _put(m, "system_message", value if value.strip() else None)
+        self._mark_member_stored()
+
+    def _mark_member_stored(self) -> None:
+        """After storing, the widgets' values are what the data says (a second store changes nothing)."""
+        for selector in ("#m-name", "#m-role", "#m-model", "#m-tools", "#m-executor", "#m-human",
+                         "#m-termination", "#m-description", "#m-system"):
+            self._shown[selector] = self._changed(selector)[1]
 
     def _store_team(self) -> None:
+        """Write back the team, chat and termination fields the user changed."""
         self._store_member()
         d = self.data
-        d["name"] = self.query_one("#team-name", Input).value.strip()
-        d["description"] = self.query_one("#team-description", Input).value.strip()
-        chat = dict(d.get("chat", {}))
-        selection = self.query_one("#c-selection", Select).value
-        chat["speaker_selection"] = None if selection == "none" else selection
-        chat["initiator"] = self.query_one("#c-initiator", Input).value.strip() or None
-        chat["max_round"] = _int(self.query_one("#c-max-round", Input).value)
-        chat["max_turns"] = _int(self.query_one("#c-max-turns", Input).value)
-        chat["transitions"] = parse_transitions(self.query_one("#c-transitions", Input).value)
-        d["chat"] = {k: v for k, v in chat.items() if v is not None}
-        term = dict(d.get("termination", {}))
-        term["text"] = self.query_one("#t-text", Input).value.strip() or None
-        term["max_messages"] = _int(self.query_one("#t-max-messages", Input).value)
-        term["token_budget"] = _int(self.query_one("#t-token-budget", Input).value)
-        term["timeout_s"] = _float(self.query_one("#t-timeout", Input).value)
-        stall = self.query_one("#t-stall", Checkbox).value
-        term["stall"] = None if stall else False
-        d["termination"] = {k: v for k, v in term.items() if v is not None}
+        for key, selector in (("name", "#team-name"), ("description", "#team-description")):
+            changed, value = self._changed(selector)
+            if changed:
+                d[key] = value.strip()
+        chat = d.setdefault("chat", {})
+        for key, selector, read in (
+            ("speaker_selection", "#c-selection", lambda v: None if v == "none" else v),
+            ("initiator", "#c-initiator", lambda v: v.strip() or None),
+            ("max_round", "#c-max-round", _int),
+            ("max_turns", "#c-max-turns", _int),
+            ("transitions", "#c-transitions", parse_transitions),
+        ):
+            changed, value = self._changed(selector)
+            if changed:
+                _put(chat, key, read(value))
+        term = d.setdefault("termination", {})
+        for key, selector, read in (
+            ("text", "#t-text", lambda v: v.strip() or None),
+            ("max_messages", "#t-max-messages", _int),
+            ("token_budget", "#t-token-budget", _int),
+            ("timeout_s", "#t-timeout", _float),
+            ("stall", "#t-stall", lambda v: None if v else False),
+        ):
+            changed, value = self._changed(selector)
+            if changed:
+                _put(term, key, read(value))
+        for selector in ("#team-name", "#team-description", "#c-selection", "#c-initiator", "#c-max-round",
+                         "#c-max-turns", "#c-transitions", "#t-text", "#t-max-messages", "#t-token-budget",
+                         "#t-timeout", "#t-stall"):
+            self._shown[selector] = self._changed(selector)[1]
 
     # -- events -------------------------------------------------------------------------------
 
@@ -295,8 +365,6 @@ class TeamEditorScreen(Screen):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        from moot.backends import ConfigError
-
         self._store_team()
         name = self.data.get("name") or ""
         if not name:

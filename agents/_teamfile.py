@@ -1,0 +1,243 @@
+"""Team files, read and written in one place: the schema, the reader, the writer, where files live.
+
+A team file (TOML) names the members (role, system message, model, tools, code execution,
+teachable memory), how the next speaker is chosen, and when the chat ends. ``read_team`` validates
+a file's text with precise errors (file, member, field), like models.toml; ``team_toml`` writes a
+team back from the same schema (its keys are the schema's fields, nothing listed by hand), so what
+is read is what is written: ``read_team(team_toml(spec)) == spec``. ``save_team`` is what the team
+editor calls.
+
+Where teams are found: a path, else ``NAME.toml`` in ``./teams``, the user config dir's
+``teams/`` (``moot.paths.user_teams_dir``), and the teams shipped with moot (the ``moot.teams``
+package, found through importlib.resources, so a wheel install has them too).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from moot.backends import ConfigError
+from moot.backends.config import StrictModel, toml_document, validation_problems
+from moot.paths import user_teams_dir
+
+from ._builtin_tools import BUILTIN_TOOLS
+
+HumanInputMode = Literal["ALWAYS", "TERMINATE", "NEVER"]
+
+
+def _packaged_teams() -> Path:
+    root = importlib.resources.files("moot.teams")
+    return root if isinstance(root, Path) else Path(str(root))
+
+
+PACKAGED_TEAMS = _packaged_teams()  # site-packages/moot/teams in a wheel, ./teams in a checkout
+
+
+class CodeExecution(StrictModel):
+    """``[members.code_execution]``: AutoGen's code_execution_config keys."""
+
+    executor: Literal["docker", "local"] | None = None
+    work_dir: str | None = None
+    timeout: float = Field(default=60, gt=0)
+    image: str | None = None
+    last_n_messages: int | Literal["auto"] = "auto"
+    memory: str | None = None
+
+
+class TeachabilitySettings(StrictModel):
+    """``[members.teachability]``: teachable memory for a member (unset keys come from models.toml's
+    ``[memory]``); ``teachability = true`` takes them all from there."""
+
+    policy: Literal["auto", "confirm", "off"] | None = None
+    k: int | None = Field(default=None, gt=0, le=50)
+    distance_threshold: float | None = Field(default=None, gt=0, le=2)
+    learn_model: str | None = None
+    scope: Literal["agent", "shared"] | None = None
+
+
+class Member(StrictModel):
+    """One ``[[members]]`` entry (fields in the order the writer puts them; tables last)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    role: Literal["assistant", "user_proxy", "conversable"] = "assistant"
+    description: str | None = None
+    model: str | Literal[False] | None = None  # a models.toml name; false: no model; omitted: the default
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    tools: list[str] = Field(default_factory=list)
+    human_input_mode: HumanInputMode | None = None
+    max_consecutive_auto_reply: int | None = Field(default=None, ge=0)
+    default_auto_reply: str = ""
+    termination_text: str | None = None  # a reply ending with it ends the chat (AutoGen's usual test)
+    system_message: str | None = None
+    code_execution: CodeExecution | Literal[False] | None = None
+    teachability: bool | TeachabilitySettings = False  # remember what the user teaches (agents.Teachability)
+
+
+class ChatSettings(StrictModel):
+    """``[chat]``: who starts, how the next speaker is chosen, how long it goes."""
+
+    initiator: str | None = None  # who sends the task (default: the first user_proxy, else "user")
+    speaker_selection: Literal["auto", "round_robin", "random", "manual"] | None = None  # set: a group chat
+    max_round: int = Field(default=12, gt=0)
+    max_turns: int | None = Field(default=None, gt=0)  # two-agent chats
+    transitions: dict[str, list[str]] | None = None
+    transitions_type: Literal["allowed", "disallowed"] = "allowed"
+    send_introductions: bool = False
+    selector_model: str | None = None
+    summary_method: Literal["last_msg", "reflection_with_llm"] = "last_msg"
+
+
+class TerminationSettings(StrictModel):
+    """``[termination]``: the conditions that end a chat (any one of them)."""
+
+    max_messages: int | None = Field(default=None, gt=0)
+    text: str | None = None
+    token_budget: int | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    stall: bool = True
+
+
+class TeamFile(StrictModel):
+    """A whole team file."""
+
+    schema_version: Literal[1]
+    name: str | None = None
+    description: str = ""
+    members: list[Member] = Field(min_length=1)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    termination: TerminationSettings = Field(default_factory=TerminationSettings)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def read_team(text: str, source: str, models: Any = None) -> TeamFile:
+    """Validate a team file's text; raise ``ConfigError`` listing every mistake.
+
+    ``models`` (a ``ModelsConfig``) lets the check name models that do not exist.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
+    return validate_team(raw, source, models)
+
+
+def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = None) -> TeamFile:
+    """Validate a team file's data (what ``tomllib`` gives, or a ``TeamFile``): the shape, then the
+    checks across fields (names, tools, models, transitions)."""
+    if isinstance(raw, TeamFile):
+        raw = team_document(raw)
+    try:
+        spec = TeamFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(source, exc, raw)) from None
+    problems: list[str] = []
+    names = [m.name for m in spec.members]
+    for i, m in enumerate(spec.members):
+        where = f"{source}: [[members]] entry {i + 1} ({m.name!r})"
+        if names.index(m.name) != i:
+            problems.append(f"{where}: field 'name': duplicate name (also entry {names.index(m.name) + 1})")
+        for tool in m.tools:
+            if tool not in BUILTIN_TOOLS:
+                problems.append(f"{where}: field 'tools': no tool named {tool!r} (tools: {', '.join(BUILTIN_TOOLS)})")
+        if models is not None and isinstance(m.model, str) and m.model not in models.models:
+            problems.append(f"{where}: field 'model': no model named {m.model!r} in {models.source} (models: {', '.join(models.models)})")
+        learn = m.teachability.learn_model if not isinstance(m.teachability, bool) else None
+        if models is not None and learn is not None and learn not in models.models:
+            problems.append(f"{where}: field 'teachability.learn_model': no model named {learn!r} in {models.source}")
+    chat = spec.chat
+    known = set(names) | {"user"}
+    if chat.initiator is not None and chat.initiator not in known:
+        problems.append(f"{source}: [chat]: field 'initiator': no member named {chat.initiator!r}")
+    for src, dests in (chat.transitions or {}).items():
+        for n in [src, *dests]:
+            if n not in known:
+                problems.append(f"{source}: [chat]: field 'transitions': no member named {n!r}")
+    if chat.transitions and chat.speaker_selection is None:
+        problems.append(f"{source}: [chat]: field 'transitions' needs 'speaker_selection' (a group chat)")
+    if models is not None and chat.selector_model is not None and chat.selector_model not in models.models:
+        problems.append(f"{source}: [chat]: field 'selector_model': no model named {chat.selector_model!r}")
+    group = chat.speaker_selection is not None
+    if not group and len(spec.members) + (0 if any(m.role == "user_proxy" for m in spec.members) else 1) != 2:
+        problems.append(f"{source}: [chat]: a team of {len(spec.members)} members needs 'speaker_selection' "
+                        f"(a group chat); without it a team is two agents, or one agent and the user")
+    if problems:
+        raise ConfigError(problems)
+    return spec
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+def team_document(spec: TeamFile) -> dict[str, Any]:
+    """A team's data as its file holds it (what ``tomllib`` would give; defaults left out). The
+    team editor edits this dict."""
+    return spec.model_dump(exclude_defaults=True)
+
+
+def team_toml(team: TeamFile | Mapping[str, Any], header: str = "") -> str:
+    """The TOML text of a team: every field the schema has and the team sets, nothing else."""
+    spec = team if isinstance(team, TeamFile) else TeamFile.model_validate(team)
+    return toml_document(team_document(spec), header=header)
+
+
+def save_team(team: TeamFile | Mapping[str, Any], path: Path, models: Any = None,
+              header: str = "Written by moot's team editor.") -> Path:
+    """Validate the team (raising ``ConfigError`` with every problem, named after ``path``) and
+    write it to ``path`` atomically."""
+    spec = validate_team(team, str(path), models)
+    text = team_toml(spec, header=header)
+    if read_team(text, str(path), models) != spec:  # never write a file that means something else
+        raise ConfigError([f"{path}: not saved: the team writer would change this team (a bug in moot; please report it)"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# -- finding ------------------------------------------------------------------------------------
+
+def team_dirs() -> list[Path]:
+    """Where teams are looked for by name, first match wins."""
+    return [Path.cwd() / "teams", user_teams_dir(), PACKAGED_TEAMS]
+
+
+def find_team(name_or_path: str) -> Path:
+    """The file of a team given by path or by name."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError([f"team file {str(path)!r}: no such file"])
+        return path
+    for folder in team_dirs():
+        candidate = folder / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    known = sorted({p.stem for d in team_dirs() if d.is_dir() for p in d.glob("*.toml")})
+    raise ConfigError([f"no team named {name_or_path!r} (teams: {', '.join(known) or 'none'}; looked in "
+                       f"{', '.join(str(d) for d in team_dirs())})"])
+
+
+def list_teams() -> list[tuple[str, Path]]:
+    """Every team found, by name; a team in an earlier folder hides one of the same name later."""
+    found: dict[str, Path] = {}
+    for folder in team_dirs():
+        if folder.is_dir():
+            for p in sorted(folder.glob("*.toml")):
+                found.setdefault(p.stem, p)
+    return sorted(found.items())
+
+
+def read_team_file(path: Path, models: Any = None) -> TeamFile:
+    """Read and validate the team file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    return read_team(text, str(path), models)
