@@ -127,6 +127,7 @@ class MemoStore:
         self.embedding = embedding if embedding is not None else embedding_function()
         self._client: Any = None
         self._collection: Any = None
+        self._seen_memos = False  # the store held memos when last looked at (search counts until it does)
         # search filter (agent, kind, pending) -> searches left that skip the unfiltered pass
         self._skip_unfiltered: dict[tuple[str | None, str | None, bool | None], int] = {}
 
@@ -294,8 +295,12 @@ class MemoStore:
         condition. A filter whose unfiltered pass fell short goes straight to Chroma's filter for
         its next searches (all but one in ``_PROBE_EVERY``, which tries again): that only saves
         time, every path returns the same memos. The query is embedded once for all passes."""
-        if k <= 0 or not query.strip() or self.count() == 0:  # an empty store never loads the embedder
+        if k <= 0 or not query.strip():
             return []
+        if not self._seen_memos:  # an empty store never loads the embedder; once it holds memos, no more counting
+            self._seen_memos = self.count() > 0
+            if not self._seen_memos:
+                return []
         allowed_agents = None if agent is None else ({agent, SHARED} if agent != SHARED else {SHARED})
 
         def keep(memo: Memo) -> bool:
