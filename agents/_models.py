@@ -1,33 +1,41 @@
-"""Which models agents talk to: one shared ``ModelRegistry``, and ``llm_config`` turned into a client.
+"""Which models agents talk to: a ``ModelRegistry``, and ``llm_config`` turned into an ``LLM``.
 
-``use_models(...)`` picks the models.toml (a path, a parsed ``ModelsConfig`` or a ready
-``ModelRegistry``); without it the default registry is created on first use from
-``backends.load_models()``. Every agent naming the same model shares one backend instance (the
-registry creates each backend once), so a local model is loaded once however many agents use it.
+The registry can always be given explicitly: ``resolve_llm(llm_config, registry=...)`` returns an
+``LLM`` bound to it, and an agent built with ``llm_config=<that LLM>`` uses it whatever the
+defaults say. Without one, ``current_registry()`` answers: the registry of the innermost
+``using_models(...)`` block (a context variable: each task sees its own, so two sessions in one
+process do not mix), else the process default that ``use_models(...)`` sets (what scripts use),
+else one created on first use from ``backends.load_models()``. Every agent naming the same model
+shares one backend instance (the registry creates each backend once), so a local model is loaded
+once however many agents use it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from moot.backends import (
-    BackendError,
-    ConfigError,
+    Backend,
     ChatMessage,
     Completion,
-    Delta,
-    ModelClient,
+    DefaultsBackend,
+    FallbackBackend,
     ModelRegistry,
+    ModelRequest,
     ModelsConfig,
-    Notice,
     StreamItem,
     ToolSpec,
     load_models,
 )
 
-_registry: ModelRegistry | None = None
+ModelsSource = str | os.PathLike[str] | ModelsConfig | ModelRegistry
+
+_registry: ModelRegistry | None = None  # the process default (use_models); tests save and restore it
+_scoped: contextvars.ContextVar[ModelRegistry | None] = contextvars.ContextVar("moot_models", default=None)
 
 # AutoGen llm_config keys that mean nothing here (keys live in models.toml, caching is the
 # backend's business); accepted so that ported scripts run unchanged.
@@ -36,79 +44,92 @@ IGNORED_KEYS = frozenset({"api_key", "base_url", "api_type", "api_version", "cac
 OVERRIDES = {"temperature": "temperature", "max_tokens": "max_tokens", "tool_choice": "tool_choice"}
 
 
-def use_models(source: str | os.PathLike[str] | ModelsConfig | ModelRegistry) -> ModelRegistry:
-    """Make ``source`` the models every agent created from now on uses; returns the registry."""
-    global _registry
+def registry_of(source: ModelsSource) -> ModelRegistry:
+    """A registry for ``source``: a models.toml path, a parsed ``ModelsConfig``, or a registry as is."""
     if isinstance(source, ModelRegistry):
-        _registry = source
-    elif isinstance(source, ModelsConfig):
-        _registry = ModelRegistry(source)
-    else:
-        _registry = ModelRegistry(load_models(source))
+        return source
+    if isinstance(source, ModelsConfig):
+        return ModelRegistry(source)
+    return ModelRegistry(load_models(source))
+
+
+def use_models(source: ModelsSource) -> ModelRegistry:
+    """Make ``source`` the models every agent created from now on uses (the process default; a
+    ``using_models`` block in force still wins); returns the registry."""
+    global _registry
+    _registry = registry_of(source)
     return _registry
 
 
+@contextlib.contextmanager
+def using_models(source: ModelsSource) -> Iterator[ModelRegistry]:
+    """``with using_models(config) as registry:``: inside the block (and in tasks started from
+    it), ``current_registry()`` is this registry; outside, nothing changed."""
+    registry = registry_of(source)
+    token = _scoped.set(registry)
+    try:
+        yield registry
+    finally:
+        _scoped.reset(token)
+
+
 def current_registry() -> ModelRegistry:
-    """The registry in use (created from ``backends.load_models()`` on first call)."""
+    """The registry in force: a ``using_models`` block's, else the default (created from
+    ``backends.load_models()`` on first call)."""
     global _registry
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     if _registry is None:
         _registry = ModelRegistry(load_models())
     return _registry
 
 
 class LLM:
-    """An agent's model: one or more (client, overrides) entries, tried in order.
+    """An agent's model: a ``Backend`` (with its retries and fallbacks; a ``FallbackBackend``
+    over the entries of a ``config_list``) and the tools its ``llm_config`` declares.
 
-    Each entry is a models.toml model with its own fallbacks and retries (``ModelClient``); when
-    one entry fails before any text arrived, the next entry of the ``config_list`` is tried and a
-    ``Notice`` says so.
+    A value, not another loop: ``stream()`` is the backend's stream, ``complete()`` its drain.
     """
 
-    def __init__(self, entries: list[tuple[ModelClient, dict[str, Any]]], tools: list[ToolSpec] | None = None):
-        if not entries:
-            raise ValueError("llm_config names no model")
-        self.entries = entries
-        self.tools = list(tools or [])
+    __slots__ = ("backend", "tools", "models")
+
+    def __init__(self, backend: Backend, tools: Sequence[ToolSpec] | None = None, models: Sequence[str] | None = None):
+        self.backend = backend
+        self.tools = list(tools or ())
+        #: The model names the llm_config lists, in the order they are tried.
+        self.models = list(models) if models else [backend.name]
+
+    def __repr__(self) -> str:
+        return f"LLM({self.backend!r})"
 
     @property
     def name(self) -> str:
-        return self.entries[0][0].name
+        return self.backend.name
 
     @property
-    def models(self) -> list[str]:
-        return [c.name for c, _ in self.entries]
+    def primary(self) -> Backend:
+        """The backend asked first."""
+        return self.backend.primary
 
     def context_length(self) -> int | None:
-        try:
-            return self.entries[0][0].primary.config.context_length
-        except Exception:
-            return None
+        return self.backend.config.context_length
 
-    async def stream(self, messages: Sequence[ChatMessage], **kwargs: Any) -> AsyncIterator[StreamItem]:
-        last = len(self.entries) - 1
-        for index, (client, overrides) in enumerate(self.entries):
-            started = False
-            try:
-                async for item in client.stream(messages, **{**overrides, **kwargs}):
-                    if isinstance(item, Delta):
-                        started = True
-                    yield item
-                return
-            except (BackendError, ConfigError) as exc:
-                if started or index == last:
-                    raise
-                yield Notice(f"{exc}; falling back to {self.entries[index + 1][0].name!r} (config_list)", "fallback")
+    def max_output_tokens(self) -> int | None:
+        return self.backend.config.max_output_tokens
 
-    async def complete(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        result: Completion | None = None
-        async for item in self.stream(messages, **kwargs):
-            if isinstance(item, Completion):
-                result = item
-        assert result is not None
-        return result
+    def count_tokens(self, messages: Sequence[ChatMessage] | str) -> int:
+        return self.backend.count_tokens(messages)
+
+    def stream(self, request: ModelRequest | Sequence[ChatMessage], /, **options: Any) -> AsyncIterator[StreamItem]:
+        """The backend's stream (no layer of its own): ``Delta``/``Notice`` items, one ``Completion``."""
+        return self.backend.stream(request, **options)
+
+    async def complete(self, request: ModelRequest | Sequence[ChatMessage], /, **options: Any) -> Completion:
+        return await self.backend.complete(request, **options)
 
 
-def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any]) -> tuple[ModelClient, dict[str, Any]]:
+def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any]) -> Backend:
     model = spec.get("model")
     if model is not None and not isinstance(model, str):
         raise TypeError(f"llm_config: 'model' must be a models.toml model name, not {model!r}")
@@ -118,7 +139,7 @@ def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any]
         value = spec.get(key, shared.get(key))
         if value is not None:
             overrides[arg] = value
-    return client, overrides
+    return DefaultsBackend(client, overrides) if overrides else client
 
 
 def _tool_specs(raw: Any) -> list[ToolSpec]:
@@ -136,15 +157,19 @@ def resolve_llm(llm_config: Any, registry: ModelRegistry | None = None) -> LLM |
 
     Accepts a models.toml model name, ``{"model": name, "temperature": ...}``, ``{"config_list":
     [{"model": a}, {"model": b}], ...}`` (tried in order) or ``{}`` / ``True`` for the default
-    model. Unknown models raise ``backends.ConfigError`` at once, before any chat starts.
+    model, and an ``LLM`` as it is. Models are looked up in ``registry`` (``current_registry()``
+    when none is given). Unknown models raise ``backends.ConfigError`` at once, before any chat
+    starts.
     """
     if llm_config is False or llm_config is None:
         return None
+    if isinstance(llm_config, LLM):
+        return llm_config
     registry = registry or current_registry()
     if llm_config is True:
         llm_config = {}
     if isinstance(llm_config, str):
-        return LLM([_entry(registry, {"model": llm_config}, {})])
+        return LLM(registry.client(llm_config))
     if not isinstance(llm_config, dict):
         raise TypeError(f"llm_config must be a model name, a dict or False, not {type(llm_config).__name__}")
     tools = _tool_specs(llm_config.get("tools"))
@@ -152,6 +177,8 @@ def resolve_llm(llm_config: Any, registry: ModelRegistry | None = None) -> LLM |
     if config_list is not None:
         if not isinstance(config_list, list) or not config_list:
             raise ValueError("llm_config['config_list'] must be a non-empty list of {'model': NAME} entries")
-        entries = [_entry(registry, {"model": e} if isinstance(e, str) else e, llm_config) for e in config_list]
-        return LLM(entries, tools)
-    return LLM([_entry(registry, llm_config, {})], tools)
+        specs = [{"model": e} if isinstance(e, str) else e for e in config_list]
+        entries = [_entry(registry, spec, llm_config) for spec in specs]
+        backend = entries[0] if len(entries) == 1 else FallbackBackend(entries, label="config_list")
+        return LLM(backend, tools, [e.name for e in entries])
+    return LLM(_entry(registry, llm_config, {}), tools)

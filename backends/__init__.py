@@ -10,24 +10,28 @@ from ._errors import (
     ConfigError,
     ContextOverflow,
 )
-from ._registry import ModelClient, ModelRegistry, backend_class
+from ._registry import ModelRegistry, backend_class
 from ._types import (
+    BackendStatus,
     Capabilities,
     ChatMessage,
     Completion,
     Delta,
+    ModelRequest,
     Notice,
     StreamItem,
     ToolCall,
     ToolSpec,
     Usage,
 )
+from ._wrappers import DefaultsBackend, FallbackBackend, RetryingBackend, RetryPolicy
 from .config import ModelConfig, ModelsConfig, find_models_file, load_models, parse_models
 
 __all__ = [
     "AuthError",
     "Backend",
     "BackendError",
+    "BackendStatus",
     "BackendTimeout",
     "BackendUnavailable",
     "BadResponse",
@@ -36,12 +40,16 @@ __all__ = [
     "Completion",
     "ConfigError",
     "ContextOverflow",
+    "DefaultsBackend",
     "Delta",
-    "ModelClient",
+    "FallbackBackend",
     "ModelConfig",
     "ModelRegistry",
+    "ModelRequest",
     "ModelsConfig",
     "Notice",
+    "RetryPolicy",
+    "RetryingBackend",
     "StreamItem",
     "ToolCall",
     "ToolSpec",

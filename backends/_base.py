@@ -9,26 +9,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ._errors import BadResponse
-from ._types import Capabilities, ChatMessage, Completion, Delta, StreamItem, ToolSpec
-from .config import ModelConfig
+from ._types import BackendStatus, Capabilities, ChatMessage, Completion, Delta, ModelRequest, StreamItem, schema_of
+from .config import CapabilitiesConfig, ModelConfig
+
+__all__ = ["Backend", "ToolChoice", "deltas", "match_choice", "merge_capabilities", "schema_of"]
 
 ToolChoice = str | None  # None/"auto": the model decides; "required": some tool; or a tool's name
-
-
-def schema_of(response_format: Any) -> dict[str, Any] | None:
-    """Accept a JSON schema dict, ``{"type": "json_schema", "json_schema": {"schema": ...}}``, or a
-    pydantic model class, and return the plain schema."""
-    if response_format is None:
-        return None
-    if isinstance(response_format, type) and hasattr(response_format, "model_json_schema"):
-        return response_format.model_json_schema()
-    if isinstance(response_format, dict):
-        if response_format.get("type") == "json_schema" and "json_schema" in response_format:
-            return response_format["json_schema"].get("schema", {})
-        if response_format.get("type") == "json_object" and "schema" in response_format:
-            return response_format["schema"]
-        return response_format
-    raise TypeError(f"response_format must be a JSON schema dict or a pydantic model, not {type(response_format).__name__}")
 
 
 def match_choice(text: str, choices: Sequence[str]) -> str | None:
@@ -47,14 +33,32 @@ def match_choice(text: str, choices: Sequence[str]) -> str | None:
     return best[2] if best else None
 
 
+def merge_capabilities(declared: CapabilitiesConfig | None, base: Capabilities) -> Capabilities:
+    """What models.toml declares, and ``base`` (the backend's defaults, or a probe) for the rest."""
+    if declared is None:
+        return base
+    return Capabilities(
+        tools=base.tools if declared.tools is None else declared.tools,
+        json=base.json if declared.json_ is None else declared.json_,
+        vision=base.vision if declared.vision is None else declared.vision,
+        streaming=base.streaming if declared.streaming is None else declared.streaming,
+    )
+
+
 class Backend(ABC):
     """A model behind one async interface.
 
-    ``stream()`` yields ``Delta`` pieces of the reply (and ``Notice`` items worth showing the user)
-    and ends with exactly one ``Completion``. Closing the stream early (``aclose()``, or cancelling
-    the task that iterates it) stops generation. ``choices`` forces the reply to be exactly one of
-    the given strings; ``response_format`` (a JSON schema) forces a JSON reply, decoded into
-    ``Completion.parsed``.
+    ``stream(request)`` yields ``Delta`` pieces of the reply (and ``Notice`` items worth showing the
+    user) and ends with exactly one ``Completion``; ``complete(request)`` runs it to the end. The
+    request is a ``ModelRequest``, or messages plus its keywords (``tools``, ``tool_choice``,
+    ``response_format``, ``choices``, ``max_tokens``, ``temperature``). Closing the stream early
+    (``aclose()``, or cancelling the task that iterates it) stops generation. ``choices`` forces
+    the reply to be exactly one of the given strings; a JSON schema forces a JSON reply, decoded
+    into ``Completion.parsed``.
+
+    A backend implements ``_stream(request)``. Wrappers (``RetryingBackend``, ``FallbackBackend``,
+    ``DefaultsBackend``) are Backends too. ``load()``, ``status()``, ``seek()``, ``count_tokens()``
+    and ``aclose()`` have defaults here, so callers never need to know which backend they hold.
     """
 
     #: What the backend can do when models.toml declares nothing (a backend may probe instead).
@@ -63,63 +67,53 @@ class Backend(ABC):
     def __init__(self, config: ModelConfig):
         self.config = config
         self.name = config.name
+        #: What this model can do: models.toml's declaration over the backend's defaults.
+        self.capabilities: Capabilities = self.capabilities_for(config)
+
+    @classmethod
+    def capabilities_for(cls, config: ModelConfig) -> Capabilities:
+        """The capabilities a model of this backend has, from its entry alone (nothing is created)."""
+        return merge_capabilities(config.capabilities, cls.default_capabilities)
 
     @property
-    def capabilities(self) -> Capabilities:
-        declared = self.config.capabilities
-        base = self.default_capabilities
-        if declared is None:
-            return base
-        return Capabilities(
-            tools=base.tools if declared.tools is None else declared.tools,
-            json=base.json if declared.json_ is None else declared.json_,
-            vision=base.vision if declared.vision is None else declared.vision,
-            streaming=base.streaming if declared.streaming is None else declared.streaming,
-        )
+    def primary(self) -> Backend:
+        """The backend asked first: itself, or the first one a wrapper tries."""
+        return self
 
-    async def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice = None,
-        response_format: Any = None,
-        choices: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> AsyncIterator[StreamItem]:
+    # -- calls ----------------------------------------------------------------------------------
+
+    def stream(self, request: ModelRequest | Sequence[ChatMessage], /, **options: Any) -> AsyncIterator[StreamItem]:
         """Stream one reply. See the class docstring."""
-        if choices is not None and not choices:
-            raise ValueError("choices must name at least one option")
-        schema = schema_of(response_format)
-        agen = self._stream(
-            list(messages),
-            tools=list(tools or ()),
-            tool_choice=tool_choice,
-            schema=schema,
-            choices=list(choices) if choices else None,
-            max_tokens=max_tokens or self.config.max_output_tokens,
-            temperature=self.config.temperature if temperature is None else temperature,
-        )
-        try:
-            async for item in agen:
-                if isinstance(item, Completion):
-                    self._finish(item, schema, choices)
-                yield item
-        finally:
-            await agen.aclose()
+        if type(request) is not ModelRequest:
+            request = ModelRequest.of(request, **options)
+        elif options:
+            raise TypeError("stream(request) takes no keywords when given a ModelRequest")
+        return self._serve(request)
 
-    async def complete(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        """Run one call to the end and return its ``Completion``."""
+    async def complete(self, request: ModelRequest | Sequence[ChatMessage], /, **options: Any) -> Completion:
+        """Run one call to the end and return its ``Completion`` (the one place a stream is drained)."""
         result: Completion | None = None
-        async for item in self.stream(messages, **kwargs):
-            if isinstance(item, Completion):
+        async for item in self.stream(request, **options):
+            if type(item) is Completion:
                 result = item
         if result is None:
             raise BadResponse("the stream ended without a completion", model=self.name)
         return result
 
-    def _finish(self, completion: Completion, schema: dict[str, Any] | None, choices: Sequence[str] | None) -> None:
+    async def _serve(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        """``_stream`` with its ``Completion`` finished (choice matched, JSON decoded). Wrappers
+        override this, so that they add no generator layer of their own around it."""
+        agen = self._stream(request)
+        try:
+            async for item in agen:
+                if type(item) is Completion:
+                    self._finish(item, request)
+                yield item
+        finally:
+            await agen.aclose()
+
+    def _finish(self, completion: Completion, request: ModelRequest) -> None:
+        choices = request.choices
         if choices:
             picked = match_choice(completion.content, choices)
             if picked is None:
@@ -129,31 +123,43 @@ class Backend(ABC):
                 )
             completion.content = picked
             completion.parsed = picked
-        elif schema is not None and not completion.tool_calls:
+        elif request.schema is not None and not completion.tool_calls:
             try:
                 completion.parsed = json.loads(completion.content)
             except json.JSONDecodeError as exc:
                 raise BadResponse(f"asked for JSON, got {completion.content[:80]!r} ({exc})", model=self.name) from None
 
     @abstractmethod
-    def _stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        tools: list[ToolSpec],
-        tool_choice: ToolChoice,
-        schema: dict[str, Any] | None,
-        choices: list[str] | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> AsyncIterator[StreamItem]:
+    def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         """Yield ``Delta``/``Notice`` items, then one ``Completion``."""
+
+    def max_tokens_for(self, request: ModelRequest) -> int:
+        """The request's ``max_tokens``, else the model's ``max_output_tokens``."""
+        return request.max_tokens or self.config.max_output_tokens
+
+    def temperature_for(self, request: ModelRequest) -> float:
+        """The request's ``temperature``, else the model's."""
+        return self.config.temperature if request.temperature is None else request.temperature
+
+    # -- what every backend answers -------------------------------------------------------------
 
     def count_tokens(self, messages: Sequence[ChatMessage] | str) -> int:
         """Tokens the messages take. Backends with a tokenizer count exactly; this is an estimate."""
         if isinstance(messages, str):
             return max(1, len(messages) // 4)
         return sum(4 + len(m.content or "") // 4 + sum(len(c.arguments) // 4 for c in m.tool_calls) for m in messages)
+
+    async def load(self) -> None:
+        """Get ready to answer (load weights, open a client) now rather than on the first call.
+        Nothing to do for most backends."""
+
+    def status(self) -> BackendStatus:
+        """Where this model stands, without calling it (no I/O)."""
+        return BackendStatus("ready")
+
+    def seek(self, calls: int) -> None:
+        """Go on as if ``calls`` calls had been answered (a resumed session restores a scripted
+        model's position with it). Backends that keep no position ignore it."""
 
     async def aclose(self) -> None:
         """Release clients and connections."""

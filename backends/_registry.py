@@ -1,16 +1,15 @@
-"""Finding backends by name, and one shared client per model with retries and fallbacks."""
+"""Finding backends by name, and one shared backend per model, with its retries and fallbacks."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import AsyncIterator, Sequence
 from importlib.metadata import entry_points
-from typing import Any
 
 from ._base import Backend
-from ._errors import BackendError, ConfigError
-from ._types import ChatMessage, Completion, Delta, Notice, StreamItem
+from ._errors import ConfigError
+from ._types import BackendStatus, ModelRequest, StreamItem
+from ._wrappers import RETRY_DELAYS, FallbackBackend, RetryingBackend, RetryPolicy
 from .config import ModelsConfig
 
 # Built-ins are registered like plugins (entry point group "moot.backends"); this table is the
@@ -22,8 +21,6 @@ BUILTIN_BACKENDS = {
     "anthropic": "moot.backends.anthropic:AnthropicBackend",
     "scripted": "moot.backends.scripted:ScriptedBackend",
 }
-
-RETRY_DELAYS = (0.5, 1.5)  # seconds before the 2nd and 3rd try of a transient failure
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -44,27 +41,56 @@ def backend_class(name: str) -> type[Backend]:
 
 
 class ModelRegistry:
-    """Backends for the models of one models.toml, created on first use and shared by every agent."""
+    """Backends for the models of one models.toml, created on first use and shared by every agent.
+
+    ``backend(name)`` is one model as it is; ``client(name)`` is the model with its retries and
+    its models.toml fallbacks, a ``Backend`` too: what agents talk to. ``status(name)`` says where
+    a model stands without calling it (nor creating anything). ``aclose()`` closes every backend.
+    """
 
     def __init__(self, config: ModelsConfig, retry_delays: Sequence[float] = RETRY_DELAYS):
         self.config = config
-        self.retry_delays = tuple(retry_delays)
+        self.retry = RetryPolicy(tuple(retry_delays))
         self._backends: dict[str, Backend] = {}
 
+    @property
+    def retry_delays(self) -> tuple[float, ...]:
+        return self.retry.delays
+
     def backend(self, name: str | None = None) -> Backend:
-        """The backend of one model, without fallbacks."""
+        """The backend of one model, without fallbacks. ``ConfigError`` when it cannot be made."""
         model = self.config.get(name)
-        if model.name not in self._backends:
+        backend = self._backends.get(model.name)
+        if backend is None:
             problems = model.problems()
             if problems:
                 raise ConfigError([f"{self.config.source}: {p}" for p in problems])
-            self._backends[model.name] = backend_class(model.backend)(model)
-        return self._backends[model.name]
+            backend = self._backends[model.name] = backend_class(model.backend)(model)
+        return backend
 
-    def client(self, name: str | None = None) -> ModelClient:
-        """The model with its retries and fallbacks: what agents talk to."""
-        chain = [m.name for m in self.config.chain(name)]
-        return ModelClient(self, chain)
+    def client(self, name: str | None = None) -> Backend:
+        """The model with its retries and fallbacks (``RetryingBackend`` over the chain). An
+        unknown name is a ``ConfigError`` now; a model that cannot be made yet (a missing key, a
+        broken script) fails when called, so that its fallbacks can answer instead."""
+        chain = [self._usable(m.name) for m in self.config.chain(name)]
+        inner = chain[0] if len(chain) == 1 else FallbackBackend(chain)
+        return RetryingBackend(inner, self.retry)
+
+    def _usable(self, name: str) -> Backend:
+        try:
+            return self.backend(name)
+        except ConfigError as exc:
+            return _NotYetMade(self, name, exc)
+
+    def status(self, name: str | None = None) -> BackendStatus:
+        """Where model ``name`` stands: its config problems, else its backend's own status once
+        the backend exists, else ``ready``."""
+        model = self.config.get(name)
+        problems = model.problems()
+        if problems:
+            return BackendStatus("failed", "; ".join(p.split(": ", 1)[-1] for p in problems))
+        backend = self._backends.get(model.name)
+        return backend.status() if backend is not None else BackendStatus("ready")
 
     async def aclose(self) -> None:
         for backend in self._backends.values():
@@ -72,61 +98,19 @@ class ModelRegistry:
         self._backends.clear()
 
 
-class ModelClient:
-    """Streams from the first model of a chain that works.
+class _NotYetMade(Backend):
+    """A model whose backend could not be made: each call tries again (the key may be set by
+    now), and raises the ``ConfigError`` while it still cannot."""
 
-    A transient failure (unavailable, timeout) before any text arrived is retried with backoff;
-    when a model keeps failing, the next fallback is tried and a ``Notice`` says so.
-    """
-
-    def __init__(self, registry: ModelRegistry, chain: list[str]):
+    def __init__(self, registry: ModelRegistry, name: str, error: ConfigError):
+        super().__init__(registry.config.get(name))
         self.registry = registry
-        self.chain = chain
-        self.name = chain[0]
+        self.error = error
 
-    @property
-    def primary(self) -> Backend:
-        return self.registry.backend(self.name)
+    def status(self) -> BackendStatus:
+        return BackendStatus("failed", "; ".join(self.error.problems))
 
-    async def stream(self, messages: Sequence[ChatMessage], **kwargs: Any) -> AsyncIterator[StreamItem]:
-        last: Exception | None = None
-        for index, name in enumerate(self.chain):
-            try:
-                backend = self.registry.backend(name)
-            except ConfigError as exc:
-                last = exc
-                if index + 1 < len(self.chain):
-                    yield Notice(f"model {name!r} cannot be used ({exc}); falling back to {self.chain[index + 1]!r}", "fallback")
-                continue
-            for attempt in range(len(self.registry.retry_delays) + 1):
-                started = False
-                try:
-                    async for item in backend.stream(messages, **kwargs):
-                        if isinstance(item, Delta):
-                            started = True
-                        yield item
-                    return
-                except BackendError as exc:
-                    last = exc
-                    if started or not exc.transient or attempt == len(self.registry.retry_delays):
-                        if started:
-                            raise
-                        break
-                    delay = self.registry.retry_delays[attempt]
-                    yield Notice(f"model {name!r}: {exc}; retrying in {delay:g} s", "retry")
-                    await asyncio.sleep(delay)
-            if index + 1 < len(self.chain):
-                yield Notice(f"model {name!r} failed ({last}); falling back to {self.chain[index + 1]!r}", "fallback")
-        assert last is not None
-        raise last
-
-    async def complete(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        result: Completion | None = None
-        async for item in self.stream(messages, **kwargs):
-            if isinstance(item, Completion):
-                result = item
-        assert result is not None
-        return result
-
-    def count_tokens(self, messages: Sequence[ChatMessage] | str) -> int:
-        return self.primary.count_tokens(messages)
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        backend = self.registry.backend(self.name)  # raises the ConfigError while it stands
+        async for item in backend._stream(request):
+            yield item

@@ -6,10 +6,12 @@ Backends need these, so they live here; the conversation engine (``agents``) bui
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
+StatusState = Literal["ready", "loaded", "failed"]
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
 
 
@@ -139,3 +141,81 @@ class Completion:
 
 
 StreamItem = Delta | Notice | Completion
+
+
+def schema_of(response_format: Any) -> dict[str, Any] | None:
+    """Accept a JSON schema dict, ``{"type": "json_schema", "json_schema": {"schema": ...}}``, or a
+    pydantic model class, and return the plain schema."""
+    if response_format is None:
+        return None
+    if isinstance(response_format, type) and hasattr(response_format, "model_json_schema"):
+        return response_format.model_json_schema()
+    if isinstance(response_format, dict):
+        if response_format.get("type") == "json_schema" and "json_schema" in response_format:
+            return response_format["json_schema"].get("schema", {})
+        if response_format.get("type") == "json_object" and "schema" in response_format:
+            return response_format["schema"]
+        return response_format
+    raise TypeError(f"response_format must be a JSON schema dict or a pydantic model, not {type(response_format).__name__}")
+
+
+# The request fields a caller may leave unset, for a wrapper's defaults (``DefaultsBackend``) or the
+# model's own (models.toml ``temperature`` / ``max_output_tokens``) to fill.
+REQUEST_DEFAULTS = ("tool_choice", "max_tokens", "temperature")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """One model call, as it crosses the seam: what every backend's ``_stream(request)`` receives.
+
+    ``None`` means "not set": ``max_tokens`` and ``temperature`` then come from the model's entry
+    in models.toml, ``tool_choice`` lets the model decide. ``schema`` is a plain JSON schema the
+    reply must match (decoded into ``Completion.parsed``); ``choices`` forces the reply to be one
+    of the strings. The sequences are not copied: do not change them while the call runs.
+    Build one with ``ModelRequest.of(messages, tools=..., response_format=..., ...)``.
+    """
+
+    messages: Sequence[ChatMessage]
+    tools: Sequence[ToolSpec] = ()
+    tool_choice: str | None = None  # None/"auto": the model decides; "required", "none", or a tool's name
+    schema: dict[str, Any] | None = None
+    choices: Sequence[str] | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        tool_choice: str | None = None,
+        response_format: Any = None,
+        choices: Sequence[str] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ModelRequest:
+        """A request from the keywords callers use (``response_format`` as a schema dict, an
+        OpenAI ``{"type": "json_schema", ...}`` wrapper or a pydantic model)."""
+        if choices is not None and not choices:
+            raise ValueError("choices must name at least one option")
+        return cls(messages, tools or (), tool_choice, schema_of(response_format), choices or None,
+                   max_tokens or None, temperature)
+
+    def with_defaults(self, defaults: Mapping[str, Any]) -> ModelRequest:
+        """This request with the unset fields among ``defaults`` filled in (itself when none is)."""
+        filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        return replace(self, **filled) if filled else self
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    """Where a model stands, without calling it: ``ready`` (usable; nothing loaded yet or nothing
+    to load), ``loaded`` (in memory), ``failed`` (cannot be used; ``detail`` says why)."""
+
+    state: StatusState
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state != "failed"

@@ -27,7 +27,7 @@ from ._errors import (
     ContextOverflow,
 )
 from ._remote import PLACEHOLDER_KEY, choice_schema, mentions_context_overflow, permanent, scrub, server_message
-from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, StreamItem, ToolCall, ToolSpec, Usage
+from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
 from .config import ModelConfig
 
 try:
@@ -175,17 +175,10 @@ class AnthropicBackend(Backend):
             request["extra_body"] = dict(self.config.options)
         return request, forced, wrapped
 
-    async def _stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        tools: list[ToolSpec],
-        tool_choice: ToolChoice,
-        schema: dict[str, Any] | None,
-        choices: list[str] | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> AsyncIterator[StreamItem]:
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        messages, tools, tool_choice, schema, choices = (request.messages, request.tools, request.tool_choice,
+                                                         request.schema, request.choices)
+        max_tokens, temperature = self.max_tokens_for(request), self.temperature_for(request)
         request, forced, wrapped = self._request(messages, tools, tool_choice, schema, choices, max_tokens)
         client = self._get_client()
         text: list[str] = []

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._base import Backend, ToolChoice
+from ._base import Backend
 from ._errors import BackendTimeout, BackendUnavailable, BadResponse, ContextOverflow
-from ._types import Capabilities, ChatMessage, Completion, Delta, StreamItem, ToolCall, ToolSpec, Usage
+from ._types import BackendStatus, Capabilities, ChatMessage, Completion, Delta, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
 from .config import ModelConfig
 
 # Chat formats whose llama-cpp-python handler returns real tool_calls.
@@ -323,6 +323,16 @@ class LlamaCppBackend(Backend):
         """Load the model now (on its own thread) rather than on the first call."""
         await self._run(_build, self.loaded, self.config)
 
+    def status(self) -> BackendStatus:
+        loaded = self.loaded
+        if loaded.load_error is not None:
+            return BackendStatus("failed", f"failed to load: {loaded.load_error}")
+        if loaded.llm is not None:
+            return BackendStatus("loaded", str(loaded.path.name))
+        if not loaded.path.is_file():
+            return BackendStatus("failed", f"no model file at {loaded.path}")
+        return BackendStatus("ready", "model file present, not loaded yet")
+
     @property
     def kv_restores(self) -> int:
         """How many times a kept KV state was restored (0 before the first call)."""
@@ -336,17 +346,10 @@ class LlamaCppBackend(Backend):
             return len(llm.tokenize(messages.encode(), add_bos=False, special=False))
         return sum(4 + len(llm.tokenize((m.content or "").encode(), add_bos=False, special=False)) for m in messages)
 
-    async def _stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        tools: list[ToolSpec],
-        tool_choice: ToolChoice,
-        schema: dict[str, Any] | None,
-        choices: list[str] | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> AsyncIterator[StreamItem]:
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        messages, tools, tool_choice, schema, choices = (request.messages, request.tools, request.tool_choice,
+                                                         request.schema, request.choices)
+        max_tokens, temperature = self.max_tokens_for(request), self.temperature_for(request)
         await self.load()
         kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
         plain = list(messages)

@@ -20,7 +20,7 @@ import httpx
 import ollama
 import pydantic
 
-from ._base import Backend, ToolChoice
+from ._base import Backend, merge_capabilities
 from ._errors import (
     AuthError,
     BackendError,
@@ -30,7 +30,7 @@ from ._errors import (
     ContextOverflow,
 )
 from ._remote import choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
-from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, StreamItem, ToolCall, ToolSpec, Usage
+from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
 from .config import ModelConfig
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -114,13 +114,13 @@ class OllamaBackend(Backend):
             except Exception as exc:
                 raise self._map_error(exc) from None
             listed = set(shown.capabilities or ())
-            # On this instance only: the base class's ``capabilities`` lets models.toml win over it.
-            self.default_capabilities = self._probed = Capabilities(
+            self._probed = Capabilities(
                 tools="tools" in listed,
                 json=True,  # every Ollama model takes a format schema
                 vision="vision" in listed,
                 streaming=True,
             )
+            self.capabilities = merge_capabilities(self.config.capabilities, self._probed)  # models.toml still wins
         return self.capabilities
 
     def _options(self, max_tokens: int, temperature: float) -> dict[str, Any]:
@@ -131,17 +131,10 @@ class OllamaBackend(Backend):
             **self.config.options,
         }
 
-    async def _stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        tools: list[ToolSpec],
-        tool_choice: ToolChoice,
-        schema: dict[str, Any] | None,
-        choices: list[str] | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> AsyncIterator[StreamItem]:
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        messages, tools, tool_choice, schema, choices = (request.messages, request.tools, request.tool_choice,
+                                                         request.schema, request.choices)
+        max_tokens, temperature = self.max_tokens_for(request), self.temperature_for(request)
         offered = tools
         if tool_choice not in (None, "auto", "required", "none") and tools:
             offered = [t for t in tools if t.name == tool_choice]

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
-from ._base import Backend, ToolChoice
+from ._base import Backend
 from ._errors import (
     AuthError,
     BackendError,
@@ -28,7 +28,7 @@ from ._errors import (
     ContextOverflow,
 )
 from ._remote import PLACEHOLDER_KEY, choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
-from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, Notice, StreamItem, ToolCall, ToolSpec, Usage
+from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, Notice, StreamItem, ToolCall, Usage
 from .config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -113,23 +113,15 @@ class OpenAIBackend(Backend):
             await self._client.close()
             self._client = None
 
-    def _request(
-        self,
-        messages: list[ChatMessage],
-        tools: list[ToolSpec],
-        tool_choice: ToolChoice,
-        schema: dict[str, Any] | None,
-        choices: list[str] | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> dict[str, Any]:
+    def _request(self, call: ModelRequest) -> dict[str, Any]:
+        tools, tool_choice, schema, choices = call.tools, call.tool_choice, call.schema, call.choices
         request: dict[str, Any] = {
             "model": self.config.model,
-            "messages": [_wire_message(m) for m in messages],
+            "messages": [_wire_message(m) for m in call.messages],
             "stream": True,
             "stream_options": {"include_usage": True},
-            "max_tokens": max_tokens,
-            "temperature": temperature,
+            "max_tokens": self.max_tokens_for(call),
+            "temperature": self.temperature_for(call),
         }
         if choices:
             schema, name = choice_schema(choices), "choice"
@@ -163,18 +155,9 @@ class OpenAIBackend(Backend):
         text = server_message(exc.body, str(exc))
         return "json_schema" in text or "response_format" in text
 
-    async def _stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        tools: list[ToolSpec],
-        tool_choice: ToolChoice,
-        schema: dict[str, Any] | None,
-        choices: list[str] | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> AsyncIterator[StreamItem]:
-        request = self._request(messages, tools, tool_choice, schema, choices, max_tokens, temperature)
+    async def _stream(self, call: ModelRequest) -> AsyncIterator[StreamItem]:
+        request = self._request(call)
+        messages, choices = call.messages, call.choices
         client = self._get_client()
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import operator
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
-from ._base import Backend, ToolChoice, deltas
+from ._base import Backend, deltas
 from ._errors import BadResponse, ConfigError
-from ._types import Capabilities, ChatMessage, Completion, StreamItem, ToolCall, ToolSpec, Usage
+from ._types import BackendStatus, Capabilities, ChatMessage, Completion, ModelRequest, StreamItem, ToolCall, Usage
 from .config import ModelConfig, ScriptedReply
 
 
@@ -50,7 +49,7 @@ def load_script(config: ModelConfig) -> list[ScriptedReply]:
 _content = operator.attrgetter("content")
 
 
-def _estimate_tokens(messages: list[ChatMessage]) -> int:
+def _estimate_tokens(messages: Sequence[ChatMessage]) -> int:
     """About four characters a token, counted at C speed: a scripted call stays cheap however
     long the history (tool-call arguments are left out of the estimate)."""
     return sum(map(len, filter(None, map(_content, messages)))) // 4 + 4 * len(messages)
@@ -72,17 +71,18 @@ class ScriptedBackend(Backend):
         self.calls += 1
         return reply
 
-    async def _stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        tools: list[ToolSpec],
-        tool_choice: ToolChoice,
-        schema: dict[str, Any] | None,
-        choices: list[str] | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> AsyncIterator[StreamItem]:
+    def seek(self, calls: int) -> None:
+        """Go on from reply ``calls`` (counting from 0, wrapping round), as if that many calls had
+        been answered: a resumed session serves what follows, not the first reply again."""
+        if calls < 0:
+            raise ValueError(f"model {self.name!r}: cannot seek to call {calls}")
+        self.calls = calls
+
+    def status(self) -> BackendStatus:
+        return BackendStatus("ready", f"scripted: {len(self.replies)} replies, {self.calls} served")
+
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        tools = request.tools
         reply = self.next_reply()
         number = self.calls
         for piece in deltas(reply.content, self.chunk_size):
@@ -101,5 +101,5 @@ class ScriptedBackend(Backend):
             model=self.name,
             finish_reason="tool_calls" if calls else "stop",
             tool_calls=tuple(calls),
-            usage=Usage(prompt_tokens=_estimate_tokens(messages), completion_tokens=self.count_tokens(reply.content)),
+            usage=Usage(prompt_tokens=_estimate_tokens(request.messages), completion_tokens=self.count_tokens(reply.content)),
         )

@@ -123,23 +123,19 @@ class MootApp(App):
     # -- models -------------------------------------------------------------------------------
 
     def model_status(self, model: Any) -> Text:
-        problems = model.problems()
-        if problems:
-            return Text("✗ " + "; ".join(p.split(": ", 1)[-1] for p in problems), style="red")
+        """A model's status from its registry (config problems, loaded or not), never calling it."""
         from moot.agents import current_registry
 
-        backend = current_registry()._backends.get(model.name) if self.models is not None else None
-        if model.backend == "llama_cpp":
-            loaded_model = getattr(backend, "loaded", None) if backend is not None else None
-            loaded = getattr(loaded_model, "llm", None) is not None
-            if getattr(loaded_model, "load_error", None) is not None:
-                return Text(f"✗ failed to load: {loaded_model.load_error}", style="red")
-            return Text("● loaded" if loaded else "ready (model file present)", style="green")
-        if model.backend == "scripted":
-            return Text("ready (scripted replies)", style="green")
+        if self.models is None:
+            return Text("")
+        status = current_registry().status(model.name)
+        if status.state == "failed":
+            return Text(f"✗ {status.detail}", style="red")
+        if status.state == "loaded":
+            return Text("● loaded", style="green")
         if getattr(model, "base_url", None):
-            return Text("checking…", style="yellow")
-        return Text("ready (key set)" if getattr(model, "api_key_env", None) else "ready", style="green")
+            return Text("checking…", style="yellow")  # the home screen asks the server
+        return Text(f"ready ({status.detail})" if status.detail else "ready", style="green")
 
     # -- navigation ---------------------------------------------------------------------------
 

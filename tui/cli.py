@@ -80,24 +80,19 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 def _static_capabilities(model) -> list[str]:
     """Capabilities as declared, or the backend's defaults, without loading anything heavy."""
-    from moot.backends import ConfigError
-    from moot.backends._registry import backend_class
+    from moot.backends import ConfigError, backend_class
 
     try:
-        cls = backend_class(model.backend)
+        return backend_class(model.backend).capabilities_for(model).as_list()
     except ConfigError:
         return []
-    probe = cls.__new__(cls)  # capabilities only read config; no client is created
-    probe.config = model
-    return probe.capabilities.as_list()
 
 
 async def _check_one(registry: ModelRegistry, name: str) -> tuple[bool, str]:
     from moot.backends import ChatMessage, Completion, Delta
     backend = registry.backend(name)
     started = time.perf_counter()
-    if hasattr(backend, "load"):
-        await backend.load()
+    await backend.load()
     loaded = time.perf_counter()
     first = None
     completion: Completion | None = None

@@ -20,7 +20,7 @@ from moot.agents import (
     use_models,
 )
 from moot.agents.events import ChatStarted, Event, MessagePosted, Stopped, TokenDelta, UsageReport
-from moot.backends import ModelRegistry, parse_models
+from moot.backends import ChatMessage, ModelRegistry, parse_models
 
 
 def proxy(**kw):
@@ -213,8 +213,16 @@ async def test_agents_naming_one_model_share_one_backend(models):
     registry = models(a=["x"])
     one = AssistantAgent("one", llm_config="a")
     two = AssistantAgent("two", llm_config={"model": "a", "temperature": 0.1})
-    assert one.client.entries[0][0].primary is two.client.entries[0][0].primary is registry.backend("a")
-    assert two.client.entries[0][1] == {"temperature": 0.1}
+    backend = registry.backend("a")
+    assert one.client.primary is two.client.primary is backend
+    asked = []  # the temperature each call reaches the backend with
+    original = backend._stream
+    backend._stream = lambda request: (asked.append(request.temperature), original(request))[1]
+    hi = [ChatMessage("user", "hi")]
+    await two.client.complete(hi)
+    await two.client.complete(hi, temperature=0.9)  # the call's own setting wins over llm_config's
+    await one.client.complete(hi)
+    assert asked == [0.1, 0.9, None]  # None: the model's temperature from models.toml
 
 
 async def test_event_stream_carries_the_transcript(models):

@@ -58,10 +58,10 @@ class Spy:
         self.schemas: list[Any] = []
         original = backend._stream
 
-        def _stream(messages, **kwargs):
-            self.calls.append([(m.role, m.content) for m in messages])
-            self.schemas.append(kwargs.get("schema"))
-            return original(messages, **kwargs)
+        def _stream(request):
+            self.calls.append([(m.role, m.content) for m in request.messages])
+            self.schemas.append(request.schema)
+            return original(request)
 
         backend._stream = _stream
 

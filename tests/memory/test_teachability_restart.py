@@ -15,9 +15,9 @@ registry = use_models(os.environ["MOOT_MODELS"])
 sent = []
 backend = registry.backend("bot")
 original = backend._stream
-def spy(messages, **kwargs):
-    sent.append([m.content for m in messages])
-    return original(messages, **kwargs)
+def spy(request):
+    sent.append([m.content for m in request.messages])
+    return original(request)
 backend._stream = spy
 bot = AssistantAgent("bot", llm_config="bot")
 teach = Teachability.from_config(policy=os.environ["POLICY"])  # the store models.toml's [memory] names
