@@ -722,7 +722,8 @@ class ConversableAgent(Agent):
         if completion is None:
             raise ChatStop(f"{self.name}: the model stream ended without a reply", "backend_error")
         usage = completion.usage
-        self._usage[completion.model] = self._usage.get(completion.model, Usage()) + usage
+        before = self._usage.get(completion.model)
+        self._usage[completion.model] = usage if before is None else before + usage
         if run is not None:
             run.add_usage(completion.model, usage)
             if sink is not None:

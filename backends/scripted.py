@@ -60,11 +60,13 @@ class ScriptedBackend(Backend):
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self.replies = load_script(config)
+        self.replies = tuple(load_script(config))
         self.calls = 0
         # Seconds between streamed chunks: 0 for tests, a little for demos that should look live.
         self.chunk_delay = float(config.options.get("chunk_delay_s", 0.0))
         self.chunk_size = int(config.options.get("chunk_size", 8))
+        # Per reply, made once: its stream pieces (frozen, so shared by every call) and its size.
+        self._pieces = [(tuple(deltas(r.content, self.chunk_size)), self.count_tokens(r.content)) for r in self.replies]
 
     def next_reply(self) -> ScriptedReply:
         reply = self.replies[self.calls % len(self.replies)]
@@ -83,11 +85,13 @@ class ScriptedBackend(Backend):
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         tools = request.tools
+        pieces, completion_tokens = self._pieces[self.calls % len(self.replies)]
         reply = self.next_reply()
         number = self.calls
-        for piece in deltas(reply.content, self.chunk_size):
-            if self.chunk_delay:
-                await asyncio.sleep(self.chunk_delay)
+        delay = self.chunk_delay
+        for piece in pieces:
+            if delay:
+                await asyncio.sleep(delay)
             yield piece
         calls = []
         for i, call in enumerate(reply.tool_calls):
@@ -101,5 +105,5 @@ class ScriptedBackend(Backend):
             model=self.name,
             finish_reason="tool_calls" if calls else "stop",
             tool_calls=tuple(calls),
-            usage=Usage(prompt_tokens=_estimate_tokens(request.messages), completion_tokens=self.count_tokens(reply.content)),
+            usage=Usage(prompt_tokens=_estimate_tokens(request.messages), completion_tokens=completion_tokens),
         )
