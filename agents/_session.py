@@ -40,6 +40,7 @@ from ._teams import BuiltTeam, Team, load_team, parse_team
 from .events import Event, NoticeEvent, Stopped
 from .outcome import Outcome
 from .termination import ExternalStop
+from .transcript import to_markdown
 
 __all__ = ["Budgets", "ReplayResult", "Session", "a_replay_session", "a_resume_session", "replay_session",
            "resume_session", "transcript_key"]
@@ -548,7 +549,11 @@ class Session:
 
 
 def export_session(store: Any, session_id: str, format: str = "md") -> str:
-    """A recorded session as Markdown or JSON (what ``moot sessions export`` prints)."""
+    """A recorded session as Markdown (every message of every run, drawn by the transcript
+    reducer) or JSON (what ``moot sessions export`` prints)."""
+    if format in ("md", "markdown"):
+        info = store.get(session_id)
+        return to_markdown(store.events(info.id), info)
     return store.export(session_id, format)
 
 

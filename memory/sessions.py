@@ -519,17 +519,18 @@ class SessionStore:
                        "WHERE session_id = ? AND seq <= ?", (new_id, parent.id, seq))
         return new_id
 
-    def export(self, session_id: str, format: str = "md") -> str:
-        """The session as Markdown (``md``, for reading) or JSON (``json``, imports back as is)."""
-        from ._session_export import to_json, to_markdown
+    def export(self, session_id: str, format: str = "json") -> str:
+        """The session as JSON: its facts and raw events, which ``import_json`` takes back as is.
 
+        The Markdown transcript is the engine's (reading events as turns is not storage):
+        ``moot.agents.transcript.to_markdown(store.events(id), store.get(id))``."""
+        from ._session_export import to_json
+
+        if format != "json":
+            raise ValueError(f"SessionStore.export: format must be json, not {format!r} (the Markdown transcript "
+                             f"is moot.agents.transcript.to_markdown(events, info))")
         info = self.get(session_id)
-        events = self.events(info.id)
-        if format == "json":
-            return to_json(info, events)
-        if format in ("md", "markdown"):
-            return to_markdown(info, events)
-        raise ValueError(f"format must be md or json, not {format!r}")
+        return to_json(info, self.events(info.id))
 
     def import_json(self, text: str) -> str:
         """Import a JSON export; returns the id (the original one unless it is taken)."""

@@ -14,6 +14,15 @@ from rich.console import Console
 from rich.text import Text
 
 from moot.agents import events as ev
+from moot.agents.transcript import (
+    Change,
+    ExecutionTurn,
+    MessageTurn,
+    NoticeTurn,
+    SpeakerChoice,
+    ToolResultTurn,
+    Transcript,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Stop conditions that mean the run failed rather than ended as the team intended.
@@ -23,16 +32,15 @@ PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_c
 
 @dataclass
 class ConsoleRenderer:
-    """Renders chat events as they come; the same events the TUI and the session store consume."""
+    """Renders chat events as they come, through the one transcript reducer the app and the
+    Markdown export use (``moot.agents.transcript``)."""
 
     out: Console
     err: Console
+    transcript: Transcript = field(default_factory=Transcript)
     colours: dict[str, str] = field(default_factory=dict)
-    streamed: set[str] = field(default_factory=set)
     open_line: bool = False
-    usage: dict[str, list[int]] = field(default_factory=dict)
-    stopped: ev.Stopped | None = None
-    root_chat: str | None = None
+    stopped: NoticeTurn | None = None  # the last stop of the top-level chat (reason, condition, outcome)
 
     def colour(self, name: str) -> str:
         if name not in self.colours:
@@ -52,74 +60,86 @@ class ConsoleRenderer:
         self.out.rule(title, align="left", style=self.colour(name))
 
     def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.ChatStarted):
-            if self.root_chat is None:
-                self.root_chat = event.chat_id
-            elif event.parent_chat_id:
+        if isinstance(event, ev.HumanInputRequested):
+            self._end_line()  # the prompt starts on a line of its own
+        for change in self.transcript.feed(event):
+            self._draw(change)
+
+    def _draw(self, change: Change) -> None:
+        turn, what = change.turn, change.what
+        if isinstance(turn, MessageTurn):
+            self._draw_message(turn, what, change.text)
+        elif isinstance(turn, SpeakerChoice):
+            self._end_line()
+            why = f" ({turn.reason})" if turn.reason else ""
+            self.out.print(Text(f"next: {turn.speaker} by {turn.method}{why}", style="dim italic"))
+        elif isinstance(turn, ToolResultTurn):
+            self._end_line()
+            style = "red" if turn.is_error else "green"
+            fixed = " (arguments repaired)" if turn.repaired else ""
+            self.out.print(Text(f"  <- {turn.name}{fixed}: {turn.content}", style=style))
+        elif isinstance(turn, ExecutionTurn):
+            self._draw_execution(turn, what, change.text)
+        elif isinstance(turn, NoticeTurn):
+            self._draw_notice(turn)
+
+    def _draw_message(self, turn: MessageTurn, what: str, text: str) -> None:
+        if what == "added":
+            if turn.partial:
+                self.header(turn.agent)
+            elif not turn.empty:
+                self.header(turn.agent, f"to {turn.recipient}")
+                if turn.content:
+                    self.out.print(turn.content, markup=False, highlight=False)
+        elif what == "text":
+            self.out.print(text, end="", markup=False, highlight=False)
+            self.open_line = not text.endswith("\n")
+        elif what == "posted":
+            if turn.streamed:
                 self._end_line()
-                self.out.print(Text(f"  nested chat: {event.initiator} -> {', '.join(event.participants)}", style="dim"))
-        elif isinstance(event, ev.SpeakerSelected):
+            for call in turn.tool_calls:
+                self.out.print(Text(f"  -> {call.name}({call.arguments})", style="bold"))
+        elif what == "interrupted":
             self._end_line()
-            why = f" ({event.reason})" if event.reason else ""
-            self.out.print(Text(f"next: {event.speaker} by {event.method}{why}", style="dim italic"))
-        elif isinstance(event, ev.TokenDelta):
-            if event.message_id not in self.streamed:
-                self.streamed.add(event.message_id)
-                self.header(event.agent)
-            self.out.print(event.text, end="", markup=False, highlight=False)
-            self.open_line = not event.text.endswith("\n")
-        elif isinstance(event, ev.MessagePosted):
-            if event.message_id in self.streamed:
-                self._end_line()
-            elif event.content or event.tool_calls:
-                self.header(event.sender, f"to {event.recipient}")
-                if event.content:
-                    self.out.print(event.content, markup=False, highlight=False)
-            for call in event.tool_calls:
-                fn = call.get("function", {})
-                self.out.print(Text(f"  -> {fn.get('name')}({fn.get('arguments', '')})", style="bold"))
-        elif isinstance(event, ev.ToolResult):
+
+    def _draw_execution(self, turn: ExecutionTurn, what: str, text: str) -> None:
+        if what == "added":
             self._end_line()
-            style = "red" if event.is_error else "green"
-            fixed = " (arguments repaired)" if event.repaired else ""
-            self.out.print(Text(f"  <- {event.name}{fixed}: {event.content}", style=style))
-        elif isinstance(event, ev.CodeBlockFound):
-            self._end_line()
-            label = event.filename or event.language
-            action = {"run": "running", "edited": "running the edited", "skipped": "skipped"}.get(event.action, event.action)
+            label = turn.filename or turn.language
+            action = {"run": "running", "edited": "running the edited", "skipped": "skipped"}.get(turn.action, turn.action)
             self.out.rule(Text(f" executor: {action} {label} ", style="bold white on grey23"), align="left", style="grey50")
-        elif isinstance(event, ev.ExecutorOutput):
-            text = Text(event.text, style="red" if event.stream == "stderr" else "grey70")
-            self.out.print(text, end="")
-            self.open_line = not event.text.endswith("\n")
-        elif isinstance(event, ev.ExecutionFinished):
+        elif what == "output":
+            self.out.print(Text(text, style="red" if turn.stream == "stderr" else "grey70"), end="")
+            self.open_line = not text.endswith("\n")
+        elif what == "finished":
             self._end_line()
-            ok = event.exit_code == 0
-            why = f" · {event.killed_reason}" if event.killed_reason else ""
-            self.out.print(Text(f"exit {event.exit_code} · {event.duration_s:.2f} s{why}",
+            ok = turn.exit_code == 0
+            why = f" · {turn.killed_reason}" if turn.killed_reason else ""
+            self.out.print(Text(f"exit {turn.exit_code} · {turn.duration_s or 0:.2f} s{why}",
                                 style="green" if ok else "bold red"))
             self.out.rule(style="grey50")
-        elif isinstance(event, ev.HumanInputRequested):
+
+    def _draw_notice(self, turn: NoticeTurn) -> None:
+        if turn.what == "stopped":
             self._end_line()
-        elif isinstance(event, ev.UsageReport):
-            u = self.usage.setdefault(event.model, [0, 0, 0])
-            u[0] += event.prompt_tokens
-            u[1] += event.completion_tokens
-            u[2] += event.cached_tokens
-        elif isinstance(event, ev.NoticeEvent):
+            if turn.depth == 0:
+                self.stopped = turn
+        elif turn.what == "nested_chat":
             self._end_line()
-            self.err.print(Text(f"[{event.kind}] {event.agent}: {event.text}", style="yellow"))
-        elif isinstance(event, ev.Stopped):
+            self.out.print(Text(f"  {turn.text}", style="dim"))
+        elif turn.what in ("human_reply", "memory"):
+            pass  # the reply is the message that follows; memory notes are the app's
+        else:
             self._end_line()
-            if event.chat_id == self.root_chat:
-                self.stopped = event
+            self.err.print(Text(f"[{turn.what}] {turn.agent}: {turn.text}", style="yellow"))
 
     def summary(self) -> None:
         if self.stopped is not None:
             self.err.print(Text(f"stopped: {self.stopped.reason} [{self.stopped.condition}]", style="bold"))
-        for model, (p, c, cached) in self.usage.items():
-            reuse = f" ({cached} prompt tokens reused from cache)" if cached else ""
-            self.err.print(Text(f"usage: {model}: {p} prompt + {c} completion tokens{reuse}", style="dim"))
+        for model, u in self.transcript.usage.items():
+            reuse = f" ({u['cached']} prompt tokens reused from cache)" if u["cached"] else ""
+            self.err.print(Text(f"usage: {model}: {u['prompt']} prompt + {u['completion']} completion tokens{reuse}",
+                                style="dim"))
 
 
 async def run_team(team, task: str, renderer: ConsoleRenderer, *, executor: str | None = None,

@@ -29,6 +29,15 @@ def _store():
     return SessionStore.open_default()
 
 
+def _markdown(store, session_id: str) -> str:
+    """The session's transcript as Markdown: every message of every run, drawn by the reducer
+    the console and the app use."""
+    from moot.agents.transcript import to_markdown
+
+    info = store.get(session_id)
+    return to_markdown(store.events(info.id), info)
+
+
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
@@ -99,7 +108,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         info = store.get(args.id)
         print_json(out, {"session": session_entry(info), "messages": message_entries(store.events(info.id))})
         return EXIT_OK
-    text = store.export(args.id, "md")
+    text = _markdown(store, args.id)
     if args.raw or not out.is_terminal:
         out.print(text, markup=False, end="")
     else:
@@ -111,7 +120,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     store = _store()
-    text = store.export(args.id, args.format)
+    text = _markdown(store, args.id) if args.format == "md" else store.export(args.id, "json")
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         err.print(f"wrote {args.output}")

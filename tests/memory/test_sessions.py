@@ -9,6 +9,7 @@ import pytest
 
 from moot.agents import a_replay_session, a_resume_session, load_team, use_models
 from moot.agents.events import Event, MessagePosted, NoticeEvent, Stopped, TokenDelta
+from moot.agents.transcript import to_markdown
 from moot.backends import load_models
 from moot.memory import SessionBusy, SessionNotFound, SessionStore, SessionStoreError
 from moot.paths import data_dir
@@ -25,6 +26,11 @@ async def record_run(store: SessionStore, env, team_file: str, task: str = "Do t
         recorder(event)
     recorder.close()
     return recorder.session_id, stream.result
+
+
+def markdown(store: SessionStore, sid: str) -> str:
+    info = store.get(sid)
+    return to_markdown(store.events(info.id), info)
 
 
 def messages(store: SessionStore, sid: str) -> list[tuple[str, str, str]]:
@@ -72,7 +78,7 @@ async def test_a_recorder_that_never_saw_a_stop_leaves_an_interrupted_session_wi
     rec.close()
     info = store.get(rec.session_id)
     assert info.status == "interrupted" and info.interrupted_message_id == "m2"
-    md = store.export(info.id, "md")
+    md = markdown(store, info.id)
     assert "## b (interrupted)" in md and "half a rep" in md
 
 
@@ -208,7 +214,7 @@ async def test_replay_notices_a_different_transcript(session_env):
 async def test_markdown_export_reads_well(session_env):
     store = SessionStore.open_default()
     sid, _ = await record_run(store, session_env, "duo.toml")
-    md = store.export(sid, "md")
+    md = markdown(store, sid)
     lines = md.splitlines()
     assert lines[0] == "# Do the thing"
     assert "## 1. alice → bob" in lines and "## 2. bob → alice" in lines
@@ -235,7 +241,7 @@ async def test_markdown_sets_executor_output_apart():
     rec(ExecutionFinished("c", agent="u", execution_id="x1", exit_code=0, output="```\n", duration_s=0.1))
     rec(Stopped("c", reason="done", condition="is_termination_msg"))
     rec.close()
-    md = store.export(rec.session_id, "md")
+    md = markdown(store, rec.session_id)
     assert "### Executor: u ran python" in md
     assert "**Output** (exit code 0 · 0.10 s):" in md
     assert "````text\n```\n````" in md  # a fence longer than the backticks inside

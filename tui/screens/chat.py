@@ -1,9 +1,10 @@
 """The chat screen: the conversation streaming on the left, the executor's runs on the right, the
 status bar and the input bar below.
 
-Events from the engine are queued as they come and drawn ~30 times a second: consecutive token
-deltas of one message are joined into one Markdown stream write, so a fast model never floods the
-UI and no delta is dropped.
+Events from the engine are queued as they come and drawn ten times a second: each is folded into
+the transcript (``moot.agents.transcript``, the reducer the console and the Markdown export use
+too) and the panes draw what it changed; consecutive token deltas of one message are joined into
+one Markdown stream write, so a fast model never floods the UI and no delta is dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 
 from moot.agents import events as ev
+from moot.agents.transcript import (
+    Change,
+    ExecutionTurn,
+    MessageTurn,
+    NoticeTurn,
+    ToolResultTurn,
+    Transcript,
+)
 
 from ..widgets import ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
@@ -56,16 +65,14 @@ class ChatScreen(Screen):
         self.pending: list[ev.Event] = []
         self.events_seen = 0
         self.root_chat: str | None = None
-        self.selection_note = ""
+        self.transcript = Transcript()  # the turns, as the console and the export see them too
         self.current_turn: TurnBlock | None = None
-        self.code_turn: TurnBlock | None = None
-        self.tool_turns: dict[str, TurnBlock] = {}
         self.stream_started: dict[str, tuple[float, int]] = {}
         self.human_future: asyncio.Future[str] | None = None
         self.approval_future: asyncio.Future[Any] | None = None
         self.started_at: float | None = None
         self.elapsed_before = 0.0
-        self.stopped_event: ev.Stopped | None = None
+        self.stopped_event: NoticeTurn | None = None  # the top-level chat's last stop (reason, condition)
         self.turn_stop_requested = False
         self.run_worker_ref: Any = None
         self.flush_lock = asyncio.Lock()
@@ -131,6 +138,8 @@ class ChatScreen(Screen):
             for event in self.replay:
                 self.receive(event)
             await self.flush()
+            for change in self.transcript.close("this reply was cut off when the session stopped"):
+                await self._draw_change(change)
             self.conversation.add_line(Text("— resumed: type a message to continue the conversation —", style="dim"))
             self.mode = "resumed" if self.driver else "ended"
             self._update_input()
@@ -303,9 +312,12 @@ class ChatScreen(Screen):
                 while i < len(batch):
                     event = batch[i]
                     if type(event) is ev.TokenDelta:
+                        feed = self.transcript.feed
+                        feed(event)
                         parts = [event.text]
                         j = i + 1
                         while j < len(batch) and type(batch[j]) is ev.TokenDelta and batch[j].message_id == event.message_id:
+                            feed(batch[j])
                             parts.append(batch[j].text)
                             j += 1
                         await self._draw_tokens(event, "".join(parts), j - i)
@@ -328,17 +340,24 @@ class ChatScreen(Screen):
             self.notify(f"could not show a {getattr(event, 'type', 'chat')} event ({type(exc).__name__}: {exc}); "
                         "the chat goes on and is recorded in full", severity="warning", timeout=10)
 
-    async def _turn_for(self, message_id: str, agent: str, content: str = "", recipient: str = "") -> TurnBlock:
-        turn = self.conversation.turns.get(message_id)
-        if turn is None:
-            turn = await self.conversation.add_turn(message_id, agent, note=self.selection_note, content=content,
-                                                    recipient=recipient)
-            self.selection_note = ""
-            self.current_turn = turn
-        return turn
+    async def _turn_for(self, turn: MessageTurn) -> TurnBlock:
+        """The block that shows ``turn`` (made on first use)."""
+        block = self.conversation.turns.get(turn.message_id)
+        if block is None:
+            content = turn.text
+            if turn.is_execution_report:  # an executor's report: keep its lines as they are
+                content = "```text\n" + content.rstrip("\n") + "\n```"
+            block = await self.conversation.add_turn(turn.message_id, turn.agent, note=_turn_note(turn),
+                                                     content=content if not turn.partial else "",
+                                                     recipient=turn.recipient)
+            self.current_turn = block
+        return block
 
     async def _draw_tokens(self, first: ev.TokenDelta, text: str, count: int) -> None:
-        turn = await self._turn_for(first.message_id, first.agent)
+        turn = self.transcript.message(first.message_id)
+        if turn is None or not turn.partial:
+            return  # a delta after its message: the message is what counts
+        block = await self._turn_for(turn)
         started, chars = self.stream_started.get(first.message_id, (time.monotonic(), 0))
         chars += len(text)
         self.stream_started[first.message_id] = (started, chars)
@@ -348,139 +367,130 @@ class ChatScreen(Screen):
         self.status.speaker = first.agent
         self.status.model = self.driver.model_of(first.agent) if self.driver else ""
         self.status.state = "streaming"
-        await turn.write(text)
+        await block.write(text)
 
     async def _draw_event(self, event: ev.Event) -> None:
+        """One event: the status bar from the event itself, the panes from what it changed in the
+        transcript."""
+        self._track_status(event)
+        for change in self.transcript.feed(event):
+            await self._draw_change(change)
+
+    def _track_status(self, event: ev.Event) -> None:
         status = self.status
         if isinstance(event, ev.ChatStarted):
             if event.parent_chat_id is None:
                 self.root_chat = event.chat_id
-            else:
-                self.conversation.add_line(Text(f"nested chat: {event.initiator} → {', '.join(event.participants)}", style="dim"))
         elif isinstance(event, ev.SpeakerSelected):
-            note = f"chosen by {event.method}: {event.reason}" if event.reason else f"chosen by {event.method}"
-            if event.fallback:
-                note += f" (fallback: {event.fallback})"
-            self.selection_note = note
             status.speaker = event.speaker
             status.model = self.driver.model_of(event.speaker) if self.driver else ""
             status.state = "thinking"
         elif isinstance(event, ev.MessagePosted):
-            await self._draw_message(event)
-        elif isinstance(event, ev.ToolResult):
-            turn = self.tool_turns.get(event.call_id) or self.current_turn
-            if turn is not None:
-                fixed = " (arguments repaired)" if event.repaired else ""
-                turn.add_tool_call(f"{'✗' if event.is_error else '←'} {event.name}{fixed} · {event.duration_s:.2f} s",
-                                   event.content, failed=event.is_error)
-        elif isinstance(event, ev.CodeBlockFound):
-            turn = self.code_turn
-            entry = await self.executor_pane.add_entry(event.execution_id, event.agent, event.language, event.code,
-                                                       event.action, turn.message_id if turn else None)
-            if event.action == "skipped":
-                entry.mark_skipped()
-            if turn is not None:
-                turn.execution_ids.append(event.execution_id)
-                verb = {"skipped": "skipped", "edited": "edited and run"}.get(event.action, "run")
-                turn.add_note(f"▶ code {verb} as #{entry.number} (see the executor pane)", "exec")
-            status.state = f"running code #{entry.number}"
-        elif isinstance(event, ev.ExecutorOutput):
-            entry = self.executor_pane.entries.get(event.execution_id)
-            if entry is not None:
-                entry.append(event.text, event.stream)
-        elif isinstance(event, ev.ExecutionFinished):
-            entry = self.executor_pane.entries.get(event.execution_id)
-            if entry is not None:
-                entry.finish(event.exit_code, event.duration_s, event.output, event.killed_reason)
-                turn = self.conversation.turns.get(entry.turn_id or "")
-                if event.exit_code != 0 and turn is not None:
-                    turn.add_note(f"✗ #{entry.number} failed: exit {event.exit_code}", "failed")
-        elif isinstance(event, ev.HumanReply):
-            shown = event.text if event.text else "(empty: auto-reply)"
-            self.conversation.add_line(Text.assemble(("you", "bold"), f" as {event.agent}: ", shown), "you")
+            if event.chat_id == self.root_chat:
+                self.root_messages += 1
+                group = self.driver is not None and self.driver.is_group
+                status.round = self.root_messages if group else (self.root_messages + 1) // 2
         elif isinstance(event, ev.UsageReport):
             status.tokens += event.prompt_tokens + event.completion_tokens
-        elif isinstance(event, ev.NoticeEvent):
-            kind = event.kind or "info"
-            if "stall" in kind.lower():
-                status.warning = f"stall: {event.text}"
-            self.conversation.add_line(Text(f"[{kind}] {event.agent}: {event.text}", style="yellow"), "notice")
-            if kind.startswith(("error", "executor_unavailable")):
-                self.notify(event.text, severity="error", timeout=8)
-        elif isinstance(event, ev.Stopped):
-            if event.chat_id == self.root_chat or self.root_chat is None:
-                self._draw_stopped(event)
-        elif isinstance(event, (ev.ToolCallRequested, ev.HumanInputRequested)):
-            pass  # shown with the message that asked for it / in the input bar
-        else:
-            self._draw_other(event)
 
-    async def _draw_message(self, event: ev.MessagePosted) -> None:
-        if event.chat_id == self.root_chat:
-            self.root_messages += 1
-            group = self.driver is not None and self.driver.is_group
-            self.status.round = self.root_messages if group else (self.root_messages + 1) // 2
-        turn = self.conversation.turns.get(event.message_id)
-        if turn is not None:
-            await turn.finish(event.content)
-            started = self.stream_started.pop(event.message_id, None)
-            if started:
-                self.status.state = "waiting"
-        elif event.content or event.tool_calls:
-            content = event.content or ""
-            if content.startswith("exitcode:"):  # an executor's report: keep its lines as they are
-                content = "```text\n" + content.rstrip("\n") + "\n```"
-            turn = await self._turn_for(event.message_id, event.sender, content, event.recipient)
-            turn.finished = True
-        else:
+    async def _draw_change(self, change: Change) -> None:
+        turn = change.turn
+        if isinstance(turn, MessageTurn):
+            await self._draw_message(turn, change.what, change.text)
+        elif isinstance(turn, ToolResultTurn):
+            block = self.conversation.turns.get(turn.message_id or "") or self.current_turn
+            if block is not None:
+                fixed = " (arguments repaired)" if turn.repaired else ""
+                block.add_tool_call(f"{'✗' if turn.is_error else '←'} {turn.name}{fixed} · {turn.duration_s:.2f} s",
+                                    turn.content, failed=turn.is_error)
+        elif isinstance(turn, ExecutionTurn):
+            await self._draw_execution(turn, change.what, change.text)
+        elif isinstance(turn, NoticeTurn):
+            self._draw_notice(turn)
+
+    async def _draw_message(self, turn: MessageTurn, what: str, text: str) -> None:
+        block = self.conversation.turns.get(turn.message_id)
+        if what == "added":
+            if not turn.partial and not turn.empty:  # streamed turns are drawn with their first tokens
+                (await self._turn_for(turn)).finished = True
+        elif what == "posted":
+            if block is not None and not block.finished:
+                await block.finish(turn.content)
+                if self.stream_started.pop(turn.message_id, None):
+                    self.status.state = "waiting"
+            if block is not None:
+                for call in turn.tool_calls:
+                    block.add_tool_call(f"→ {call.name}(…)", f"{call.name}({call.arguments})")
+        elif what == "interrupted":
+            stop = self.transcript.last_stop
+            if block is None or block.finished:
+                return
+            if stop is not None and stop.condition in FAILED_CONDITIONS:
+                block.mark_failed(stop.reason)
+                return
+            block.add_note("■ turn stopped (Esc)" if self.turn_stop_requested else f"■ cut off: {turn.cut_reason}",
+                           "stopped")
+            block.finished = True
+        elif what == "memory":
+            note = turn.memory[-1]
+            if block is not None:
+                block.add_note(_memory_note(note.action, text), "memory")
+            else:
+                self.conversation.add_line(Text(_memory_note(note.action, text), style="dim"), "memory")
+
+    async def _draw_execution(self, turn: ExecutionTurn, what: str, text: str) -> None:
+        if what == "added":
+            block = self.conversation.turns.get(turn.message_id or "")
+            entry = await self.executor_pane.add_entry(turn.execution_id, turn.agent, turn.language, turn.code,
+                                                       turn.action, turn.message_id if block is not None else None)
+            if turn.action == "skipped":
+                entry.mark_skipped()
+            if block is not None:
+                block.execution_ids.append(turn.execution_id)
+                verb = {"skipped": "skipped", "edited": "edited and run"}.get(turn.action, "run")
+                block.add_note(f"▶ code {verb} as #{entry.number} (see the executor pane)", "exec")
+            self.status.state = f"running code #{entry.number}"
             return
-        for call in event.tool_calls:
-            fn = call.get("function", {})
-            self.tool_turns[call.get("id", "")] = turn
-            turn.add_tool_call(f"→ {fn.get('name')}(…)", f"{fn.get('name')}({fn.get('arguments', '')})")
-        if event.content and "```" in event.content:
-            self.code_turn = turn
+        entry = self.executor_pane.entries.get(turn.execution_id)
+        if entry is None:
+            return
+        if what == "output":
+            entry.append(text, turn.stream)
+        elif what == "finished":
+            entry.finish(turn.exit_code, turn.duration_s or 0.0, turn.output, turn.killed_reason)
+            block = self.conversation.turns.get(entry.turn_id or "")
+            if turn.exit_code != 0 and block is not None:
+                block.add_note(f"✗ #{entry.number} failed: exit {turn.exit_code}", "failed")
 
-    def _draw_stopped(self, event: ev.Stopped) -> None:
-        self.stopped_event = event
+    def _draw_notice(self, turn: NoticeTurn) -> None:
+        if turn.what == "stopped":
+            if turn.depth == 0:
+                self._draw_stopped(turn)
+        elif turn.what == "nested_chat":
+            self.conversation.add_line(Text(turn.text, style="dim"))
+        elif turn.what == "human_reply":
+            shown = turn.text if turn.text else "(empty: auto-reply)"
+            self.conversation.add_line(Text.assemble(("you", "bold"), f" as {turn.agent}: ", shown), "you")
+        elif turn.what == "memory":
+            self.conversation.add_line(Text(_memory_note("", turn.text), style="dim"), "memory")
+        else:
+            if "stall" in turn.what.lower():
+                self.status.warning = f"stall: {turn.text}"
+            self.conversation.add_line(Text(f"[{turn.what}] {turn.agent}: {turn.text}", style="yellow"), "notice")
+            if turn.what.startswith(("error", "executor_unavailable")):
+                self.notify(turn.text, severity="error", timeout=8)
+
+    def _draw_stopped(self, stop: NoticeTurn) -> None:
+        self.stopped_event = stop
         status = self.status
-        status.stop_reason = event.reason or event.condition
-        if "stall" in event.condition.lower() or event.reason.startswith("stall"):
+        status.stop_reason = stop.reason or stop.condition
+        if "stall" in stop.condition.lower() or stop.reason.startswith("stall"):
             status.warning = "stall detected"
-        failed = event.condition in FAILED_CONDITIONS
-        if failed and self.current_turn is not None and not self.current_turn.finished:
-            self.current_turn.mark_failed(event.reason)
-        elif self.turn_stop_requested and self.current_turn is not None and not self.current_turn.finished:
-            self.current_turn.add_note("■ turn stopped (Esc)", "stopped")
-            self.current_turn.finished = True
+        failed = stop.condition in FAILED_CONDITIONS
         style = "bold red" if failed else "bold"
-        self.conversation.add_line(Text.assemble(("■ stopped: ", style), event.reason, (f"  [{event.condition}]", "dim")), "stop")
-        if failed and event.condition != "cancelled":
-            self.notify(event.reason, title="the chat stopped", severity="error", timeout=10)
-
-    def _draw_other(self, event: ev.Event) -> None:
-        """Memory events (recalls, proposals, stored memos) as small notes on the turn they affect."""
-        kind = getattr(event, "type", "")
-        agent = getattr(event, "agent", None)
-        if kind == "memory_recalled":
-            memos = getattr(event, "memos", ()) or ()
-            recalls = "; ".join(str(m.get("recall", m)) if isinstance(m, dict) else str(m) for m in memos)
-            note = f"✦ recalled {len(memos)} memo{'s' if len(memos) != 1 else ''}: {recalls}"
-            # A recall happens before the agent's reply streams: it belongs to the next turn.
-            self.selection_note = (self.selection_note + "\n" if self.selection_note else "") + note
-            return
-        if kind == "memory_proposed":
-            note = f"✦ {agent} proposes to remember: {getattr(event, 'recall', '')} (accept or reject in the memory browser, M on home)"
-        elif kind == "memory_stored":
-            action = getattr(event, "action", "added")
-            note = f"✦ memory {action}: {getattr(event, 'recall', '')}"
-        else:
-            return
-        target = self.current_turn
-        if target is not None:
-            target.add_note(note, "memory")
-        else:
-            self.conversation.add_line(Text(note, style="dim"), "memory")
+        self.conversation.add_line(Text.assemble(("■ stopped: ", style), stop.reason, (f"  [{stop.condition}]", "dim")), "stop")
+        if failed and stop.condition != "cancelled":
+            self.notify(stop.reason, title="the chat stopped", severity="error", timeout=10)
 
     def _tick(self) -> None:
         if self.started_at is not None:
@@ -631,6 +641,19 @@ class ChatScreen(Screen):
             for name in self.driver.member_names:
                 cmds.append((f"Next speaker: {name}", f"/next {name}", lambda n=name: self.choose_next(n)))
         return cmds
+
+
+def _turn_note(turn: MessageTurn) -> str:
+    """What a turn's block says under its header: why its speaker was chosen, memos recalled."""
+    lines = [turn.selection.note] if turn.selection is not None else []
+    lines += [f"✦ {note.text}" for note in turn.memory]
+    return "\n".join(lines)
+
+
+def _memory_note(action: str, text: str) -> str:
+    if action == "proposed":
+        return f"✦ {text} (accept or reject in the memory browser, M on home)"
+    return f"✦ {text}"
 
 
 def _approval_screen_type() -> type:

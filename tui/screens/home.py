@@ -247,8 +247,10 @@ class HomeScreen(Screen):
                 return
             path = Path(answer).expanduser()
             fmt = "json" if path.suffix == ".json" else "md"
+            from moot.agents.transcript import to_markdown
             try:
-                text = self.app.session_store().export(info.id, fmt)
+                store = self.app.session_store()
+                text = store.export(info.id, "json") if fmt == "json" else to_markdown(store.events(info.id), info)
                 path.write_text(text, encoding="utf-8")
             except Exception as exc:
                 self.notify(f"cannot export: {exc}", severity="error")
