@@ -21,7 +21,7 @@ from ._teachability import Teachability
 from ._teamfile import TeamFile, find_team, list_teams, save_team, team_document, team_toml
 from ._teams import BuiltTeam, Team, load_team, parse_team
 from ._session import Budgets, ReplayResult, Session, a_replay_session, a_resume_session, replay_session, resume_session
-from .outcome import Outcome
+from .outcome import Outcome, exit_code, outcome_of
 from ._tools import Tool, build_tool, repair_json
 from .termination import (
     ExternalStop,
@@ -81,4 +81,6 @@ __all__ = [
     "team_toml",
     "Budgets", "Outcome", "ReplayResult", "Session", "a_replay_session", "a_resume_session", "replay_session",
     "resume_session",
+    "exit_code",
+    "outcome_of",
 ]

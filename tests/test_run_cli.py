@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -116,8 +117,11 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert "interrupted" in err
+    assert "cancelled; resume it with `moot sessions resume" in err
     assert "Traceback" not in err
+    listed = moot("sessions", "list", "--json", cwd=tmp_path)
+    session = json.loads(listed.stdout)["sessions"][0]
+    assert session["outcome"] == "cancelled" and session["resumable"] is True and session["status"] == "stopped"
 
 
 def test_unknown_team_lists_the_known_ones(tmp_path):

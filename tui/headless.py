@@ -25,8 +25,6 @@ from moot.agents.transcript import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
-# Stop conditions that mean the run failed rather than ended as the team intended.
-FAILED_CONDITIONS = frozenset({"error", "cancelled", "backend_error", "executor_unavailable"})
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta")
 
 
@@ -142,66 +140,48 @@ class ConsoleRenderer:
                                 style="dim"))
 
 
-async def run_team(team, task: str, renderer: ConsoleRenderer, *, executor: str | None = None,
-                   work_dir: str | None = None, human_input_mode: str | None = None, recorder=None):
-    """Build the team and stream its chat through ``renderer`` (and ``recorder``, the session
-    store's sink, when given); returns the ChatResult."""
-    built = team.build(executor=executor, work_dir=work_dir, human_input_mode=human_input_mode)
-    stream = built.initiator.run_stream(built.recipient, message=task, **built.chat_kwargs)
-    try:
-        async for event in stream:
-            if recorder is not None:
-                recorder(event)
+async def drive(session, renderer: ConsoleRenderer, message: str | None = None) -> None:
+    """Stream one run of ``session`` through ``renderer`` (the session records every event)."""
+    async with session:
+        async for event in session.stream(message):
             renderer(event)
-    finally:
-        await stream.aclose()
-    return stream.result
+
+
+def run_session(session, renderer: ConsoleRenderer, err: Console, message: str | None = None) -> int:
+    """Run ``session`` headless to its stop; the exit code comes from its outcome."""
+    from moot.agents import exit_code
+
+    try:
+        asyncio.run(drive(session, renderer, message))
+    except KeyboardInterrupt:
+        renderer._end_line()
+        err.print(f"[yellow]moot: cancelled; resume it with `moot sessions resume {session.id}`[/]")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the engine failed: the session is recorded as failed and can be resumed
+        renderer._end_line()
+        err.print(Text(f"moot: {type(exc).__name__}: {exc}", style="bold red"))
+        renderer.summary()
+        return EXIT_FAILED
+    renderer.summary()
+    if session.outcome is not None and session.outcome.value != "completed":
+        err.print(Text(f"outcome: {session.outcome.value}; resume it with `moot sessions resume {session.id}`",
+                       style="yellow"))
+    return exit_code(session.outcome) if session.outcome is not None else EXIT_FAILED
 
 
 def main_run(args, out: Console, err: Console) -> int:
     """The body of ``moot run``: config checked first, then the chat, then the exit code."""
-    from moot.agents import load_team, use_models
-    from moot.backends import BackendError, ConfigError, load_models
-    from moot.executors import ExecutorError
+    from moot.agents import Session
+    from moot.memory import SessionStoreError
 
-    models = load_models(args.models)
-    team = load_team(args.team, models)
-    problems = [p for name in team.models_used(models.default) for p in models.get(name).problems()]
-    if problems:
-        raise ConfigError([f"{models.source}: {p}" for p in problems])
-    use_models(models)
     mode = args.human_input
     if mode is None and not sys.stdin.isatty():
         mode = "NEVER"  # nobody can answer: never wait for a human
-    renderer = ConsoleRenderer(out, err)
-    from moot.memory import SessionStore, SessionStoreError
-
     try:
-        recorder = SessionStore.open_default().recorder(
-            title=args.task.strip().splitlines()[0][:80] if args.task.strip() else team.name, team=team,
-            task=args.task, models=models,
-            options={"executor": args.executor, "work_dir": args.work_dir, "human_input_mode": mode})
+        session = Session.start(args.team, args.task, models=args.models, executor=args.executor,
+                                work_dir=args.work_dir, human_input_mode=mode)
     except SessionStoreError as exc:
         err.print(Text(f"moot: {exc}", style="bold red"))
         return EXIT_CONFIG
-    err.print(Text(f"session {recorder.session_id} (moot sessions show {recorder.session_id})", style="dim"))
-    try:
-        asyncio.run(run_team(team, args.task, renderer, executor=args.executor, work_dir=args.work_dir,
-                             human_input_mode=mode, recorder=recorder))
-    except KeyboardInterrupt:
-        recorder.close(interrupted=True, reason="the run was stopped with Ctrl-C")
-        renderer._end_line()
-        err.print("[yellow]moot: interrupted; the run was stopped[/]")
-        return EXIT_INTERRUPTED
-    except (BackendError, ExecutorError) as exc:
-        recorder.close(status="failed", reason=str(exc))
-        renderer._end_line()
-        err.print(Text(f"moot: {exc}", style="bold red"))
-        renderer.summary()
-        return EXIT_FAILED
-    finally:
-        recorder.close()
-    renderer.summary()
-    if renderer.stopped is not None and renderer.stopped.condition in FAILED_CONDITIONS:
-        return EXIT_FAILED
-    return EXIT_OK
+    err.print(Text(f"session {session.id} (moot sessions show {session.id})", style="dim"))
+    return run_session(session, ConsoleRenderer(out, err), err)

@@ -42,27 +42,9 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-# Until SessionInfo carries the stop's Outcome, it is read here from the stored status and stop
-# condition (the same table as moot.agents.outcome); the JSON field goes through outcome_of, so
-# replacing this one function with ``info.outcome`` changes every reader.
-_FAILED_CONDITIONS = frozenset({"error", "backend_error", "executor_unavailable", "summary_error"})
-_CANCELLED_CONDITIONS = frozenset({"cancelled", "ExternalStop"})
-
-
 def outcome_of(info: SessionInfo) -> str | None:
     """How the session's last run ended: completed | failed | cancelled | interrupted (None while running)."""
-    if info.status == "running":
-        return None
-    if info.status in ("failed", "interrupted"):
-        return info.status
-    condition = info.stop_condition or ""
-    if condition in _FAILED_CONDITIONS:
-        return "failed"
-    if condition in _CANCELLED_CONDITIONS:
-        return "cancelled"
-    if condition in ("fork", "interrupted", ""):  # a fork has not run yet: it waits where its parent was cut
-        return "interrupted"
-    return "completed"
+    return info.outcome
 
 
 def session_entry(info: SessionInfo) -> dict[str, Any]:
@@ -154,34 +136,28 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    import asyncio
+    """Go on with a session: where its last run stopped, or with ``--message`` as a new turn of
+    the same chat (exactly like typing it in the app)."""
+    from moot.agents import Session
 
-    from moot.agents import a_resume_session
-    from moot.agents import events as ev
-
-    from .headless import ConsoleRenderer
+    from .headless import ConsoleRenderer, run_session
 
     store = _store()
     info = store.get(args.id)
-    renderer = ConsoleRenderer(out, err)
-    renderer.root_chat = info.root_chat_id
     mode = args.human_input
     if mode is None and not sys.stdin.isatty():
         mode = "NEVER"
-    err.print(Text(f"resuming session {info.id} ({info.status}: {info.stop_reason or '-'})", style="dim"))
-    try:
-        result = asyncio.run(a_resume_session(info.id, store=store, models=args.models, on_event=renderer,
-                                              human_input_mode=mode))
-    except KeyboardInterrupt:
-        renderer._end_line()
-        err.print("[yellow]moot: interrupted; the session can be resumed again[/]")
-        return EXIT_INTERRUPTED
-    renderer.summary()
-    stopped = renderer.stopped
-    if stopped is None and result is not None:
-        err.print(Text(f"stopped: {result.stop_reason} [{result.stop_condition}]", style="bold"))
-    condition = stopped.condition if stopped is not None else (result.stop_condition if result else "error")
-    return EXIT_FAILED if condition in ("error", "backend_error", "cancelled") else EXIT_OK
+    if args.message is None and not info.resumable:
+        err.print(Text(f"moot: session {info.id} completed ({info.stop_reason or '-'}); there is nothing to resume. "
+                       f"Go on with a message: moot sessions resume {info.id} --message TEXT, or fork it at a "
+                       f"message: moot sessions fork {info.id} --at N", style="red"))
+        return EXIT_FAILED
+    session = Session.open(info.id, store=store, models=args.models, human_input_mode=mode)
+    what = "with a new message" if args.message is not None else "where it stopped"
+    err.print(Text(f"session {info.id} goes on {what} (last run: {info.outcome or info.status}: "
+                   f"{info.stop_reason or '-'})", style="dim"))
+    renderer = ConsoleRenderer(out, err)
+    return run_session(session, renderer, err, args.message)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -251,8 +227,10 @@ def add_sessions_commands(subparsers) -> None:
     p.add_argument("file", help="the JSON file, or - for stdin")
     p.set_defaults(func=_guard(cmd_import))
 
-    p = sub.add_parser("resume", help="go on with a stopped or interrupted session where it stopped")
+    p = sub.add_parser("resume", help="go on with a session: where it stopped, or with --message as a new turn")
     p.add_argument("id")
+    p.add_argument("--message", "-m", metavar="TEXT",
+                   help="continue the same chat with this message (as typing it in the app); works after any stop")
     p.add_argument("--human-input", choices=("ALWAYS", "TERMINATE", "NEVER"))
     p.set_defaults(func=_guard(cmd_resume))
 
