@@ -15,6 +15,7 @@ from moot.backends import BackendError, ChatMessage, Usage
 from ._context import ChatRun, ChatStop, NoReply, Sink, current_run, enter_run, leave_run
 from ._loop import ChatLoop
 from ._messages import content_str, to_chat_messages
+from ._models import using_models
 from ._sync import run_sync
 from .events import ChatStarted, Event, NoticeEvent, Stopped
 from .termination import TerminationCondition
@@ -336,8 +337,10 @@ class ChatStream:
     ``await stream.aclose()``) cancels the chat.
     """
 
-    def __init__(self, initiator: ConversableAgent, recipient: ConversableAgent, **kwargs: Any):
+    def __init__(self, initiator: ConversableAgent, recipient: ConversableAgent, *, models: Any = None,
+                 **kwargs: Any):
         kwargs.setdefault("silent", True)
+        self._models = models  # a registry the chat's agents use (``using_models``), else the one in force
         self._args = (initiator, recipient)
         self._kwargs = kwargs
         self._task: asyncio.Task[ChatResult] | None = None
@@ -361,7 +364,10 @@ class ChatStream:
 
         async def runner() -> ChatResult:
             try:
-                return await a_initiate_chat(initiator, recipient, _sink=sink, **self._kwargs)
+                if self._models is None:
+                    return await a_initiate_chat(initiator, recipient, _sink=sink, **self._kwargs)
+                with using_models(self._models):  # this task's own context: nothing else sees it
+                    return await a_initiate_chat(initiator, recipient, _sink=sink, **self._kwargs)
             finally:
                 sink(_DONE)
 

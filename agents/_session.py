@@ -220,8 +220,10 @@ class Session:
         self.options = options
         self.info = info
         self._recorder = recorder
-        self.registry = _models.use_models(models)
-        self.built = team.build(**{k: v for k, v in options.items() if k in ("executor", "work_dir", "human_input_mode")})
+        self.registry = _models.registry_of(models)  # this session's own: closed with it
+        with _models.using_models(self.registry):
+            self.built = team.build(**{k: v for k, v in options.items()
+                                       if k in ("executor", "work_dir", "human_input_mode")})
         self._ask_human = ask_human
         self._approve = approve
         self._approve_code = approve_code
@@ -409,7 +411,7 @@ class Session:
                 raise ValueError("the session has no task yet: give stream() a message")
             if self.task is None:
                 self.task = text
-            return ChatStream(built.initiator, built.recipient, message=text, **kwargs), []
+            return ChatStream(built.initiator, built.recipient, models=self.registry, message=text, **kwargs), []
         assert self.root_chat_id is not None
         if message is not None:
             plan = Continuation(chat_id=self.root_chat_id, usage=self._usage_so_far(), message=message)
@@ -425,7 +427,7 @@ class Session:
             if self.info is not None and self.info.interrupted_message_id:
                 text += "; the reply that was streaming when it stopped was cut off and is asked for again"
             note = NoticeEvent(self.root_chat_id, agent=built.recipient.name, text=text, kind="resumed")
-        return ChatStream(built.initiator, built.recipient, _continue=plan, **kwargs), [note]
+        return ChatStream(built.initiator, built.recipient, models=self.registry, _continue=plan, **kwargs), [note]
 
     def _usage_so_far(self) -> dict[str, Usage]:
         return dict(self.result.usage) if self.result is not None else dict(self._plan.usage if self._plan else {})
@@ -685,22 +687,19 @@ async def a_replay_session(session_id: str, *, store: Any = None, on_event: Call
     options = {k: v for k, v in (info.options or {}).items() if k in ("executor", "work_dir")}
     first = next((e for e in events if e["type"] == "message"), None)
     task = first.get("content") if first is not None else info.task
-    previous = _models._registry
     replay_events: list[dict[str, Any]] = []
-    try:
-        session = Session.start(
-            team, task, models=config, store=store, record=record, title=f"replay of {info.title or info.id}",
-            human_input_mode="ALWAYS" if answers else None, ask_human=recorded if answers else None, **options)
-        if record:
-            store.update(session.id, team_name=info.team_name, team_text=info.team_text,
-                         default_model=info.default_model, options={**(info.options or {}), "replay_of": info.id})
-        async with session:
-            async for event in session.stream():
-                replay_events.append(event.to_dict())
-                if on_event is not None:
-                    on_event(event)
-    finally:
-        _models._registry = previous
+    # the replay's session has its own registry, of the scripted models
+    session = Session.start(
+        team, task, models=config, store=store, record=record, title=f"replay of {info.title or info.id}",
+        human_input_mode="ALWAYS" if answers else None, ask_human=recorded if answers else None, **options)
+    if record:
+        store.update(session.id, team_name=info.team_name, team_text=info.team_text,
+                     default_model=info.default_model, options={**(info.options or {}), "replay_of": info.id})
+    async with session:
+        async for event in session.stream():
+            replay_events.append(event.to_dict())
+            if on_event is not None:
+                on_event(event)
     want, want_stop = transcript_key(events)
     got, got_stop = transcript_key(replay_events)
     diffs = []
