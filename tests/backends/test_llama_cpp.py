@@ -11,6 +11,7 @@ import json
 import pytest
 
 from moot.backends import (
+    BackendUnavailable,
     ChatMessage,
     Completion,
     ConfigError,
@@ -237,6 +238,23 @@ async def test_context_overflow_is_a_typed_error(registry):
 async def test_missing_model_file_is_a_config_error(registry):
     with pytest.raises(ConfigError, match="model 'missing': field 'model_path': no such file"):
         registry.backend("missing")
+
+
+async def test_load_and_status_through_the_interface(registry, tmp_path):
+    client = registry.client("small")  # a wrapper: load() and status() are its primary's
+    await client.load()
+    assert registry.status("small").state == client.status().state == "loaded"
+    assert registry.status("missing").state == "failed"
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"this is not a GGUF file\n" * 64)
+    other = ModelRegistry(parse_models(f'schema_version = 1\n[[models]]\nname = "b"\nbackend = "llama_cpp"\n'
+                                       f'model_path = "{broken}"\n', "test"), retry_delays=())
+    backend = other.backend("b")
+    assert other.status("b").state == "ready"  # made, not loaded
+    with pytest.raises(BackendUnavailable, match="cannot load"):
+        await backend.load()
+    status = other.status("b")
+    assert status.state == "failed" and "failed to load" in status.detail and not status.ok
 
 
 async def test_choices_reject_an_empty_list(small):
