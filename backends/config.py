@@ -278,8 +278,14 @@ def validation_problems(source: str, exc: ValidationError, raw: Mapping[str, Any
     """One line per mistake pydantic found in a config file's data ``raw``, each naming the file,
     the entry or table, and the field: the error formatter of models.toml and team files alike."""
     out: list[str] = []
-    for err in exc.errors():
-        where, fld = _describe_loc(tuple(err["loc"]), raw)
+    errors = exc.errors()
+    locs = [tuple(e["loc"]) for e in errors]
+    for err, loc in zip(errors, locs):
+        if loc and isinstance(loc[-1], str) and _TYPE_TAG.match(loc[-1]) and any(
+                len(other) > len(loc) and other[:len(loc) - 1] == loc[:-1] and other[len(loc) - 1] != loc[-1]
+                for other in locs):
+            continue  # a union branch the value did not take: another branch's error says more
+        where, fld = _describe_loc(loc, raw)
         kind = err["type"]
         if kind == "extra_forbidden":
             line = f"{source}: {where}: unknown field {fld!r}" if fld else f"{source}: {where}: unknown field"

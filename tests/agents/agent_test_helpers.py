@@ -1,38 +1,12 @@
-"""Helpers for the agents tests: scripted models written as models.toml text, a scripted human."""
+"""Helpers for the agents tests: scripted models built in Python (``scripted_models``), a
+scripted human."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from moot.agents import use_models
-from moot.backends import parse_models
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(value)
-
-
-def models_toml(**models: Any) -> str:
-    """models_toml(a=["reply 1", "reply 2"], b={"backend": "llama_cpp", ...}) -> TOML text.
-    A list means a scripted model with those replies."""
-    lines = ["schema_version = 1"]
-    for name, spec in models.items():
-        if isinstance(spec, list):
-            spec = {"backend": "scripted", "replies": spec}
-        lines.append("[[models]]")
-        lines.append(f"name = {json.dumps(name)}")
-        for key, value in spec.items():
-            lines.append(f"{key} = {toml_value(value)}")
-    return "\n".join(lines) + "\n"
+from moot.backends.config import scripted_models
 
 
 def call(name: str, arguments: Any = None, content: str = "") -> dict[str, Any]:
@@ -40,9 +14,10 @@ def call(name: str, arguments: Any = None, content: str = "") -> dict[str, Any]:
     return {"content": content, "tool_calls": [{"name": name, "arguments": arguments if arguments is not None else {}}]}
 
 
-
 def install_models(**specs: Any):
-    return use_models(parse_models(models_toml(**specs), "test"))
+    """``install_models(a=["reply 1", call("calc", {...})], b={"backend": "llama_cpp", ...})``: make
+    these the models agents use (a list: a scripted model's replies); returns the registry."""
+    return use_models(scripted_models(specs, source="test"))
 
 
 class Human:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from agent_test_helpers import Human, models_toml
+from agent_test_helpers import Human
 from moot.agents import (
     AssistantAgent,
     ConversableAgent,
@@ -20,7 +20,8 @@ from moot.agents import (
     use_models,
 )
 from moot.agents.events import ChatStarted, Event, MessagePosted, Stopped, TokenDelta, UsageReport
-from moot.backends import ChatMessage, ModelRegistry, parse_models
+from moot.backends import ChatMessage, ModelRegistry
+from moot.backends.config import scripted_models
 
 
 def proxy(**kw):
@@ -174,12 +175,12 @@ async def test_register_reply_runs_first_and_can_decline(models):
 
 async def test_config_list_falls_back_in_order_and_says_so(monkeypatch):
     monkeypatch.delenv("MOOT_TEST_UNSET_KEY", raising=False)
-    text = models_toml(
-        broken={"backend": "openai", "model": "gpt-x", "api_key_env": "MOOT_TEST_UNSET_KEY"},
-        down={"backend": "ollama", "model": "m", "base_url": "http://127.0.0.1:9"},
-        good=["from the fallback"],
-    )
-    use_models(ModelRegistry(parse_models(text, "test"), retry_delays=()))
+    models = scripted_models({
+        "broken": {"backend": "openai", "model": "gpt-x", "api_key_env": "MOOT_TEST_UNSET_KEY"},
+        "down": {"backend": "ollama", "model": "m", "base_url": "http://127.0.0.1:9"},
+        "good": ["from the fallback"],
+    })
+    use_models(ModelRegistry(models, retry_delays=()))
     user = proxy()
     asst = AssistantAgent("asst", llm_config={"config_list": [{"model": "broken"}, {"model": "down"}, {"model": "good"}],
                                               "temperature": 0})
@@ -192,8 +193,8 @@ async def test_config_list_falls_back_in_order_and_says_so(monkeypatch):
 
 
 async def test_backend_error_stops_the_chat_with_a_reason():
-    text = models_toml(down={"backend": "ollama", "model": "m", "base_url": "http://127.0.0.1:9"})
-    use_models(ModelRegistry(parse_models(text, "test"), retry_delays=()))
+    models = scripted_models({"down": {"backend": "ollama", "model": "m", "base_url": "http://127.0.0.1:9"}})
+    use_models(ModelRegistry(models, retry_delays=()))
     user = proxy()
     asst = AssistantAgent("asst", llm_config="down")
     result = await user.a_initiate_chat(asst, message="hi", silent=True)

@@ -16,22 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from moot.backends.config import parse_models
+from moot.backends.config import scripted_models
 from tests.conftest import free_port
 
 HERE = Path(__file__).resolve().parent
 
 
 def model_config(**fields):
-    """A ModelConfig as models.toml would give it (defaults applied)."""
-    lines = ["schema_version = 1", "[[models]]", 'name = "m"']
-    for key, value in fields.items():
-        lines.append(f"{key} = {json.dumps(value) if not isinstance(value, dict) else _inline(value)}")
-    return parse_models("\n".join(lines) + "\n", "test").get("m")
-
-
-def _inline(table: dict) -> str:
-    return "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + "}"
+    """A ModelConfig named "m" as models.toml would give it (validated, defaults applied)."""
+    return scripted_models({"m": fields}, source="test").get("m")
 
 
 @pytest.fixture

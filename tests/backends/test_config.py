@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from moot.backends import ConfigError, find_models_file, load_models, parse_models
-from moot.backends.config import PACKAGED_DEFAULT
+from moot.backends.config import PACKAGED_DEFAULT, models_document, scripted_models, toml_document
 
 GOOD = """
 schema_version = 1
@@ -215,3 +216,48 @@ def test_relative_paths_resolve_next_to_the_file(tmp_path):
     config = load_models(tmp_path / "conf.toml")
     assert config.get("m").resolved_model_path() == tmp_path / "m.gguf"
     assert config.source == str(tmp_path / "conf.toml") and config.found_by == "--models"
+
+
+# -- models built in Python: the same validation, no TOML ------------------------------------------
+
+def test_scripted_models_equal_the_same_models_toml():
+    built = scripted_models({"a": ["hi"], "b": {"backend": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1",
+                                                "api_key_env": "MOOT_TEST_KEY", "temperature": 0.9, "fallbacks": ["a"],
+                                                "options": {"top_p": 0.5}}},
+                            default="b", defaults={"temperature": 0.2, "timeout_s": 30, "options": {"seed": 7}},
+                            source="models.toml")
+    parsed = parse_models(GOOD, "models.toml")
+    assert built.models == parsed.models and built.default == parsed.default == "b"
+    assert (built.memory, built.embedding, built.source) == (parsed.memory, parsed.embedding, "models.toml")
+    assert built.found_by == "python"
+
+
+def test_scripted_replies_and_tool_calls_are_validated_like_the_file():
+    config = scripted_models({"coder": ["one", {"content": "", "tool_calls": [{"name": "calc", "arguments": {"x": 1}}]}]})
+    replies = config.get("coder").replies
+    assert replies[0] == "one" and replies[1].tool_calls[0].name == "calc" and replies[1].tool_calls[0].arguments == {"x": 1}
+    assert config.default == "coder" and config.get().backend == "scripted"
+    with pytest.raises(ConfigError) as info:
+        scripted_models({"a": [{"content": "x", "tool_calls": [{"arguments": {}}]}], "b": []}, default="c", memory={"k": 0})
+    assert info.value.problems == [
+        "scripted models: [[models]] entry 1 ('a'): field 'replies.0.tool_calls.0.name' is required",
+        "scripted models: [memory]: field 'k': Input should be greater than 0 (got 0)",
+        "scripted models: [[models]] entry 2 ('b'): backend 'scripted' needs exactly one of 'replies' (a non-empty list) or 'script' (a JSONL file)",
+        "scripted models: top level: field 'default': no model named 'c' (models: a, b)",
+    ]
+    with pytest.raises(TypeError, match="model 'a': expected a list of replies or a table"):
+        scripted_models({"a": "just a string"})
+
+
+def test_a_models_document_written_as_toml_reads_back_the_same(tmp_path):
+    models = {"s": {"replies": ['say "hi"\n\\ then', {"content": "c", "tool_calls": [{"name": "t"}]}],
+                    "options": {"chunk_delay_s": 0.5}},
+              "local": {"backend": "llama_cpp", "model_path": "m.gguf", "n_gpu_layers": -1}}
+    memory = {"policy": "confirm", "k": 2}
+    document = models_document(models, default="s", memory=memory)
+    path = tmp_path / "models.toml"
+    path.write_text(toml_document(document))
+    assert tomllib.loads(path.read_text()) == document
+    loaded = load_models(path)
+    built = scripted_models(models, default="s", memory=memory, base_dir=path.resolve().parent)
+    assert loaded.models == built.models and loaded.memory == built.memory and loaded.default == "s"

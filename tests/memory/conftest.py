@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from moot.backends.config import models_document, toml_document
+
 ROOT = Path(__file__).resolve().parents[2]
 REPLIES = [
     "Here is the first answer, long enough to stream in several pieces.",
@@ -30,9 +32,9 @@ except ModuleNotFoundError as exc:
 
 
 def models_text(chunk_delay_s: float = 0.0) -> str:
-    replies = ", ".join('"' + r.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"' for r in REPLIES)
-    return (f'schema_version = 1\ndefault = "s"\n[[models]]\nname = "s"\nbackend = "scripted"\nreplies = [{replies}]\n'
-            f'options = {{ chunk_delay_s = {chunk_delay_s}, chunk_size = 4 }}\n')
+    """A models.toml (for the ``moot`` subprocess) with one scripted model "s" streaming REPLIES."""
+    models = {"s": {"replies": REPLIES, "options": {"chunk_delay_s": chunk_delay_s, "chunk_size": 4}}}
+    return toml_document(models_document(models, default="s"))
 
 
 DUO = """schema_version = 1

@@ -1,6 +1,7 @@
 """Helpers for the memo and teachability tests (imported by the test files; not a conftest.py,
-which the session-store tests own): models.toml text with scripted models, a spy on what a
-scripted model is sent, a real Chroma server, and running Python in a fresh process."""
+which the session-store tests own): scripted models (built in Python, or written as a models.toml
+for a child process), a spy on what a scripted model is sent, a real Chroma server, and running
+Python in a fresh process."""
 
 from __future__ import annotations
 
@@ -17,28 +18,26 @@ from typing import Any
 
 import pytest
 
-from moot.backends import parse_models
+from moot.backends.config import models_document, scripted_models, toml_document
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _replies(models: dict[str, list[Any]]) -> dict[str, list[str]]:
+    """Dict replies become their JSON text, as a learning model answers."""
+    return {name: [r if isinstance(r, str) else json.dumps(r) for r in replies] for name, replies in models.items()}
+
+
 def models_toml(memory: dict[str, Any] | None = None, **models: list[Any]) -> str:
-    """Scripted models (name = list of replies; dict replies are JSON-encoded) and a [memory] table."""
-    lines = ["schema_version = 1"]
-    for name, replies in models.items():
-        encoded = [r if isinstance(r, str) else json.dumps(r) for r in replies]
-        lines += ["[[models]]", f"name = {json.dumps(name)}", 'backend = "scripted"', f"replies = {json.dumps(encoded)}"]
-    if memory:
-        lines.append("[memory]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in memory.items()]
-    return "\n".join(lines) + "\n"
+    """The text of a models.toml with these scripted models and [memory] table, for a child process."""
+    return toml_document(models_document(_replies(models), **({"memory": memory} if memory else {})))
 
 
 def install(memory: dict[str, Any] | None = None, **models: list[Any]):
-    """Make these scripted models the ones agents use; returns the registry."""
+    """Make these scripted models (and [memory] table) the ones agents use; returns the registry."""
     from moot.agents import use_models
 
-    return use_models(parse_models(models_toml(memory, **models), "test"))
+    return use_models(scripted_models(_replies(models), source="test", **({"memory": memory} if memory else {})))
 
 
 def learnt(*memos: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,8 @@
-"""Fixtures for the terminal app's tests: scripted models written as models.toml text, team files
-in a temp folder, and an app wired to them (no user config, no real model)."""
+"""Fixtures for the terminal app's tests: scripted models built in Python (``scripted_models``),
+team files in a temp folder, and an app wired to them (no user config, no real model)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 import moot.agents._models as models_module
-from moot.backends import parse_models
+from moot.backends.config import scripted_models
 
 
 @pytest.fixture(autouse=True)
@@ -28,23 +27,11 @@ def _in_tmp(tmp_path, monkeypatch):
     (tmp_path / "teams").mkdir()
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def models_toml(**models: Any) -> str:
-    lines = ["schema_version = 1", 'default = "coder-model"']
-    for name, spec in models.items():
-        if isinstance(spec, list):
-            spec = {"backend": "scripted", "replies": spec}
-        lines += ["[[models]]", f"name = {json.dumps(name)}"]
-        for key, value in spec.items():
-            lines.append(f"{key} = {toml_value(value)}")
-    return "\n".join(lines) + "\n"
+def app_models(**models: Any):
+    """The app's models: ``coder-model`` (a script that writes code, then ends) unless given, plus
+    these (a list: a scripted model's replies; a table: the entry's fields); ``coder-model`` is the default."""
+    models.setdefault("coder-model", [CODE_REPLY, DONE_REPLY])
+    return scripted_models(models, default="coder-model", source="test-models.toml")
 
 
 CODE_REPLY = "Here is the script:\n\n```python\nprint(6 * 7)\n```"
@@ -53,11 +40,8 @@ DONE_REPLY = "The script printed 42. TERMINATE"
 
 @pytest.fixture
 def make_models():
-    def make(**models: Any):
-        if "coder-model" not in models:
-            models["coder-model"] = [CODE_REPLY, DONE_REPLY]
-        return parse_models(models_toml(**models), "test-models.toml")
-    return make
+    """``make_models(name=[replies] | {fields}, ...)``: see ``app_models``."""
+    return app_models
 
 
 TWO_AGENT_TEAM = """

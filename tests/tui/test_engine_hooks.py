@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from moot.agents import AssistantAgent, GroupChat, GroupChatManager, UserProxyAgent, use_models
-from moot.backends import parse_models
-from conftest import models_toml
+from conftest import app_models
 
 
 async def test_request_next_speaker_overrides_round_robin_once():
-    use_models(parse_models(models_toml(a=["from a"], b=["from b"], c=["from c"], **{"coder-model": ["x"]}), "m"))
+    use_models(app_models(a=["from a"], b=["from b"], c=["from c"]))
     a, b, c = (AssistantAgent(n, llm_config=f"{n}") for n in "abc")
     user = UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False)
     group = GroupChat([a, b, c], max_round=4, speaker_selection_method="round_robin")
