@@ -454,7 +454,7 @@ class Transcript:
 
     def _notice(self, e: ev.NoticeEvent) -> list[Change]:
         changes: list[Change] = []
-        if e.kind == "resumed":  # the reply streaming when the last run ended is not coming
+        if e.kind in _RUN_STARTS:  # and the reply streaming when the last run ended is not coming
             changes = self._new_run()
         changes.insert(0, self._add(NoticeTurn(e.kind or "info", e.chat_id, e.agent, e.text,
                                                depth=self.depth(e.chat_id), run=self.run, ts=e.ts)))
@@ -497,6 +497,9 @@ class Transcript:
         self.current.memory.append(note)
         return [Change(self.current, "memory", note.text)]
 
+
+# Notices that begin a new run of the session: a resume after a stop or a crash, a new message after a stop.
+_RUN_STARTS = frozenset({"resumed", "continued"})
 
 _HANDLERS: dict[type, Any] = {
     ev.ChatStarted: Transcript._chat_started,
@@ -589,9 +592,7 @@ def _execution_md(t: ExecutionTurn) -> list[str]:
 
 
 def _notice_md(t: NoticeTurn) -> list[str]:
-    if t.what in ("resumed", "interrupted"):
-        return [f"*{t.text}*"]
-    if t.what == "nested_chat":
+    if t.what in _RUN_STARTS or t.what in ("interrupted", "nested_chat"):
         return [f"*{t.text}*"]
     return [f"*[{t.what}] {t.agent}: {t.text}*" if t.agent else f"*[{t.what}] {t.text}*"]
 

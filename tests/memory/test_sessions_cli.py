@@ -176,3 +176,23 @@ def test_sessions_json_and_piped_rows(session_env, replies):
 
     missing = moot_piped("sessions", "show", "nosuchsession", "--json", cwd=session_env)
     assert missing.returncode == 1 and "no session 'nosuchsession'" in missing.stderr and missing.stdout == ""
+
+
+def test_markdown_export_keeps_every_run_of_a_continued_session(session_env, moot, replies):
+    """A finished run, then a new message to the same chat: `show` and the Markdown export hold
+    every message of both runs, in order, numbered as `fork --at N` counts them."""
+    run = moot("--models", "models.toml", "run", "duo.toml", "--task", "Do the thing", cwd=session_env)
+    assert run.returncode == 0, run.stderr
+    sid = session_id_of(run.stderr)
+    more = moot("--models", "models.toml", "sessions", "resume", sid, "--message", "Go on please", cwd=session_env)
+    assert more.returncode == 0, more.stderr
+    stored = [e["content"] for e in SessionStore.open_default().events(sid) if e["type"] == "message"]
+    assert len(stored) == 12 and stored[6] == "Go on please"
+    for args in (("export", sid, "--format", "md"), ("show", sid, "--raw")):
+        md = moot("sessions", *args, cwd=session_env).stdout
+        lines = md.splitlines()
+        headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+        assert [lines[i].split(".")[0] for i in headings] == [f"## {n}" for n in range(1, 13)], args
+        assert [lines[i + 2] for i in headings] == [c.splitlines()[0] for c in stored], args
+        # the first run's stop stays between the runs; the last one closes the transcript
+        assert md.count("**Stopped:**") == 2 and md.rstrip().endswith(f"**Summary:** {stored[-1]}")

@@ -119,3 +119,81 @@ async def test_a_drawing_error_is_a_notification_not_a_crash(app_factory, monkey
                    ev.MessagePosted(C, message_id="after", sender="coder", recipient="x", role="assistant", content="still here"))
         assert app.is_running and "after" in screen.conversation.turns
         assert any("boom" in n.message for n in app._notifications)
+
+
+def a_chat_in_two_runs() -> list[ev.Event]:
+    """A group chat with a nested chat, a reply cut by a stop, then a new message to the same chat."""
+    return [
+        ev.ChatStarted(C, initiator="user", participants=("planner", "coder", "reviewer"), kind="group"),
+        ev.MessagePosted(C, message_id="u1", sender="user", recipient="chat_manager", role="user", content="Plan a haiku."),
+        ev.SpeakerSelected(C, speaker="planner", candidates=("planner", "coder"), method="auto", reason="it plans"),
+        ev.TokenDelta(C, agent="planner", message_id="p1", text="Three lines: "),
+        ev.TokenDelta(C, agent="planner", message_id="p1", text="five, seven, five."),
+        ev.MessagePosted(C, message_id="p1", sender="planner", recipient="chat_manager", role="assistant",
+                         content="Three lines: five, seven, five."),
+        ev.ChatStarted("chat-n", initiator="coder", participants=("coder", "reviewer"), parent_chat_id=C),
+        ev.MessagePosted("chat-n", message_id="n1", sender="coder", recipient="reviewer", role="user", content="Check my count."),
+        ev.Stopped("chat-n", reason="nested done", condition="max_turns"),
+        ev.TokenDelta(C, agent="coder", message_id="c1", text="An old pond, a fr"),
+        ev.Stopped(C, reason="the user stopped the run", condition="ExternalStop"),
+        ev.NoticeEvent(C, agent="user", text="the chat goes on with a new message", kind="continued"),
+        ev.MessagePosted(C, message_id="u2", sender="user", recipient="chat_manager", role="user", content="Finish it."),
+        ev.MessagePosted(C, message_id="c2", sender="coder", recipient="chat_manager", role="assistant",
+                         content="A frog jumps in."),
+        ev.Stopped(C, reason="max_round reached", condition="max_round"),
+    ]
+
+
+def in_order(text: str, parts: list[str]) -> bool:
+    at = [text.index(p) for p in parts]
+    return at == sorted(at)
+
+
+async def test_the_app_the_console_and_the_export_show_the_same_turns(app_factory):
+    import io
+
+    from rich.console import Console
+
+    from moot.agents.transcript import to_markdown
+    from moot.tui.headless import ConsoleRenderer
+
+    events = a_chat_in_two_runs()
+    said = ["Plan a haiku.", "Three lines: five, seven, five.", "Check my count.", "An old pond, a fr", "Finish it.",
+            "A frog jumps in."]
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.pause()
+        screen = ChatScreen(load_team("coder", app.models), app.models)
+        await app.push_screen(screen)
+        await feed(screen, pilot, *events)
+        turns = screen.conversation.turns
+        assert [t.text for t in turns.values()] == said
+        cut = turns["c1"]
+        assert cut.finished and any("cut off: the user stopped the run" in str(n.render()) for n in cut.query(".-stopped"))
+        assert turns["p1"].selection_note == "chosen by auto: it plans"
+        assert "nested chat: coder → coder, reviewer" in screen.conversation.lines
+        assert screen.stopped_event.condition == "max_round"
+    out, err = io.StringIO(), io.StringIO()
+    console = ConsoleRenderer(Console(file=out, width=200), Console(file=err, width=200))
+    for event in events:
+        console(event)
+    assert in_order(out.getvalue(), said) and console.stopped.condition == "max_round"
+    assert "[continued] user: the chat goes on with a new message" in err.getvalue()
+    md = to_markdown(e.to_dict() for e in events)
+    assert in_order(md, said) and "## coder (interrupted)" in md and "*chosen by auto: it plans*" in md
+
+
+async def test_a_resumed_chat_shows_the_reply_that_was_cut_off(app_factory):
+    replay = [ev.ChatStarted(C, initiator="executor", participants=("executor", "coder")),
+              ev.MessagePosted(C, message_id="m1", sender="executor", recipient="coder", role="user", content="Go."),
+              ev.TokenDelta(C, agent="coder", message_id="m2", text="Half a rep")]  # the process died here
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.pause()
+        screen = ChatScreen(load_team("coder", app.models), app.models, replay=replay)
+        await app.push_screen(screen)
+        await pilot.pause()
+        cut = screen.conversation.turns["m2"]
+        assert cut.text == "Half a rep" and cut.finished
+        assert any("cut off: the session stopped before this reply was finished" in str(n.render()) for n in cut.query(".-stopped"))
+        assert screen.transcript.message("m2").interrupted

@@ -138,7 +138,7 @@ class ChatScreen(Screen):
             for event in self.replay:
                 self.receive(event)
             await self.flush()
-            for change in self.transcript.close("this reply was cut off when the session stopped"):
+            for change in self.transcript.close("the session stopped before this reply was finished"):
                 await self._draw_change(change)
             self.conversation.add_line(Text("— resumed: type a message to continue the conversation —", style="dim"))
             self.mode = "resumed" if self.driver else "ended"
