@@ -30,7 +30,7 @@ from ._errors import (
     ContextOverflow,
 )
 from ._remote import choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
-from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
+from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, Usage
 from .config import ModelConfig
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
