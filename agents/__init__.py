@@ -20,7 +20,7 @@ from ._roles import AssistantAgent, UserProxyAgent, register_function
 from ._teachability import Teachability
 from ._teamfile import TeamFile, find_team, list_teams, save_team, team_document, team_toml
 from ._teams import BuiltTeam, Team, load_team, parse_team
-from ._session import Budgets, ReplayResult, Session, a_replay_session, a_resume_session, replay_session, resume_session
+from ._session import Budgets, ReplayResult, Session, budgets_of, export_session, a_replay_session, a_resume_session, replay_session, resume_session
 from .outcome import Outcome, exit_code, outcome_of
 from ._tools import Tool, build_tool, repair_json
 from .termination import (
@@ -81,6 +81,8 @@ __all__ = [
     "team_toml",
     "Budgets", "Outcome", "ReplayResult", "Session", "a_replay_session", "a_resume_session", "replay_session",
     "resume_session",
+    "budgets_of",
+    "export_session",
     "exit_code",
     "outcome_of",
 ]

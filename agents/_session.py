@@ -42,7 +42,7 @@ from .outcome import Outcome
 from .termination import ExternalStop
 from .transcript import to_markdown
 
-__all__ = ["Budgets", "ReplayResult", "Session", "a_replay_session", "a_resume_session", "replay_session",
+__all__ = ["Budgets", "ReplayResult", "Session", "budgets_of", "a_replay_session", "a_resume_session", "replay_session",
            "resume_session", "transcript_key"]
 
 AskHuman = Callable[[str, str], Awaitable[str]]  # (agent, prompt) -> the human's answer
@@ -59,6 +59,14 @@ class Budgets:
     token_budget: int | None = None
     timeout_s: float | None = None
     max_messages: int | None = None
+
+
+def budgets_of(team: Team) -> Budgets:
+    """The limits a team's runs count against."""
+    spec = team.spec
+    return Budgets(max_round=spec.chat.max_round if team.is_group else None, max_turns=spec.chat.max_turns,
+                   token_budget=spec.termination.token_budget, timeout_s=spec.termination.timeout_s,
+                   max_messages=spec.termination.max_messages)
 
 
 def _open_store(store: Any) -> Any:
@@ -321,10 +329,7 @@ class Session:
         return self._plan is not None and self.outcome is not None and self.outcome.resumable
 
     def budgets(self) -> Budgets:
-        spec = self.team.spec
-        return Budgets(max_round=spec.chat.max_round if self.is_group else None, max_turns=spec.chat.max_turns,
-                       token_budget=spec.termination.token_budget, timeout_s=spec.termination.timeout_s,
-                       max_messages=spec.termination.max_messages)
+        return budgets_of(self.team)
 
     def model_of(self, agent_name: str) -> str:
         """The models.toml name ``agent_name`` talks to ("" for none)."""

@@ -31,7 +31,7 @@ async def test_user_keymap_rebinds_by_id(app_factory, coder_team, make_models, n
     name = coder_team()
     app = app_factory(models=models, team=name, task="go")
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.driver is not None,
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready,
                          what="the chat")
         screen = app.screen
         assert any("'bad'" in n.message for n in app._notifications)  # a broken line is reported

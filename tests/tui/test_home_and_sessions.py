@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.text import Text
 
 from conftest import wait_home, wait_until
@@ -12,7 +14,7 @@ from moot.tui.screens.home import HomeScreen
 
 async def run_one_chat(pilot, app, team: str, task: str) -> ChatScreen:
     app.open_team(team, task=task)
-    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.driver is not None, what="the chat")
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready, what="the chat")
     screen = app.screen
     await wait_until(pilot, lambda: screen.mode == "stopped" and not screen.pending, 20, what="the run")
     return screen
@@ -89,8 +91,21 @@ async def test_resume_fork_export_delete_from_the_session_list(app_factory, code
         assert texts[:4] == first_texts and "once more" in texts
         store = app.session_store()
         assert len(store.list()) == 1 and store.get(session_id).messages > 4
-        coder = resumed.driver.built.members["coder"]
-        assert any("print 6*7" == m.get("content") for m in coder.chat_messages[resumed.driver.built.initiator])
+        # one root chat, its status and outcome from the last run, every message in the exports
+        info = store.get(session_id)
+        assert info.status == "stopped" and info.outcome == "completed" and not info.resumable
+        posted = [e for e in store.events(session_id) if e["type"] == "message"]
+        assert len({e["chat_id"] for e in posted}) == 1
+        assert sum(1 for e in store.events(session_id) if e["type"] == "chat_started") == 1
+        from moot.agents import export_session
+        markdown = export_session(store, session_id, "md")
+        found = [markdown.find(e["content"]) for e in posted if e.get("content") and len(e["content"]) > 3]
+        assert -1 not in found and "once more" in markdown
+        exported = json.loads(export_session(store, session_id, "json"))
+        assert [e["message_id"] for e in exported["events"] if e["type"] == "message"] == \
+            [e["message_id"] for e in posted]
+        coder = resumed.session.built.members["coder"]
+        assert any("print 6*7" == m.get("content") for m in coder.chat_messages[resumed.session.built.initiator])
 
         await pilot.press("ctrl+b")
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")

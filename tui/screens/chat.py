@@ -35,7 +35,6 @@ from moot.agents.transcript import (
 from ..widgets import ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
 FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
-FAILED_CONDITIONS = {"error", "backend_error", "executor_unavailable", "cancelled", "summary_error"}
 
 
 class ChatScreen(Screen):
@@ -49,8 +48,10 @@ class ChatScreen(Screen):
     ]
 
     def __init__(self, team: Any, models: Any, *, task: str | None = None, executor: str | None = None,
-                 work_dir: str | None = None, replay: list[ev.Event] | None = None, session_id: str | None = None,
-                 recorder: Any = None) -> None:
+                 work_dir: str | None = None, replay: list[ev.Event] | None = None,
+                 session_id: str | None = None) -> None:
+        """A chat with ``team``; with ``session_id``, the recorded session (its events in
+        ``replay``) is shown and goes on when the user types."""
         super().__init__()
         self.team = team
         self.models = models
@@ -59,8 +60,8 @@ class ChatScreen(Screen):
         self.work_dir = work_dir
         self.replay = replay or []
         self.session_id = session_id
-        self.recorder = recorder
-        self.driver: Any = None
+        self.session: Any = None  # moot.agents.Session: made by the first message (or opened at mount)
+        self.ready = False  # mounted, and the task (if any) started
         self.mode = "task"  # task | running | human | stopped | continue | ended
         self.pending: list[ev.Event] = []
         self.events_seen = 0
@@ -108,19 +109,28 @@ class ChatScreen(Screen):
     def input(self) -> Input:
         return self.query_one("#input", Input)
 
-    async def on_mount(self) -> None:
-        from ..driver import ChatDriver
-
+    def _session_options(self) -> dict[str, Any]:
         settings = getattr(self.app, "settings", {})
-        try:
-            self.driver = ChatDriver(self.team, self.models, ask_human=self.ask_human, approve=self.approve,
-                                     executor=self.executor_override, work_dir=self.work_dir,
-                                     approve_local_code=settings.get("approve_local_code", True),
-                                     approve_all_code=settings.get("approve_all_code", False))
-        except Exception as exc:  # a team that cannot be built: say why, stay usable
-            self.notify(f"cannot start {self.team.name}: {exc}", severity="error", timeout=10)
-            self.mode = "ended"
-        budgets = self.driver.budgets() if self.driver else None
+        approve_code = "all" if settings.get("approve_all_code", False) else (
+            "local" if settings.get("approve_local_code", True) else "none")
+        return {"ask_human": self.ask_human, "approve": self.approve, "approve_code": approve_code,
+                "executor": self.executor_override, "work_dir": self.work_dir}
+
+    def _store(self) -> Any:
+        opener = getattr(self.app, "session_store", None)
+        return opener() if opener else None
+
+    async def on_mount(self) -> None:
+        from moot.agents import Session, budgets_of
+
+        if self.session_id:
+            try:
+                self.session = Session.open(self.session_id, store=self._store(), models=self.models,
+                                            **self._session_options())
+            except Exception as exc:  # busy, damaged, a team that cannot be rebuilt: say why, stay usable
+                self.notify(f"cannot go on with session {self.session_id}: {exc}", severity="error", timeout=10)
+                self.mode = "ended"
+        budgets = budgets_of(self.team)
         status = self.status
         if budgets:
             if budgets.max_round:
@@ -141,11 +151,12 @@ class ChatScreen(Screen):
             for change in self.transcript.close("the session stopped before this reply was finished"):
                 await self._draw_change(change)
             self.conversation.add_line(Text("— resumed: type a message to continue the conversation —", style="dim"))
-            self.mode = "resumed" if self.driver else "ended"
+            self.mode = "resumed" if self.session is not None else "ended"
             self._update_input()
         self.input.focus()
-        if self.initial_task and self.driver:
+        if self.initial_task and self.mode != "ended":
             self.start(self.initial_task)
+        self.ready = True
 
     # -- running ------------------------------------------------------------------------------
 
@@ -153,13 +164,22 @@ class ChatScreen(Screen):
     def running(self) -> bool:
         return self.mode in ("running", "human")
 
-    def start(self, message: str) -> None:
-        """Start the run (the task) or continue the conversation after a stop."""
-        if self.driver is None:
+    def start(self, message: str | None) -> None:
+        """Start the run (the task), or go on after a stop: with a message, the same chat takes
+        it as a new turn; without one, a run that did not complete goes on where it stopped."""
+        if self.mode == "ended":
             return
-        if self.driver.runs == 0 and self.replay:
-            self.driver.runs = 1  # a resumed chat continues the stored conversation
-            self._seed_history()
+        if self.session is None:
+            from moot.agents import Session
+
+            try:
+                self.session = Session.start(self.team, message, models=self.models, store=self._store(),
+                                             record=self._store() is not None, **self._session_options())
+            except Exception as exc:  # a team that cannot be built, a store that cannot record: say why
+                self.notify(f"cannot start {self.team.name}: {exc}", severity="error", timeout=10)
+                return
+            self.session_id = self.session.id or None
+            message = None  # the session's task
         self.stopped_event = None
         self.turn_stop_requested = False
         self.status.stop_reason = ""
@@ -169,48 +189,10 @@ class ChatScreen(Screen):
         self._update_input()
         self.run_worker_ref = self.run_worker(self._run(message), group="chat", exclusive=True, exit_on_error=False)
 
-    def _seed_history(self) -> None:
-        """Give the agents the resumed conversation, so the next message continues it."""
-        built = self.driver.built
-        posted = [e for e in self.replay if isinstance(e, ev.MessagePosted) and e.chat_id == self.root_chat]
-        if built.groupchat is not None:
-            for e in posted:
-                built.groupchat.messages.append(e.as_message())
-                for agent in built.members.values():
-                    if agent is not built.recipient and agent.name != e.sender:
-                        agent._oai_messages[built.recipient].append({**e.as_message(), "role": "user"})
-                    elif agent.name == e.sender:
-                        agent._oai_messages[built.recipient].append({**e.as_message(), "role": "assistant"})
-        else:
-            a, b = built.initiator, built.recipient
-            for e in posted:
-                for agent, partner in ((a, b), (b, a)):
-                    role = "assistant" if e.sender == agent.name else "user"
-                    agent._oai_messages[partner].append({**e.as_message(), "role": role})
-
-    def _open_recorder(self, message: str) -> Any:
-        """A session-store sink for this run (a resumed or continued chat appends to its session)."""
-        opener = getattr(self.app, "session_store", None)
-        store = opener() if opener else None
-        if store is None:
-            return None
+    async def _run(self, message: str | None) -> None:
         try:
-            if self.session_id:
-                return store.recorder(session_id=self.session_id)
-            recorder = store.recorder(title=message[:80], team=self.team, task=message, models=self.models)
-            self.session_id = recorder.session_id
-            return recorder
-        except Exception as exc:
-            self.notify(f"this chat is not recorded: {exc}", severity="warning", timeout=8)
-            return None
-
-    async def _run(self, message: str) -> None:
-        self.recorder = self._open_recorder(message)
-        try:
-            await self.driver.run(message, self.receive)
-        except asyncio.CancelledError:
-            self.receive(ev.Stopped(self.root_chat or "", reason=self.driver.stop_handle.reason, condition="cancelled"))
-            raise
+            async for event in self.session.stream(message):
+                self.receive(event)
         except Exception as exc:  # the engine failed: a turn marked failed, never a traceback
             await self.flush()
             why = f"{type(exc).__name__}: {exc}"
@@ -219,12 +201,6 @@ class ChatScreen(Screen):
             self.notify(f"the chat failed: {why}", severity="error", timeout=10)
             self.status.stop_reason = f"error: {why}"
         finally:
-            recorder, self.recorder = self.recorder, None
-            if recorder is not None:
-                try:
-                    await asyncio.to_thread(recorder.close)
-                except Exception as exc:
-                    self.notify(f"the session was not saved completely: {exc}", severity="warning")
             await self.flush()
             if self.started_at is not None:
                 self.elapsed_before += time.monotonic() - self.started_at
@@ -237,6 +213,15 @@ class ChatScreen(Screen):
             self.status.state = "stopped"
             self.status.refresh_text()
             self.post_message(self.RunFinished())
+
+    async def on_unmount(self) -> None:
+        """Leaving the chat closes its session: executors, backends, the recorder."""
+        if self.session is not None:
+            session, self.session = self.session, None
+            try:
+                await session.aclose()
+            except Exception:  # closing must not take the app down
+                pass
 
     class RunFinished(Message):
         """The run ended (tests and the tmux driver wait for it)."""
@@ -274,10 +259,7 @@ class ChatScreen(Screen):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self.approval_future = future
-        kind = None
-        member = self.driver.built.members.get(agent)
-        if member is not None:
-            kind = self.driver.executor_kind(member)
+        kind = self.session.executor_kind(agent) if self.session is not None else None
 
         def done(answer: Any) -> None:
             if not future.done():
@@ -294,12 +276,6 @@ class ChatScreen(Screen):
     def receive(self, event: ev.Event) -> None:
         """Queue an event; it is drawn at the next flush (in order, deltas joined)."""
         self.pending.append(event)
-        if self.recorder is not None:
-            try:
-                self.recorder(event)
-            except Exception as exc:  # recording must never break the chat
-                self.recorder = None
-                self.notify(f"the session is no longer recorded: {exc}", severity="warning")
 
     async def flush(self) -> None:
         """Draw every queued event, in order; a caller that finds a flush under way waits for it."""
@@ -365,7 +341,7 @@ class ChatScreen(Screen):
         if elapsed > 0.2:
             self.status.rate = chars / 4 / elapsed
         self.status.speaker = first.agent
-        self.status.model = self.driver.model_of(first.agent) if self.driver else ""
+        self.status.model = self.session.model_of(first.agent) if self.session else ""
         self.status.state = "streaming"
         await block.write(text)
 
@@ -383,12 +359,12 @@ class ChatScreen(Screen):
                 self.root_chat = event.chat_id
         elif isinstance(event, ev.SpeakerSelected):
             status.speaker = event.speaker
-            status.model = self.driver.model_of(event.speaker) if self.driver else ""
+            status.model = self.session.model_of(event.speaker) if self.session else ""
             status.state = "thinking"
         elif isinstance(event, ev.MessagePosted):
             if event.chat_id == self.root_chat:
                 self.root_messages += 1
-                group = self.driver is not None and self.driver.is_group
+                group = self.team.is_group
                 status.round = self.root_messages if group else (self.root_messages + 1) // 2
         elif isinstance(event, ev.UsageReport):
             status.tokens += event.prompt_tokens + event.completion_tokens
@@ -425,7 +401,7 @@ class ChatScreen(Screen):
             stop = self.transcript.last_stop
             if block is None or block.finished:
                 return
-            if stop is not None and stop.condition in FAILED_CONDITIONS:
+            if stop is not None and stop.outcome == "failed":
                 block.mark_failed(stop.reason)
                 return
             block.add_note("■ turn stopped (Esc)" if self.turn_stop_requested else f"■ cut off: {turn.cut_reason}",
@@ -486,10 +462,10 @@ class ChatScreen(Screen):
         status.stop_reason = stop.reason or stop.condition
         if "stall" in stop.condition.lower() or stop.reason.startswith("stall"):
             status.warning = "stall detected"
-        failed = stop.condition in FAILED_CONDITIONS
-        style = "bold red" if failed else "bold"
+        failed = stop.outcome == "failed"
+        style = "bold red" if failed else ("bold yellow" if stop.outcome in ("cancelled", "interrupted") else "bold")
         self.conversation.add_line(Text.assemble(("■ stopped: ", style), stop.reason, (f"  [{stop.condition}]", "dim")), "stop")
-        if failed and stop.condition != "cancelled":
+        if failed:
             self.notify(stop.reason, title="the chat stopped", severity="error", timeout=10)
 
     def _tick(self) -> None:
@@ -507,10 +483,12 @@ class ChatScreen(Screen):
         elif self.mode == "human":
             box.placeholder = (prompt or "Your reply") + "  (Enter: reply · empty: auto-reply · exit: end)"
         elif self.mode == "running":
-            nxt = " · /next NAME chooses the next speaker" if self.driver and self.driver.is_group else ""
+            nxt = " · /next NAME chooses the next speaker" if self.team.is_group else ""
             box.placeholder = f"Type to add a message for the next turn{nxt} · Esc stops the turn · Ctrl+X stops the run"
         elif self.mode == "resumed":
-            box.placeholder = "Resumed. Type a message to continue the conversation"
+            box.placeholder = ("Resumed. Enter alone goes on where it stopped; or type a message to continue"
+                               if self.session is not None and self.session.resumable
+                               else "Resumed. Type a message to continue the conversation")
         elif self.mode == "continue":
             box.placeholder = "Turn stopped. Type a message to go on (Enter alone: let the agents continue)"
         elif self.mode == "stopped":
@@ -542,20 +520,23 @@ class ChatScreen(Screen):
             if stripped:
                 self.start(stripped)
         elif self.mode == "running":
-            if stripped:
-                self.driver.inject(stripped)
+            if stripped and self.session is not None:
+                self.session.inject(stripped)
                 self.conversation.add_line(Text.assemble(("you", "bold"), " (for the next turn): ", stripped), "you")
         elif self.mode in ("continue", "stopped", "resumed"):
-            self.start(stripped or "Continue.")
+            resumable = self.session is not None and self.session.resumable
+            self.start(stripped or (None if resumable else "Continue."))
 
     def choose_next(self, name: str) -> None:
-        if self.driver is None:
-            return
         if not name:
-            self.notify(f"/next NAME: one of {', '.join(self.driver.member_names)}", severity="warning")
+            names = [m.name for m in self.team.spec.members]
+            self.notify(f"/next NAME: one of {', '.join(names)}", severity="warning")
+            return
+        if self.session is None:
+            self.notify("/next works once the chat runs", severity="warning")
             return
         try:
-            self.driver.next_speaker(name)
+            self.session.next_speaker(name)
         except ValueError as exc:
             self.notify(str(exc), severity="warning")
             return
@@ -565,11 +546,11 @@ class ChatScreen(Screen):
 
     def action_stop_turn(self) -> None:
         """Esc: cut the current turn short and stop cleanly; the user can then go on."""
-        if not self.running or self.driver is None:
+        if not self.running or self.session is None:
             return
         who = self.status.speaker or "the current speaker"
         self.turn_stop_requested = True
-        self.driver.stop(f"the user stopped {who}'s turn (Esc)")
+        self.session.stop(f"the user stopped {who}'s turn (Esc)")
         self._resolve_waits()
         self.status.state = "stopping…"
         self.status.refresh_text()
@@ -577,10 +558,10 @@ class ChatScreen(Screen):
 
     def action_stop_run(self) -> None:
         """Stop: end the run with a reason."""
-        if not self.running or self.driver is None:
+        if not self.running or self.session is None:
             return
         self.turn_stop_requested = False
-        self.driver.stop("stopped by the user (Stop)")
+        self.session.stop("stopped by the user (Stop)")
         self._resolve_waits()
         self.status.state = "stopping…"
         self.status.refresh_text()
@@ -637,8 +618,8 @@ class ChatScreen(Screen):
             ("Back to home", "Leave the chat (stops it if running)", self.action_back),
             ("Focus the input bar", "Type a task, a reply, a message or /next NAME", self.action_focus_input),
         ]
-        if self.driver is not None and self.driver.is_group:
-            for name in self.driver.member_names:
+        if self.team.is_group:
+            for name in (m.name for m in self.team.spec.members):
                 cmds.append((f"Next speaker: {name}", f"/next {name}", lambda n=name: self.choose_next(n)))
         return cmds
 
