@@ -32,7 +32,8 @@ __all__ = ["KINDS", "SHARED", "Memo", "MemoHit", "MemoStore", "MemoryStoreError"
 KINDS = ("fact", "preference", "task_advice")
 SHARED = "shared"
 Kind = Literal["fact", "preference", "task_advice"]
-_PROBE_EVERY = 8  # a filter whose unfiltered pass fell short tries it again every 8th search
+LABELS_TTL_S = 30.0  # how long search trusts a memo's agent / kind / pending flag read earlier
+_MAX_FETCH = 1024  # the most nearest memos one search looks through before Chroma's own filter
 
 
 class MemoryStoreError(RuntimeError):
@@ -128,8 +129,11 @@ class MemoStore:
         self._client: Any = None
         self._collection: Any = None
         self._seen_memos = False  # the store held memos when last looked at (search counts until it does)
-        # search filter (agent, kind, pending) -> searches left that skip the unfiltered pass
-        self._skip_unfiltered: dict[tuple[str | None, str | None, bool | None], int] = {}
+        # memo id -> (agent, kind, pending), as this store last read or wrote them, since _labels_at
+        self._labels: dict[str, tuple[str, str, bool]] = {}
+        self._labels_at = time.monotonic()
+        # search filter (agent, kind, pending) -> how many nearest memos its last search needed
+        self._fetch: dict[tuple[str | None, str | None, bool | None], int] = {}
 
     @classmethod
     def from_config(cls, config: ModelsConfig | MemoryConfig | None = None, path: str | os.PathLike[str] | None = None) -> MemoStore:
@@ -225,6 +229,7 @@ class MemoStore:
             return
         self._call("cannot write to", lambda c: c.upsert(ids=[m.id for m in memos], documents=[m.match for m in memos],
                                                          metadatas=[m._metadata() for m in memos]))
+        self._labels.update((m.id, (m.agent, m.kind, m.pending)) for m in memos)
 
     def update(self, memo_id: str, *, match: str | None = None, recall: str | None = None, kind: str | None = None,
                agent: str | None = None, pending: bool | None = None, session_id: str | None = None,
@@ -253,6 +258,7 @@ class MemoStore:
         memo.pending, memo.replaces, memo.updated = False, None, time.time()
         if old is not None:
             self._call("cannot delete from", lambda c: c.delete(ids=[memo.id]))
+            self._labels.pop(memo.id, None)
             memo.id, memo.created = old.id, old.created
         self.put([memo])
         return memo
@@ -262,6 +268,7 @@ class MemoStore:
         if self.get(memo_id) is None:
             return False
         self._call("cannot delete from", lambda c: c.delete(ids=[memo_id]))
+        self._labels.pop(memo_id, None)
         return True
 
     # -- reading -------------------------------------------------------------------------------
@@ -287,14 +294,16 @@ class MemoStore:
         """The memos nearest in meaning to ``query``, best first. With ``agent``, that agent's
         memos and the shared ones; pending proposals are left out unless ``pending`` says so.
 
-        Chroma's metadata filter costs about as much as the rows it matches (at 10k memos: ~13 ms
-        when a tenth match, ~37 ms when all do, +3 ms for each further clause), the vector search
-        alone ~3 ms. So the nearest memos are first fetched unfiltered and filtered here; when
-        that cannot be sure of the answer (an agent whose memos are a small part of the store),
-        Chroma filters on the agent alone, and only if that is not enough either on every
-        condition. A filter whose unfiltered pass fell short goes straight to Chroma's filter for
-        its next searches (all but one in ``_PROBE_EVERY``, which tries again): that only saves
-        time, every path returns the same memos. The query is embedded once for all passes."""
+        Chroma's metadata filter costs about as much as the rows it matches (at 10k memos ~15 ms
+        when a tenth match, ~37 ms when all do), and so does reading metadata with the results
+        (~40 us a row); the vector search alone costs ~2 ms for 32 ids, ~4 ms for 1024. So the
+        search asks Chroma for the ids and distances of the nearest memos only and filters them
+        on labels (agent, kind, pending) it keeps per memo id: read once per id, updated by this
+        store's own writes, forgotten every ``LABELS_TTL_S`` seconds (how long another process's
+        change of a memo's agent or pending flag can go unseen; a memo another process adds is
+        seen at once: its id is new). It looks further (4x) while the nearest memos hold too few
+        that pass, and only past ``_MAX_FETCH`` does Chroma's own filter run. The memos kept are
+        read whole and checked again on what was read."""
         if k <= 0 or not query.strip():
             return []
         if not self._seen_memos:  # an empty store never loads the embedder; once it holds memos, no more counting
@@ -303,39 +312,63 @@ class MemoStore:
                 return []
         allowed_agents = None if agent is None else ({agent, SHARED} if agent != SHARED else {SHARED})
 
-        def keep(memo: Memo) -> bool:
-            return ((allowed_agents is None or memo.agent in allowed_agents) and (kind is None or memo.kind == kind)
-                    and (pending is None or memo.pending == pending))
+        def passes(label: tuple[str, str, bool]) -> bool:
+            return ((allowed_agents is None or label[0] in allowed_agents) and (kind is None or label[1] == kind)
+                    and (pending is None or label[2] == pending))
 
         embedded = self._call("cannot search", lambda c: self._embed_query(query))
         key = (agent, kind, pending)
-        passes: list[tuple[int, dict[str, Any] | None]] = []
-        skip = self._skip_unfiltered.get(key, 0)
-        if skip:
-            self._skip_unfiltered[key] = skip - 1
-        else:
-            passes.append((max(4 * k, 32), None))
-        if agent is not None and (kind is not None or pending is not None):
-            passes.append((2 * k, _where(agent, None, None, include_shared=True)))
-        for n, where in passes:
-            hits = self._query(embedded, n, where)
-            kept = [h for h in hits if keep(h.memo)]
-            sure = (len(kept) >= k
-                    or len(hits) < n  # that was every memo the filter lets through
-                    or (max_distance is not None and hits[-1].distance > max_distance))  # nothing further can qualify
-            if where is None:
-                self._skip_unfiltered[key] = 0 if sure else _PROBE_EVERY - 1
-            if sure:
-                break
-        else:
-            kept = self._query(embedded, k, _where(agent, kind, pending, include_shared=True))
-        if max_distance is not None:
-            kept = [h for h in kept if h.distance <= max_distance]
-        return kept[:k]
+        n = min(self._fetch.get(key, max(4 * k, 32)), _MAX_FETCH)
+        for _ in range(8):  # each round that finds a stale label corrects it; a few rounds at most
+            got = self._call("cannot search", lambda c: c.query(query_embeddings=[embedded], n_results=n,
+                                                                include=["distances"]))
+            ids, distances = got["ids"][0], got["distances"][0]
+            labels = self._labels_of(ids)
+            found = [(i, d) for i, d in zip(ids, distances) if i in labels and passes(labels[i])]
+            sure = (len(found) >= k
+                    or len(ids) < n  # that was every memo in the store
+                    or (max_distance is not None and distances[-1] > max_distance))  # nothing further can qualify
+            if not sure:
+                if n >= _MAX_FETCH:
+                    break
+                n = min(4 * n, _MAX_FETCH)
+                continue
+            self._fetch[key] = n
+            hits = self._read_hits(found[:k])
+            if all(passes((h.memo.agent, h.memo.kind, h.memo.pending)) for h in hits):
+                return [h for h in hits if max_distance is None or h.distance <= max_distance]
+        self._fetch.pop(key, None)
+        hits = self._query(embedded, k, _where(agent, kind, pending, include_shared=True))
+        return [h for h in hits if max_distance is None or h.distance <= max_distance]
+
+    def _labels_of(self, ids: list[str]) -> dict[str, tuple[str, str, bool]]:
+        """The labels of ``ids`` (read for those not known, or known for too long)."""
+        if time.monotonic() - self._labels_at > LABELS_TTL_S:
+            self._labels.clear()
+            self._labels_at = time.monotonic()
+        unknown = [i for i in ids if i not in self._labels]
+        if unknown:
+            got = self._call("cannot read", lambda c: c.get(ids=unknown, include=["metadatas"]))
+            for memo_id, meta in zip(got["ids"], got["metadatas"]):
+                memo = Memo._from_chroma(memo_id, "", meta or {})
+                self._labels[memo_id] = (memo.agent, memo.kind, memo.pending)
+        return self._labels
+
+    def _read_hits(self, found: list[tuple[str, float]]) -> list[MemoHit]:
+        """The memos of ``found`` (id, distance), read whole; their labels are refreshed, and one
+        deleted meanwhile is left out."""
+        if not found:
+            return []
+        got = self._call("cannot read", lambda c: c.get(ids=[i for i, _ in found], include=["documents", "metadatas"]))
+        memos = {i: Memo._from_chroma(i, d, m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        for i in {i for i, _ in found} - memos.keys():
+            self._labels.pop(i, None)
+        self._labels.update((m.id, (m.agent, m.kind, m.pending)) for m in memos.values())
+        return [MemoHit(memos[i], float(d)) for i, d in found if i in memos]
 
     def _embed_query(self, query: str) -> Any:
         # What Chroma does with query_texts (embed_query where the function has one), done here
-        # once so that a second, filtered query does not embed the text again.
+        # once so that a further query does not embed the text again.
         embed = getattr(self.embedding, "embed_query", None) or self.embedding
         return embed([query])[0]
 

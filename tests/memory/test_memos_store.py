@@ -232,3 +232,44 @@ def test_search_of_an_empty_store_or_for_nothing_is_empty(store):
     store.add("the user's cat", "The cat is called Miso.", agent="writer")
     assert store.search("   ", k=3) == [] and store.search("cat", k=0) == []
     assert store.search("what is the cat called?", k=3, agent="coder") == []  # the writer's memo is not the coder's
+
+
+def test_search_sees_another_stores_label_changes_soon_and_its_own_at_once(store, monkeypatch):
+    import moot.memory.memos as memos_module
+
+    coder = store.add("when deployments happen", "Deploys happen on Fridays.", agent="coder")
+    proposal = Memo(id="mem-proposal02", match="deployments happen on Mondays", recall="Mondays.", agent="coder",
+                    pending=True)
+    store.put([proposal])
+    assert [h.memo.id for h in store.search("when do we deploy?", k=3, agent="coder")] == [coder.id]  # labels read
+    other = MemoStore(store.path)  # another process's view of the same store
+    other.update(coder.id, agent="writer")
+    # a memo moved to another agent elsewhere is never returned: the memos kept are read whole
+    assert store.search("when do we deploy?", k=3, agent="coder") == []
+    assert [h.memo.id for h in store.search("when do we deploy?", k=3, agent="writer")] == [coder.id]
+    # a proposal accepted elsewhere is found once the labels read earlier have expired
+    other.accept(proposal.id)
+    monkeypatch.setattr(memos_module, "LABELS_TTL_S", 0.0)
+    assert [h.memo.id for h in store.search("when do we deploy?", k=3, agent="coder")] == [proposal.id]
+    monkeypatch.setattr(memos_module, "LABELS_TTL_S", 3600.0)
+    # this store's own changes count at once
+    store.update(proposal.id, agent="writer")
+    assert store.search("when do we deploy?", k=3, agent="coder") == []
+    store.update(proposal.id, agent="coder", pending=True)
+    assert store.search("when do we deploy?", k=3, agent="coder") == []
+    assert [h.memo.id for h in store.search("when do we deploy?", k=3, agent="coder", pending=True)] == [proposal.id]
+    store.delete(proposal.id)
+    assert store.search("when do we deploy?", k=3, agent="coder", pending=None) == []
+
+
+def test_search_past_the_nearest_it_looks_through_uses_chromas_filter(store, monkeypatch):
+    import moot.memory.memos as memos_module
+
+    store.put([Memo(id=f"mem-w{i:03d}", match=f"deployments of service {i} happen on Fridays", recall=f"w{i}", agent="writer")
+               for i in range(40)])
+    mine = store.add("the release train leaves every second Tuesday", "Releases ship every second Tuesday.", agent="coder")
+    expected = [h.memo.id for h in store.search("when do deployments happen?", k=2, agent="coder")]
+    monkeypatch.setattr(memos_module, "_MAX_FETCH", 32)  # 32 nearest memos are all the writer's
+    assert [h.memo.id for h in store.search("when do deployments happen?", k=2, agent="coder")] == expected == [mine.id]
+    assert [h.memo.id for h in store.search("when do deployments happen?", k=3, agent="writer")] == [
+        h.memo.id for h in MemoStore(store.path).search("when do deployments happen?", k=3, agent="writer")]
