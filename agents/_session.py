@@ -196,20 +196,17 @@ def restore(built: BuiltTeam, events: list[dict[str, Any]], root: str | None = N
     return plan
 
 
-def _seek_scripted(registry: Any, events: list[dict[str, Any]]) -> None:
-    """A scripted model goes on from where it was: one reply per completed call."""
+def _seek_models(registry: Any, events: list[dict[str, Any]]) -> None:
+    """Each model goes on from where it was (a scripted one: one reply per completed call)."""
     calls: dict[str, int] = {}
     for e in events:
         if e["type"] == "usage":
             calls[e["model"]] = calls.get(e["model"], 0) + 1
     for model, n in calls.items():
         try:
-            backend = registry.backend(model)
-        except ConfigError:
+            registry.backend(model).seek(n)
+        except ConfigError:  # a model the session's models.toml no longer has: nothing to seek
             continue
-        seek = getattr(backend, "seek", None)
-        if seek is not None:
-            seek(n)
 
 
 # -- the session --------------------------------------------------------------------------------
@@ -303,7 +300,7 @@ class Session:
                 session._plan = restore(session.built, events, info.root_chat_id)
                 session.root_chat_id = session._plan.chat_id
                 session._runs = 1
-                _seek_scripted(session.registry, events)
+                _seek_models(session.registry, events)
         except BaseException:
             recorder.close()
             raise
