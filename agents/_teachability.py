@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from moot.backends import BackendError, ChatMessage, ConfigError
 
 from ._context import current_run
+from ._models import current_registry, resolve_llm
 from ._messages import content_str
 from .events import MemoryProposed, MemoryRecalled, MemoryStored, NoticeEvent, UsageReport
 
@@ -154,8 +155,6 @@ class Teachability:
     def from_config(cls, memory: Any = None, **overrides: Any) -> Teachability:
         """Settings from models.toml's ``[memory]`` (the registry's, unless given)."""
         if memory is None:
-            from ._models import current_registry
-
             memory = current_registry().config.memory
         values = {"policy": memory.policy, "learn_model": memory.learn_model, "k": memory.k,
                   "distance_threshold": memory.distance_threshold}
@@ -166,8 +165,6 @@ class Teachability:
     def memo_store(self) -> MemoStore:
         if self._store is None:
             from moot.memory.memos import MemoStore
-
-            from ._models import current_registry
 
             self._store = MemoStore.from_config(current_registry().config)
         return self._store
@@ -286,8 +283,6 @@ class Teachability:
         if self.learn_model is None:
             return agent.client
         if self._learn_llm is None:
-            from ._models import resolve_llm
-
             self._learn_llm = resolve_llm(self.learn_model)
         return self._learn_llm
 

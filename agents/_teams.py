@@ -14,6 +14,7 @@ from ._agent import ConversableAgent
 from ._builtin_tools import BUILTIN_TOOLS
 from ._groupchat import GroupChat, GroupChatManager
 from ._roles import AssistantAgent, UserProxyAgent, register_function
+from ._teachability import Teachability
 from ._teamfile import Member, TeachabilitySettings, TeamFile, find_team, read_team, read_team_file
 from .termination import MaxMessages, Stall, TerminationCondition, TextMention, Timeout, TokenBudget
 
@@ -24,14 +25,14 @@ def parse_team(text: str, source: str, models: Any = None) -> Team:
     ``models`` (a ``ModelsConfig``) lets the check name models that do not exist.
     """
     spec = read_team(text, source, models)
-    return Team(spec=spec, source=source, name=spec.name or Path(source).stem)
+    return Team(spec=spec, source=source, name=spec.name or Path(source).stem, text=text)
 
 
 def load_team(name_or_path: str, models: Any = None) -> Team:
     """Find a team by name or path (see ``find_team``) and validate it."""
     path = find_team(name_or_path)
     spec = read_team_file(path, models)
-    return Team(spec=spec, source=str(path), name=spec.name or path.stem)
+    return Team(spec=spec, source=str(path), name=spec.name or path.stem, text=path.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Team:
     spec: TeamFile
     source: str
     name: str
+    text: str | None = None  # the file's text as read: a session records it, so it can be rebuilt
 
     @property
     def is_group(self) -> bool:
@@ -128,8 +130,6 @@ class Team:
         teachable = [m for m in self.spec.members if m.teachability]
         if not teachable:
             return
-        from ._teachability import Teachability
-
         store = None  # one memo store for the whole team, opened on first use
         # Learn from what the humans say (user proxies, the initiator), not from the other agents.
         humans = {m.name for m in self.spec.members if m.role == "user_proxy"} | {self.spec.chat.initiator or "user"}

@@ -234,6 +234,28 @@ def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     return data
 
 
+# -- the JSON export (written by SessionStore.export, read by SessionStore.import_json) -------------
+
+EXPORT_FORMAT = "moot-session"
+EXPORT_VERSION = 1
+
+
+def _read_export(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SessionStoreError(f"not a moot session export: not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise SessionStoreError("not a moot session export: no \"format\": \"moot-session\" at the top")
+    if not isinstance(data.get("version"), int) or data["version"] > EXPORT_VERSION:
+        raise SessionStoreError(f"this export has format version {data.get('version')!r}; this moot reads up to "
+                                f"{EXPORT_VERSION}: upgrade moot to import it")
+    events = data.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) and "type" in e for e in events):
+        raise SessionStoreError("not a moot session export: \"events\" must be a list of events")
+    return data.get("session") or {}, events
+
+
 # -- the store -----------------------------------------------------------------------------------
 
 class SessionStore:
@@ -524,19 +546,19 @@ class SessionStore:
 
         The Markdown transcript is the engine's (reading events as turns is not storage):
         ``moot.agents.transcript.to_markdown(store.events(id), store.get(id))``."""
-        from ._session_export import to_json
-
         if format != "json":
             raise ValueError(f"SessionStore.export: format must be json, not {format!r} (the Markdown transcript "
                              f"is moot.agents.transcript.to_markdown(events, info))")
         info = self.get(session_id)
-        return to_json(info, self.events(info.id))
+        meta = info.to_dict()
+        for private in ("messages", "pid", "host"):
+            meta.pop(private, None)
+        return json.dumps({"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "session": meta,
+                           "events": self.events(info.id)}, ensure_ascii=False, indent=1)
 
     def import_json(self, text: str) -> str:
         """Import a JSON export; returns the id (the original one unless it is taken)."""
-        from ._session_export import from_json
-
-        meta, events = from_json(text, self.path)
+        meta, events = _read_export(text)
         sid = meta.get("id") or uuid.uuid4().hex[:12]
         if self.db.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone():
             sid = uuid.uuid4().hex[:12]

@@ -96,7 +96,7 @@ def session_env(tmp_path):
 
 
 def moot_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from tui.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-m", "moot", *args]
 
 
 def run_moot(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -186,8 +186,18 @@ def test_markdown_export_keeps_every_run_of_a_continued_session(session_env, moo
     sid = session_id_of(run.stderr)
     more = moot("--models", "models.toml", "sessions", "resume", sid, "--message", "Go on please", cwd=session_env)
     assert more.returncode == 0, more.stderr
-    stored = [e["content"] for e in SessionStore.open_default().events(sid) if e["type"] == "message"]
+    events = SessionStore.open_default().events(sid)
+    stored = [e["content"] for e in events if e["type"] == "message"]
     assert len(stored) == 12 and stored[6] == "Go on please"
+    # one root chat; the session's status and outcome are the last run's (not "interrupted")
+    assert len({e["chat_id"] for e in events if e["type"] == "message"}) == 1
+    assert [e["type"] for e in events].count("chat_started") == 1
+    info = SessionStore.open_default().get(sid)
+    assert (info.status, info.outcome, info.stop_condition, info.resumable) == ("stopped", "completed", "max_turns", False)
+    shown = json.loads(moot("sessions", "show", sid, "--json", cwd=session_env).stdout)
+    assert [m["content"] for m in shown["messages"]] == stored and shown["session"]["outcome"] == "completed"
+    exported = json.loads(moot("sessions", "export", sid, "--format", "json", cwd=session_env).stdout)
+    assert [e["content"] for e in exported["events"] if e["type"] == "message"] == stored
     for args in (("export", sid, "--format", "md"), ("show", sid, "--raw")):
         md = moot("sessions", *args, cwd=session_env).stdout
         lines = md.splitlines()
