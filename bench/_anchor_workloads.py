@@ -69,6 +69,11 @@ def run_ag2(n: int) -> tuple[float, float, int]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("autogen", "ag2") or not sys.argv[2].isdigit():
+        # `make bench` runs every script in bench/: this one is a child of orchestration_overhead.py
+        print("bench/_anchor_workloads.py runs inside .venv-anchors: _anchor_workloads.py autogen|ag2 N "
+              "(bench/orchestration_overhead.py starts it)")
+        sys.exit(0 if len(sys.argv) == 1 else 2)
     which, n = sys.argv[1], int(sys.argv[2])
     before = rss_mb()
     wall, cpu, messages = (run_autogen if which == "autogen" else run_ag2)(n)
