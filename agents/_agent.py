@@ -19,7 +19,7 @@ from ._messages import as_message, content_str, stored_copy, to_chat_messages
 from ._models import LLM, current_registry, resolve_llm
 from ._sync import run_sync
 from ._tools import Tool, build_tool, run_tool
-from ._window import ConversationView, room_for, trimmed
+from ._window import ConversationView, room_for, size_of, trimmed
 from .events import (
     HumanInputRequested,
     HumanReply,
@@ -42,6 +42,9 @@ class Agent:
 
     name: str
     description: str
+
+
+_ANY_SENDER = [Agent, None]  # AutoGen's trigger for the built-in reply steps: any agent, or none
 
 
 def _default_is_termination(message: dict[str, Any]) -> bool:
@@ -107,6 +110,10 @@ class ConversableAgent(Agent):
                 self._oai_messages[agent] = list(msgs)
         # Per partner: the ChatMessages already converted and how many stored dicts they cover.
         self._views: dict[Agent | None, ConversationView] = {}
+        self._head_key: Any = None  # (system message, model) the head and room below were made for
+        self._head: list[ChatMessage] = []
+        self._head_chars = 0
+        self._room: int | None = None
         self._human_input: list[str] = []
         self._usage: dict[str, Usage] = {}
         self.hook_lists: dict[str, list[Callable[..., Any]]] = {h: [] for h in HOOKABLE}
@@ -429,8 +436,8 @@ class ConversableAgent(Agent):
             run.emit(MessagePosted(
                 run.chat_id, message_id=mid, sender=self.name, recipient=recipient.name, role=stored["role"],
                 content=content_str(stored["content"]) if stored.get("content") is not None else None,
-                name=stored.get("name"), tool_calls=tuple(stored.get("tool_calls") or ()),
-                tool_responses=tuple(stored.get("tool_responses") or ()),
+                name=stored.get("name"), tool_calls=tuple(stored["tool_calls"]) if "tool_calls" in stored else (),
+                tool_responses=tuple(stored["tool_responses"]) if "tool_responses" in stored else (),
             ))
         if not silent and not (self.silent is True):
             _print_message(self, recipient, stored)
@@ -461,6 +468,8 @@ class ConversableAgent(Agent):
 
     @staticmethod
     def _match_trigger(trigger: Any, sender: Agent | None) -> bool:
+        if type(trigger) is list and trigger == _ANY_SENDER:  # the built-in steps' trigger
+            return sender is None or isinstance(sender, Agent)
         if isinstance(trigger, list):
             for t in trigger:
                 if t is None:
@@ -515,10 +524,14 @@ class ConversableAgent(Agent):
             messages = self._oai_messages[sender]
         messages = self._apply_receive_hooks(messages)
         exclude = kwargs.get("exclude", ())
+        last = messages[-1] if messages else None
         for entry in tuple(self._reply_func_list):
             func = entry["reply_func"]
             if (exclude and func in exclude) or not self._match_trigger(entry["trigger"], sender):
                 continue
+            idle = _IDLE_STEPS.get(func)
+            if idle is not None and idle(self, last):
+                continue  # a built-in step with nothing to do here: not even a coroutine made
             result = func(self, messages=messages, sender=sender, config=entry["config"])
             if type(result) is not tuple and inspect.isawaitable(result):
                 result = await result
@@ -662,14 +675,27 @@ class ConversableAgent(Agent):
 
     def _view(self, messages: list[dict[str, Any]], sender: Agent | None, llm: LLM | None = None) -> list[ChatMessage]:
         """What the model sees: the system message and the conversation (``_window``)."""
-        head = [ChatMessage("system", self._system_message)] if self._system_message else []
+        return self._sized_view(messages, sender, llm)[0]
+
+    def _sized_view(self, messages: list[dict[str, Any]], sender: Agent | None,
+                    llm: LLM | None) -> tuple[list[ChatMessage], int]:
+        """The view and its size in characters (kept by the window, so nothing walks the history)."""
+        key = (self._system_message, llm)
+        if self._head_key != key:  # the system message or the model changed: measure again
+            self._head = [ChatMessage("system", self._system_message)] if self._system_message else []
+            self._head_chars = size_of(self._head)
+            self._room = room_for(llm, self._head)
+            self._head_key = key
+        head = self._head
         stored = self._oai_messages.get(sender) if sender is not None else None
         if stored is None or messages is not stored:
-            return head + trimmed(to_chat_messages(messages), room_for(llm, head))
+            body = trimmed(to_chat_messages(messages), self._room)
+            return head + body, self._head_chars + size_of(body)
         view = self._views.get(sender)
         if view is None or view.upto > len(stored):  # new, or the history was cut: start again
             view = self._views[sender] = ConversationView()
-        return head + view.update(stored, room_for(llm, head))
+        body = view.update(stored, self._room)
+        return head + body, self._head_chars + view.chars
 
     async def a_generate_oai_reply(self, messages: list[dict[str, Any]] | None = None,
                                    sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
@@ -679,9 +705,9 @@ class ConversableAgent(Agent):
             return False, None
         if messages is None:
             messages = self._oai_messages[sender]
-        view = self._view(messages, sender, llm)
-        tools = list(self._llm_tools.values()) + llm.tools
-        completion = await self._stream_model(llm, view, tools=tools or None)
+        view, chars = self._sized_view(messages, sender, llm)
+        tools = (list(self._llm_tools.values()) + llm.tools) if self._llm_tools or llm.tools else None
+        completion = await self._stream_model(llm, view, tools=tools, prompt_chars=chars)
         if completion.tool_calls:
             return True, {
                 "content": completion.content or None,
@@ -797,3 +823,11 @@ def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> 
         out.append(f"***** Suggested tool call ({call.get('id')}): {fn.get('name')} *****\nArguments: {fn.get('arguments')}")
     out.append("\n" + "-" * 80)
     print("\n".join(out), file=sys.stdout, flush=True)
+
+
+# Built-in reply steps that certainly do nothing for a message, asked before the step's coroutine
+# is made (the pipeline runs for every message of every chat). A replaced step is not in here.
+_IDLE_STEPS: dict[Callable[..., Any], Callable[[ConversableAgent, dict[str, Any] | None], bool]] = {
+    ConversableAgent.a_generate_tool_calls_reply: lambda agent, last: last is None or not last.get("tool_calls"),
+    ConversableAgent.a_generate_code_execution_reply: lambda agent, last: not agent._code_execution_config,
+}

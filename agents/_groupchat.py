@@ -175,7 +175,7 @@ class GroupChat:
                       if isinstance(a, ConversableAgent) and any(a.can_execute_function(n) for n in names if n)]
             if owners:
                 return owners, f"owner of the pending tool call {', '.join(n for n in names if n)}"
-        pool = list(self.agents)
+        pool = self.agents  # not copied: nothing below changes a pool, it makes a new one
         why = "all agents"
         if self._graph is not None and last_speaker is not None and id(last_speaker) in self._graph:
             pool = list(self._graph[id(last_speaker)])

@@ -131,6 +131,8 @@ class ChatLoop:
         as in AutoGen, per run of the manager's reply)."""
         progress = self.progress
         run = self.run
+        last_pool: Any = None
+        last_names: tuple[str, ...] = ()
         while True:
             if not posted:
                 groupchat.append(message, speaker)
@@ -146,8 +148,11 @@ class ChatLoop:
             if rounds >= groupchat.max_round:
                 return NoReply(f"max_round reached ({groupchat.max_round} messages)", "max_round")
             selection = await groupchat.a_select_speaker(speaker, manager)
+            candidates = selection.candidates
+            if candidates is not last_pool:  # the same pool (often all agents): its names once
+                last_pool, last_names = candidates, tuple(a.name for a in candidates)
             run.emit(SpeakerSelected(run.chat_id, speaker=selection.agent.name if selection.agent else "",
-                                     candidates=tuple(a.name for a in selection.candidates), method=selection.method,
+                                     candidates=last_names, method=selection.method,
                                      reason=selection.reason, raw_answer=selection.raw_answer,
                                      fallback=selection.fallback))
             if selection.agent is None:

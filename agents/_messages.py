@@ -81,6 +81,10 @@ def tool_calls_of(message: dict[str, Any]) -> tuple[ToolCall, ...]:
 def to_chat(message: dict[str, Any], out: list[ChatMessage]) -> None:
     """Append the ``ChatMessage``s one stored dict stands for (tool responses expand)."""
     role = message.get("role", "user")
+    if (role == "user" or role == "assistant") and "tool_calls" not in message and "tool_responses" not in message:
+        content = message.get("content")  # the common message: text only, converted at once
+        out.append(ChatMessage(role, content if type(content) is str else content_str(content), message.get("name")))
+        return
     responses = message.get("tool_responses")
     if responses:
         for r in responses:

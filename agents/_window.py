@@ -19,14 +19,23 @@ from ._messages import to_chat
 if TYPE_CHECKING:
     from ._models import LLM
 
-__all__ = ["CHARS_PER_TOKEN", "ConversationView", "room_for", "trimmed"]
+__all__ = ["CHARS_PER_TOKEN", "ConversationView", "room_for", "size_of", "trimmed"]
 
 CHARS_PER_TOKEN = 3  # a cautious estimate: counting exactly would cost a tokenizer pass per turn
 KEEP_AFTER_CUT = 0.7  # a cut leaves this share of the room filled
 
 
 def _size(message: ChatMessage) -> int:
-    return len(message.content or "") + sum(len(c.arguments) + len(c.name) for c in message.tool_calls) + 16
+    size = len(message.content or "") + 16
+    if message.tool_calls:
+        for call in message.tool_calls:
+            size += len(call.arguments) + len(call.name)
+    return size
+
+
+def size_of(messages: list[ChatMessage]) -> int:
+    """Characters, as the window counts them (content, tool calls, a little per message)."""
+    return sum(_size(m) for m in messages)
 
 
 def room_for(llm: LLM | None, head: list[ChatMessage]) -> int | None:
@@ -37,7 +46,7 @@ def room_for(llm: LLM | None, head: list[ChatMessage]) -> int | None:
     if not context:
         return None
     reserve = llm.max_output_tokens() or 512
-    return max(1000, (context - reserve) * CHARS_PER_TOKEN - sum(_size(m) for m in head))
+    return max(1000, (context - reserve) * CHARS_PER_TOKEN - size_of(head))
 
 
 def _cut_index(sizes: list[int], converted: list[ChatMessage], start_at: int) -> int:
@@ -71,6 +80,11 @@ class ConversationView:
         self.sizes = [0]  # sizes[i]: characters before converted[i]
         self.total = 0
         self.cut = 0
+
+    @property
+    def chars(self) -> int:
+        """The size of what the model sees, in characters (as the cut counts them)."""
+        return self.total - self.sizes[self.cut]
 
     def update(self, stored: list[dict[str, Any]], room: int | None) -> list[ChatMessage]:
         """Convert what ``stored`` gained since the last call; the messages the model sees."""

@@ -1,6 +1,6 @@
 """The events a chat emits, one async stream for the TUI, the headless console and the session store.
 
-Every event is a small frozen dataclass with a ``type`` name, the id of the chat it belongs to
+Every event is a small slotted dataclass with a ``type`` name, the id of the chat it belongs to
 (nested chats have their own), and a wall-clock timestamp. ``to_dict()`` gives plain JSON-ready
 data and ``Event.from_dict()`` rebuilds the event, so a recorded session can be replayed into the
 same renderer. Message ids are unique across sessions and processes (a random per-process prefix
@@ -51,7 +51,9 @@ def new_id(kind: str = "m") -> str:
 _REGISTRY: dict[str, type[Event]] = {}
 
 
-@dataclass(frozen=True, slots=True)
+# Events are values: nothing changes one once it is made. They are not frozen dataclasses only
+# for speed: a chat makes several per message, and a frozen one costs ~4x as much to create.
+@dataclass(slots=True)
 class Event:
     """Base of every event. ``chat_id`` names the chat (nested chats have their own)."""
 
@@ -89,7 +91,7 @@ class Event:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChatStarted(Event):
     """A chat began: who takes part and how it was asked to run."""
 
@@ -101,7 +103,7 @@ class ChatStarted(Event):
     max_turns: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SpeakerSelected(Event):
     """The group chat chose who speaks next, among ``candidates``, and why."""
 
@@ -114,7 +116,7 @@ class SpeakerSelected(Event):
     fallback: str | None = None  # set when the method could not decide and a fallback chose
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TokenDelta(Event):
     """A piece of a reply while the model streams it; ``message_id`` is the message it becomes."""
 
@@ -124,7 +126,7 @@ class TokenDelta(Event):
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessagePosted(Event):
     """A message was sent from one agent to another (AutoGen's message dict, flattened)."""
 
@@ -148,7 +150,7 @@ class MessagePosted(Event):
         return msg
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallRequested(Event):
     """An agent runs a tool the model asked for."""
 
@@ -159,7 +161,7 @@ class ToolCallRequested(Event):
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolResult(Event):
     """What a tool call returned, or why it failed (``is_error``); ``repaired`` when the JSON
     arguments had to be repaired first."""
@@ -174,7 +176,7 @@ class ToolResult(Event):
     duration_s: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CodeBlockFound(Event):
     """A code block an agent is about to run (``action``: run, edited, skipped)."""
 
@@ -187,7 +189,7 @@ class CodeBlockFound(Event):
     action: str = "run"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExecutorOutput(Event):
     """A chunk of output of running code, as it arrives."""
 
@@ -198,7 +200,7 @@ class ExecutorOutput(Event):
     stream: str = "stdout"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExecutionFinished(Event):
     """A code block finished (or was killed)."""
 
@@ -214,7 +216,7 @@ class ExecutionFinished(Event):
     killed_reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HumanInputRequested(Event):
     """An agent waits for the human; the TUI shows ``prompt`` in the input bar."""
 
@@ -223,7 +225,7 @@ class HumanInputRequested(Event):
     prompt: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HumanReply(Event):
     """What the human answered (empty: auto-reply; "exit": end the chat)."""
 
@@ -232,7 +234,7 @@ class HumanReply(Event):
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageReport(Event):
     """Tokens one model call used."""
 
@@ -244,7 +246,7 @@ class UsageReport(Event):
     cached_tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NoticeEvent(Event):
     """Something worth showing that is not part of the conversation: a backend retry or
     fallback, an unavailable executor, a repaired tool call."""
@@ -255,7 +257,7 @@ class NoticeEvent(Event):
     kind: str = "info"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stopped(Event):
     """The chat stopped. ``reason`` says why in words; ``condition`` names what fired
     (e.g. ``max_turns``, ``is_termination_msg``, ``TextMention``, ``error``)."""
@@ -268,10 +270,10 @@ class Stopped(Event):
 
     def __post_init__(self) -> None:
         if not self.outcome:
-            object.__setattr__(self, "outcome", outcome_of(self.condition).value)
+            self.outcome = outcome_of(self.condition).value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemoryRecalled(Event):
     """Memos were shown to ``agent`` with the message it received (its view only, never the
     stored history). Each memo: ``{"id", "kind", "recall", "distance"}``, best first."""
@@ -282,7 +284,7 @@ class MemoryRecalled(Event):
     memos: tuple[dict[str, Any], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemoryProposed(Event):
     """Learning found something worth remembering and waits for the user (policy ``confirm``);
     ``replaces`` names the memo it would replace."""
@@ -296,7 +298,7 @@ class MemoryProposed(Event):
     replaces: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemoryStored(Event):
     """A memo was stored (``action``: added, replaced) or a proposal was turned down
     (``rejected``); ``replaced`` names the memo it took the place of."""

@@ -104,13 +104,16 @@ class Backend(ABC):
         """``_stream`` with its ``Completion`` finished (choice matched, JSON decoded). Wrappers
         override this, so that they add no generator layer of their own around it."""
         agen = self._stream(request)
+        done = False
         try:
             async for item in agen:
                 if type(item) is Completion:
                     self._finish(item, request)
                 yield item
+            done = True  # ran to its end: nothing to close
         finally:
-            await agen.aclose()
+            if not done:
+                await agen.aclose()
 
     def _finish(self, completion: Completion, request: ModelRequest) -> None:
         choices = request.choices

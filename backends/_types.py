@@ -34,9 +34,13 @@ class ToolCall:
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChatMessage:
-    """One message in the OpenAI chat shape, which every backend translates from."""
+    """One message in the OpenAI chat shape, which every backend translates from.
+
+    A value: nothing changes one once made (an agent's view shares them between its turns). Not
+    a frozen dataclass only for speed: every message of a chat becomes one per listener, and a
+    frozen one costs twice as much to create."""
 
     role: Role
     content: str | None = None
@@ -110,7 +114,7 @@ class Usage:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Delta:
     """A piece of streamed reply text."""
 
@@ -182,6 +186,9 @@ class ModelRequest:
     choices: Sequence[str] | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    # The messages' size in characters, when the caller knows it (an agent's context window
+    # keeps it): a backend that only estimates prompt tokens need not walk the whole history.
+    prompt_chars: int | None = None
 
     @classmethod
     def of(
@@ -194,13 +201,14 @@ class ModelRequest:
         choices: Sequence[str] | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        prompt_chars: int | None = None,
     ) -> ModelRequest:
         """A request from the keywords callers use (``response_format`` as a schema dict, an
         OpenAI ``{"type": "json_schema", ...}`` wrapper or a pydantic model)."""
         if choices is not None and not choices:
             raise ValueError("choices must name at least one option")
         return cls(messages, tools or (), tool_choice, schema_of(response_format), choices or None,
-                   max_tokens or None, temperature)
+                   max_tokens or None, temperature, prompt_chars)
 
     def with_defaults(self, defaults: Mapping[str, Any]) -> ModelRequest:
         """This request with the unset fields among ``defaults`` filled in (itself when none is)."""

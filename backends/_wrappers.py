@@ -105,6 +105,7 @@ class Wrapper(Backend):
             while True:
                 started = False
                 agen = backend._stream(req)
+                done = False
                 try:
                     async for item in agen:
                         kind = type(item)
@@ -113,6 +114,7 @@ class Wrapper(Backend):
                         elif kind is Completion:
                             backend._finish(item, req)
                         yield item
+                    done = True  # ran to its end: nothing to close
                     return
                 except (BackendError, ConfigError) as exc:
                     if started:
@@ -125,7 +127,8 @@ class Wrapper(Backend):
                     yield Notice(f"model {backend.name!r}: {_reason(backend, exc)}; retrying in {delay:g} s", "retry")
                     await asyncio.sleep(delay)
                 finally:
-                    await agen.aclose()
+                    if not done:
+                        await agen.aclose()
             if index + 1 < len(steps):
                 following = steps[index + 1]
                 verb = "cannot be used" if isinstance(last, ConfigError) else "failed"

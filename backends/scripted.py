@@ -105,5 +105,6 @@ class ScriptedBackend(Backend):
             model=self.name,
             finish_reason="tool_calls" if calls else "stop",
             tool_calls=tuple(calls),
-            usage=Usage(prompt_tokens=_estimate_tokens(request.messages), completion_tokens=completion_tokens),
+            usage=Usage(prompt_tokens=_estimate_tokens(request.messages) if request.prompt_chars is None
+                        else request.prompt_chars // 4, completion_tokens=completion_tokens),
         )
