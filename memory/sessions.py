@@ -19,7 +19,9 @@ so the data dir moves by copying it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import operator
 import os
 import re
 import socket
@@ -33,6 +35,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from moot.paths import data_dir
 
@@ -232,6 +236,32 @@ def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     data = {"type": kind, "chat_id": chat_id, "ts": ts}
     data.update(json.loads(payload))
     return data
+
+
+# -- event rows --------------------------------------------------------------------------------
+
+_PAYLOAD_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+
+
+def _payload(event: Any) -> dict[str, Any]:
+    """An event's fields but its type, chat and time (those have columns), as plain data."""
+    kind = type(event)
+    known = _PAYLOAD_FIELDS.get(kind)
+    if known is None:
+        names = tuple(f.name for f in dataclasses.fields(event) if f.name not in ("chat_id", "ts"))
+        getter = operator.attrgetter(*names) if len(names) > 1 else (lambda e, n=names: (getattr(e, n[0]),)) \
+            if names else (lambda e: ())
+        known = _PAYLOAD_FIELDS[kind] = (names, getter)
+    names, getter = known
+    return dict(zip(names, getter(event)))
+
+
+def _dumps(data: Any) -> str:
+    """Compact JSON, non-ASCII kept (orjson: the recorder encodes every event of a chat)."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # a value orjson does not know (an int past 64 bits, a custom object)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 # -- the JSON export (written by SessionStore.export, read by SessionStore.import_json) -------------
@@ -739,7 +769,7 @@ class SessionRecorder:
         self._running = running  # a run is open: its outcome is not written yet
         self._closed = False
         self._secrets = _secret_values()
-        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self._dumps = _dumps
         self._thread = threading.Thread(target=self._writer, name=f"moot-session-{session_id}", daemon=True)
         self._thread.start()
 
@@ -765,7 +795,7 @@ class SessionRecorder:
         elif kind == "stopped" and event.chat_id == self.root_chat_id:
             self._stopped = {"reason": event.reason, "condition": event.condition,
                              "outcome": getattr(event, "outcome", None) or None}
-        if kind in _COMMIT_AT:
+        if kind in _COMMIT_AT and not self._wake.is_set():  # setting it again would cost a lock
             self._wake.set()
 
     # the writer thread
@@ -803,10 +833,8 @@ class SessionRecorder:
             if delta is not None:
                 push_delta()
                 delta = None
-            data = event.to_dict()
-            chat_id = data.pop("chat_id")
-            del data["type"]
-            ts = data.pop("ts")
+            data = _payload(event)
+            chat_id, ts = event.chat_id, event.ts
             if kind == "chat_started" and chat_id == self.root_chat_id:
                 root = chat_id
             payload = dumps(data)
