@@ -458,11 +458,16 @@ class ConversableAgent(Agent):
                 silent: bool | None = False) -> None:
         run_sync(self.a_receive(message, sender, request_reply, silent))
 
-    def deliver(self, message: dict[str, Any], sender: Agent) -> None:
-        """Store a message as received, without replying or emitting (group chat broadcast)."""
-        stored = stored_copy(message, "user", message.get("name") or sender.name)
-        if stored is not None:
-            self._oai_messages[sender].append(stored)
+    def deliver(self, message: dict[str, Any], sender: Agent, *, stored: dict[str, Any] | None = None) -> None:
+        """Store a message as received, without replying or emitting (group chat broadcast).
+        ``stored``: the received form, made once for many listeners (each keeps its own copy)."""
+        if stored is None:
+            stored = stored_copy(message, "user", message.get("name") or sender.name)
+            if stored is None:
+                return
+        else:
+            stored = dict(stored)
+        self._oai_messages[sender].append(stored)
 
     # -- the reply pipeline --------------------------------------------------------------------
 

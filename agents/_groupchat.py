@@ -341,9 +341,12 @@ class GroupChatManager(ConversableAgent):
 
     def broadcast(self, message: dict[str, Any], speaker: Agent) -> None:
         """Every member but ``speaker`` hears ``message`` (stored as received; nobody replies)."""
+        stored = stored_copy(message, "user", message.get("name") or self.name)
+        if stored is None:
+            return
         for agent in self._groupchat.agents:
             if agent is not speaker and isinstance(agent, ConversableAgent):
-                agent.deliver(message, self)
+                agent.deliver(message, self, stored=stored)
 
     async def a_run_chat(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
                          config: GroupChat | None = None) -> tuple[bool, Any]:
