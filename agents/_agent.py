@@ -734,7 +734,8 @@ class ConversableAgent(Agent):
         completion: Completion | None = None
         try:
             async for item in llm.stream(view, **kwargs):
-                if type(item) is Delta:
+                kind = type(item)
+                if kind is Delta:
                     if run is not None:
                         if delta_sink is not None:
                             delta_sink(TokenDelta(run.chat_id, agent=self.name, message_id=mid, text=item.content))
@@ -743,11 +744,11 @@ class ConversableAgent(Agent):
                             if fired is not None:
                                 reason, condition = fired.interrupt()
                                 raise ChatStop(reason, condition)
+                elif kind is Completion or isinstance(item, Completion):
+                    completion = item
                 elif isinstance(item, Notice):
                     if run is not None:
                         run.emit(NoticeEvent(run.chat_id, agent=self.name, text=item.text, kind=item.kind))
-                elif isinstance(item, Completion):
-                    completion = item
         except (BackendError, ConfigError) as exc:
             raise ChatStop(f"{self.name}: the model failed: {exc}", "backend_error") from exc
         if completion is None:

@@ -88,13 +88,17 @@ class ConversationView:
 
     def update(self, stored: list[dict[str, Any]], room: int | None) -> list[ChatMessage]:
         """Convert what ``stored`` gained since the last call; the messages the model sees."""
-        if self.upto < len(stored):
-            for m in stored[self.upto:]:
-                before = len(self.converted)
-                to_chat(m, self.converted)
-                for cm in self.converted[before:]:
-                    self.total += _size(cm)
-                    self.sizes.append(self.total)
+        upto = self.upto
+        if upto < len(stored):
+            converted, sizes = self.converted, self.sizes
+            total = self.total
+            for i in range(upto, len(stored)):
+                before = len(converted)
+                to_chat(stored[i], converted)
+                for j in range(before, len(converted)):  # usually one; tool responses expand
+                    total += _size(converted[j])
+                    sizes.append(total)
+            self.total = total
             self.upto = len(stored)
         if room is not None and self.total - self.sizes[self.cut] > room:
             self.cut = _cut_index(self.sizes, self.converted, self.total - int(room * KEEP_AFTER_CUT))
