@@ -163,6 +163,7 @@ async def test_esc_stops_the_turn_and_the_chat_goes_on(app_factory, make_models,
         await finished(pilot, screen)
         assert screen.session.root_chat_id == root and screen.session.result.chat_id == root
         assert screen.session.outcome.value == "completed"
+        assert screen.status.round == 1  # the new run counts its own turns against max_turns
         assert any(t.text == "All done. TERMINATE" for t in screen.conversation.turns.values())
 
 

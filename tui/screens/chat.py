@@ -368,6 +368,9 @@ class ChatScreen(Screen):
                 status.round = self.root_messages if group else (self.root_messages + 1) // 2
         elif isinstance(event, ev.UsageReport):
             status.tokens += event.prompt_tokens + event.completion_tokens
+        elif isinstance(event, ev.NoticeEvent) and event.kind == "continued" and event.chat_id == self.root_chat:
+            self.root_messages = 0  # a new run of the chat: its limits count afresh, and so does the bar
+            status.round = 0
 
     async def _draw_change(self, change: Change) -> None:
         turn = change.turn
