@@ -280,12 +280,14 @@ class Session:
              approve: Approve | None = None, approve_code: str = "none") -> Session:
         """A recorded session, rebuilt and restored so that it can go on (``stream()``).
         Raises ``SessionBusy`` when another process runs it."""
+        from moot.memory import SessionStoreError  # here: the store's module is not needed to import the engine
+
         store = _open_store(store)
         info = store.get(session_id)
         if info.status == "running":  # get() marks a dead run interrupted, so someone runs this one
             store.release(store.acquire(info.id))  # raises SessionBusy naming the process
         if not info.team_text:
-            raise ValueError(f"session {info.id} has no team file recorded, so it cannot be rebuilt")
+            raise SessionStoreError(f"session {info.id} has no team file recorded, so it cannot be rebuilt")
         config = _models_config(models, info)
         team = parse_team(info.team_text, f"session {info.id} (team {info.team_name or '?'})", config)
         options = {k: v for k, v in (info.options or {}).items() if k in ("executor", "work_dir", "human_input_mode")}
@@ -297,7 +299,10 @@ class Session:
                           ask_human=ask_human, approve=approve, approve_code=approve_code, info=info)
             events = store.events(info.id)
             if any(e["type"] == "message" for e in events):
-                session._plan = restore(session.built, events, info.root_chat_id)
+                try:
+                    session._plan = restore(session.built, events, info.root_chat_id)
+                except ValueError as exc:  # a recording that does not fit its own team file
+                    raise SessionStoreError(f"session {info.id} cannot be restored: {exc}") from None
                 session.root_chat_id = session._plan.chat_id
                 session._runs = 1
                 _seek_models(session.registry, events)
