@@ -74,7 +74,8 @@ class ChatRun:
     def add_usage(self, model: str, usage: Usage) -> None:
         run: ChatRun | None = self
         while run is not None:  # an inner chat's tokens count in the chats around it too
-            run.usage[model] = run.usage.get(model, Usage()) + usage
+            so_far = run.usage.get(model)
+            run.usage[model] = usage if so_far is None else so_far + usage  # Usage values are never changed
             run = run.parent
 
     def total_tokens(self) -> int:

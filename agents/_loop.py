@@ -16,6 +16,7 @@ their public reply/send methods, so this module imports no agent class.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from ._context import ChatRun, NoReply
@@ -71,12 +72,16 @@ def _stopped(fired: Fired) -> NoReply:
     return NoReply(fired.reason, fired.condition)
 
 
-async def ask_reply(agent: ConversableAgent, messages: list[dict[str, Any]] | None, sender: Any) -> Any:
-    """The agent's reply, or a ``NoReply`` saying why there is none. An agent whose class or
-    instance replaces ``a_generate_reply`` (AutoGen scripts do) is asked through it."""
+def ask_reply(agent: ConversableAgent, messages: list[dict[str, Any]] | None, sender: Any) -> Awaitable[Any]:
+    """The agent's reply (to await), or a ``NoReply`` saying why there is none. An agent whose
+    class or instance replaces ``a_generate_reply`` (AutoGen scripts do) is asked through it."""
     generate = agent.a_generate_reply
-    if getattr(generate, "moot_pipeline", False):  # the engine's own: ask for the value with the reason
-        return await agent.a_reply(messages, sender)
+    if getattr(generate, "moot_pipeline", False):  # the engine's own: the value with the reason
+        return agent.a_reply(messages, sender)
+    return _ask_replaced(agent, generate, messages, sender)
+
+
+async def _ask_replaced(agent: Any, generate: Any, messages: Any, sender: Any) -> Any:
     reply = await generate(messages=messages, sender=sender)
     return NoReply(f"{agent.name} had no reply", "no_reply") if reply is None else reply
 
