@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
-import hashlib
+import os
 import re
+import secrets
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -87,7 +89,7 @@ class Executor(ABC):
         Optional: `run` prepares on first use. Calling it early moves the wait (seconds, the first
         time a Docker image is built) to a moment the UI chooses, and surfaces set-up errors early.
         """
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        make_work_dir(self.work_dir)
 
     async def aclose(self) -> None:
         """Kill anything still running and release resources. Safe to call twice."""
@@ -99,10 +101,18 @@ class Executor(ABC):
         await self.aclose()
 
 
-def script_name(block: CodeBlock) -> str:
-    """The work-dir-relative file a block is saved as: its `# filename:`, else a name from its hash.
+def make_work_dir(path: Path) -> None:
+    """Create the work dir (and missing parents) private to this user (0700); an existing folder
+    keeps its mode."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    Raises ExecutorError (with a message for the agent) when the name would leave the work dir.
+
+def script_name(block: CodeBlock) -> str:
+    """The work-dir-relative file a block is saved as: its `# filename:`, else a fresh random name.
+
+    An unnamed block's name cannot be foreseen (code that ran earlier in the work dir could
+    otherwise plant a link or a FIFO under it). Raises ExecutorError (with a message for the
+    agent) when the name would leave the work dir.
     """
     if block.filename:
         name = block.filename.strip()
@@ -112,17 +122,61 @@ def script_name(block: CodeBlock) -> str:
                 f"filename {name!r} must be a relative path inside the work dir (no '/' at the start, no '..')"
             )
         return str(path)
-    digest = hashlib.sha1(block.code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     suffix = {"python": ".py", "sh": ".sh"}.get(block.language, ".txt")
-    return f"tmp_code_{digest}{suffix}"
+    return f"tmp_code_{secrets.token_hex(8)}{suffix}"
+
+
+_NO_LINKS = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def write_script(work_dir: Path, block: CodeBlock) -> str:
-    """Save the block's code in the work dir; returns its relative name."""
+    """Save the block's code in the work dir; returns its relative name.
+
+    Code that ran before may have planted links, FIFOs or devices in the work dir. So the file and
+    every folder on its way are opened relative to the work dir without following a link
+    (O_NOFOLLOW at each step), a FIFO is opened without waiting for a reader, and only a regular
+    file with one name is written: nothing lands outside the work dir, nothing blocks. Otherwise
+    ExecutorError says which name was refused (the block fails; the chat goes on)."""
     name = script_name(block)
-    target = work_dir / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(block.code, encoding="utf-8")
+    parts = PurePosixPath(name).parts
+    try:
+        folder = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ExecutorError(f"cannot open the work dir {work_dir}: {exc.strerror}") from None
+    try:
+        for i, part in enumerate(parts[:-1]):
+            try:
+                os.mkdir(part, 0o755, dir_fd=folder)
+            except FileExistsError:
+                pass
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NO_LINKS, dir_fd=folder)
+            except OSError:
+                shown = "/".join(parts[: i + 1])
+                raise ExecutorError(f"{shown!r} in the work dir is not a plain folder (a link, or a file): "
+                                    f"the code block {name!r} is not written there") from None
+            os.close(folder)
+            folder = inner
+        try:
+            fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | _NO_LINKS, 0o644, dir_fd=folder)
+        except OSError as exc:
+            raise ExecutorError(f"{name!r} in the work dir cannot be written safely ({exc.strerror}: a link, a FIFO "
+                                f"or a device is in its place); choose another filename") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                raise ExecutorError(f"{name!r} in the work dir is not a plain file (a FIFO, a device or a hard "
+                                    f"link); the code block is not written there")
+            os.set_blocking(fd, True)
+            os.ftruncate(fd, 0)
+            data = block.code.encode("utf-8", "surrogatepass")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    finally:
+        os.close(folder)
     return name
 
 

@@ -240,7 +240,11 @@ class DockerExecutor(Executor):
             yield unrunnable_result(block, problem)
             return
         await self.prepare()
-        script = write_script(self.work_dir, block)
+        try:
+            script = write_script(self.work_dir, block)
+        except ExecutorError as exc:  # a planted link or FIFO where the script goes: this block fails
+            yield unrunnable_result(block, str(exc))
+            return
         command = ["python", "-u", script] if block.language == "python" else ["sh", script]
         limits = self.limits
         started = time.monotonic()

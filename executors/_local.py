@@ -17,6 +17,7 @@ from ._base import (
     check_runnable,
     describe_memory,
     describe_seconds,
+    make_work_dir,
     unrunnable_result,
     write_script,
 )
@@ -91,8 +92,12 @@ class LocalExecutor(Executor):
         if problem:
             yield unrunnable_result(block, problem)
             return
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        script = write_script(self.work_dir, block)
+        make_work_dir(self.work_dir)
+        try:
+            script = write_script(self.work_dir, block)
+        except ExecutorError as exc:  # a planted link or FIFO where the script goes: this block fails
+            yield unrunnable_result(block, str(exc))
+            return
         command = [self.python, "-u", script] if block.language == "python" else ["/bin/sh", script]
         limits = self.limits
         started = time.monotonic()
