@@ -99,7 +99,7 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
         started = time.monotonic()
         stream = executor.run(chosen)
         try:
-            async for item in stream:
+            async for item in _unless_unavailable(agent, stream):
                 if isinstance(item, ExecutionResult):
                     result = item
                 elif run is not None:
@@ -129,6 +129,22 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
     if skipped:
         report += f"\n({skipped} code block(s) were not run: the user skipped them.)"
     return report
+
+
+async def _unless_unavailable(agent: ConversableAgent, stream: Any) -> Any:
+    """The executor's stream; an executor that turns out unusable once asked to run (the image
+    missing, a work dir it may not use, the daemon gone) stops the chat with its reason, as when
+    it cannot be made at all (the outcome is failed, and the session resumable once it is fixed)."""
+    from moot.executors import ExecutorUnavailable
+
+    try:
+        async for item in stream:
+            yield item
+    except ExecutorUnavailable as exc:
+        run = current_run()
+        if run is not None:
+            run.emit(NoticeEvent(run.chat_id, agent=agent.name, text=str(exc), kind="executor_unavailable"))
+        raise ChatStop(f"{agent.name} cannot run code: {exc}", "executor_unavailable") from exc
 
 
 async def a_generate_code_execution_reply(agent: ConversableAgent, messages: list[dict[str, Any]] | None,

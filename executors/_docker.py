@@ -18,6 +18,7 @@ from ._base import (
     check_runnable,
     describe_memory,
     describe_seconds,
+    make_work_dir,
     unrunnable_result,
     write_script,
 )
@@ -111,6 +112,7 @@ class DockerExecutor(Executor):
         self.image = image or default_image_name()
         # The default image is built locally when missing; another image is pulled.
         self._build_image = (image is None or image == default_image_name()) if build_image is None else build_image
+        self._user_given = user is not None
         self.user = user or (NOBODY if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}")
         self.tmpfs_size = tmpfs_size
         self._ready = False
@@ -124,16 +126,36 @@ class DockerExecutor(Executor):
 
     # -- set-up ---------------------------------------------------------------------------
 
+    def _own_work_dir(self) -> None:
+        """Who the code runs as, so that it can write the work dir without opening it to anyone.
+
+        Unprivileged, the code runs as the calling user. As root (the code is never root): a work
+        dir moot creates is made private (0700) and given to nobody (65534), who runs the code; an
+        existing folder keeps its mode and the code runs as the folder's owner; a private folder
+        of root's own cannot be used (saying so), since only opening it would let nobody in."""
+        fresh = not self.work_dir.exists()
+        make_work_dir(self.work_dir)
+        if os.geteuid() != 0 or self._user_given:
+            return
+        if fresh:
+            uid, gid = (int(x) for x in NOBODY.split(":"))
+            os.chown(self.work_dir, uid, gid)
+            self.user = NOBODY
+            return
+        info = self.work_dir.stat()
+        if info.st_uid != 0:
+            self.user = f"{info.st_uid}:{info.st_gid}"
+            return
+        if info.st_mode & stat.S_IRWXO != stat.S_IRWXO:
+            raise ExecutorUnavailable(
+                f"the work dir {self.work_dir} belongs to root and is not open to others, and code never runs as "
+                f"root in the sandbox: give a work dir that does not exist yet (moot makes it private to the "
+                f"sandbox user) or one owned by the user the code should run as")
+
     def _prepare_sync(self) -> None:
         import docker.errors
 
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        if self.user.split(":")[0] != str(os.geteuid()) and os.geteuid() == 0:
-            # The container's user is not us: let it write the work dir.
-            mode = self.work_dir.stat().st_mode
-            wanted = stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO
-            if mode & wanted != wanted:
-                self.work_dir.chmod(mode | wanted)
+        self._own_work_dir()
         if self._build_image:
             ensure_image(self._client, self.image)
         elif not image_exists(self._client, self.image):

@@ -104,7 +104,8 @@ async def test_docker_host_key_and_image_name(private_docker, docker_containers,
 
 
 async def test_a_missing_image_that_cannot_be_pulled_is_unavailable(private_docker, docker_containers, tmp_path):
-    executor = make_executor({"work_dir": str(tmp_path), "image": "no-such-image:1", "docker_host": private_docker.host})
+    executor = make_executor({"work_dir": str(tmp_path / "work"), "image": "no-such-image:1",
+                              "docker_host": private_docker.host})
     try:
         with pytest.raises(ExecutorUnavailable, match="'no-such-image:1' is not on this daemon and could not be pulled"):
             async for _ in executor.run(CodeBlock("python", "print(1)\n")):

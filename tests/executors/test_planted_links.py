@@ -13,7 +13,7 @@ import stat
 
 import pytest
 
-from moot.executors import DockerExecutor, Limits, LocalExecutor, parse_memory
+from moot.executors import DockerExecutor, ExecutorUnavailable, Limits, LocalExecutor, parse_memory
 
 def block(language: str, code: str, filename: str | None = None) -> tuple[str, str, str | None]:
     return language, code, filename
@@ -116,3 +116,38 @@ async def test_a_fresh_work_dir_is_private_and_a_users_folder_keeps_its_mode(tmp
     assert stat.S_IMODE(mine.stat().st_mode) == 0o750
     await fresh.aclose()
     await kept.aclose()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the ownership rules below are those of moot run as root (CI runs as root)")
+async def test_docker_as_root_never_opens_a_work_dir(private_docker, docker_containers, tmp_path, run_block):
+    """A fresh work dir is 0700 and given to nobody, who runs the code; an existing folder keeps
+    its mode and the code runs as its owner; root's own private folder is refused, not opened."""
+    def docker(path):
+        return DockerExecutor(path, client=private_docker.client, image=private_docker.image,
+                              limits=Limits(timeout_s=20, memory=parse_memory("128m"), pids=64))
+
+    fresh = docker(tmp_path / "fresh")
+    result = (await run_block(fresh, *block("python", "import os\nopen('made.txt', 'w').write('x')\nprint(os.getuid())\n"))).result
+    assert result.exit_code == 0 and "65534" in result.output
+    info = (tmp_path / "fresh").stat()
+    assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == 65534
+    await fresh.aclose()
+
+    users = tmp_path / "users"
+    users.mkdir()
+    os.chmod(users, 0o750)
+    os.chown(users, 1234, 1234)
+    theirs = docker(users)
+    result = (await run_block(theirs, *block("python", "import os\nopen('made.txt', 'w').write('x')\nprint(os.getuid())\n"))).result
+    assert result.exit_code == 0 and "1234" in result.output
+    assert stat.S_IMODE(users.stat().st_mode) == 0o750 and (users / "made.txt").stat().st_uid == 1234
+    await theirs.aclose()
+
+    private = tmp_path / "roots"
+    private.mkdir()
+    os.chmod(private, 0o700)
+    refused = docker(private)
+    with pytest.raises(ExecutorUnavailable, match="belongs to root and is not open to others"):
+        await run_block(refused, *block("python", "print(1)\n"))
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    await refused.aclose()
