@@ -18,7 +18,7 @@ import importlib.resources
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -48,6 +48,8 @@ class CodeExecution(StrictModel):
     image: str | None = None
     last_n_messages: int | Literal["auto"] = "auto"
     memory: str | None = None
+    # Environment variables the code may see beyond the basics (PATH, LANG, ...); keys never by default.
+    pass_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
 
 
 class TeachabilitySettings(StrictModel):

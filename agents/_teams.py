@@ -154,7 +154,8 @@ class Team:
             ce = m.code_execution
             code = {k: v for k, v in {"executor": executor or ce.executor, "work_dir": work_dir or ce.work_dir,
                                       "timeout": ce.timeout, "image": ce.image, "memory": ce.memory,
-                                      "last_n_messages": ce.last_n_messages}.items() if v is not None}
+                                      "last_n_messages": ce.last_n_messages,
+                                      "pass_env": list(ce.pass_env) or None}.items() if v is not None}
         kwargs: dict[str, Any] = {"name": m.name, "description": m.description, "default_auto_reply": m.default_auto_reply,
                                   "code_execution_config": code}
         if m.system_message is not None:

@@ -19,7 +19,8 @@ _EXECUTOR_NAMES = {
 }
 _LIMIT_KEYS = ("memory", "pids", "output_limit")
 KNOWN_KEYS = frozenset(
-    {"work_dir", "use_docker", "timeout", "last_n_messages", "executor", "image", "limits", "docker_host", *_LIMIT_KEYS}
+    {"work_dir", "use_docker", "timeout", "last_n_messages", "executor", "image", "limits", "docker_host", "pass_env",
+     *_LIMIT_KEYS}
 )
 
 
@@ -118,7 +119,10 @@ def make_executor(config: dict[str, Any] | None = None) -> Executor:
 
         if config.get("docker_host"):
             raise ExecutorError("code_execution_config: docker_host is set but the executor is local")
-        return LocalExecutor(work_dir, limits=_limits(config, "local"))
+        pass_env = config.get("pass_env") or ()
+        if isinstance(pass_env, str) or not all(isinstance(n, str) for n in pass_env):
+            raise ExecutorError(f"code_execution_config: pass_env must be a list of variable names, not {pass_env!r}")
+        return LocalExecutor(work_dir, limits=_limits(config, "local"), pass_env=tuple(pass_env))
 
     from ._docker import DockerExecutor, docker_client
 

@@ -37,6 +37,20 @@ async def _returncode(proc: asyncio.subprocess.Process, within: float) -> int | 
     return proc.returncode
 
 
+# What code sees of moot's environment: enough to run tools, never a key. Everything else
+# (OPENAI_API_KEY, the variable a models.toml names in api_key_env, tokens, ...) stays out unless
+# the team lists it.
+_BASIC_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONHOME",
+              "VIRTUAL_ENV", "SYSTEMROOT")
+
+
+def code_environment(work_dir: Path, pass_env: tuple[str, ...] = ()) -> dict[str, str]:
+    """The allow-listed environment a block runs with (HOME is its work dir)."""
+    env = {name: os.environ[name] for name in (*_BASIC_ENV, *pass_env) if name in os.environ}
+    env.update(HOME=str(work_dir), PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
 def _kill_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -58,10 +72,12 @@ class LocalExecutor(Executor):
     name = "local"
     sandboxed = False
 
-    def __init__(self, work_dir: str | Path, *, limits: Limits | None = None, python: str | None = None) -> None:
+    def __init__(self, work_dir: str | Path, *, limits: Limits | None = None, python: str | None = None,
+                 pass_env: tuple[str, ...] = ()) -> None:
         self.work_dir = Path(work_dir).expanduser().resolve()
         self.limits = limits or Limits(memory=None)
         self.python = python or sys.executable
+        self.pass_env = tuple(pass_env)  # variables the team lets the code see, beyond the basics
         self._groups: set[int] = set()
         self._closed = False
 
@@ -104,7 +120,7 @@ class LocalExecutor(Executor):
         deadline = started + limits.timeout_s
         collector = OutputCollector(limits.output)
         queue: asyncio.Queue = asyncio.Queue()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = code_environment(self.work_dir, self.pass_env)
         proc = await asyncio.create_subprocess_exec(
             *command,
             cwd=self.work_dir,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 
@@ -181,3 +182,22 @@ async def test_everything_is_cleaned_up_when_the_result_arrives(make_local, tmp_
     assert not executor._groups
     assert await _wait_dead(int((tmp_path / "work" / "bg.pid").read_text()))
     await runner.aclose()
+
+
+async def test_code_sees_no_keys_only_an_allow_listed_environment(tmp_path, monkeypatch, run_block):
+    """Model-written code never sees moot's secrets: the local executor passes PATH, LANG and the
+    like, HOME set to the work dir, and only the variables a team lists (pass_env)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-should-never-leak-1234")
+    monkeypatch.setenv("MY_MODEL_CREDENTIAL", "named-in-api-key-env-5678")
+    monkeypatch.setenv("MY_TOOL_HOME", "/opt/tool")
+    code = ("import os, json\nprint(json.dumps({k: os.environ.get(k) for k in "
+            "('OPENAI_API_KEY', 'MY_MODEL_CREDENTIAL', 'MY_TOOL_HOME', 'HOME', 'PATH')}))\n")
+    plain = LocalExecutor(tmp_path / "work", limits=Limits(timeout_s=10))
+    seen = json.loads((await run_block(plain, "python", code)).result.output)
+    assert seen["OPENAI_API_KEY"] is None and seen["MY_MODEL_CREDENTIAL"] is None and seen["MY_TOOL_HOME"] is None
+    assert seen["HOME"] == str(tmp_path / "work") and seen["PATH"]
+    listed = LocalExecutor(tmp_path / "work", limits=Limits(timeout_s=10), pass_env=("MY_TOOL_HOME",))
+    seen = json.loads((await run_block(listed, "python", code)).result.output)
+    assert seen["MY_TOOL_HOME"] == "/opt/tool" and seen["OPENAI_API_KEY"] is None
+    await plain.aclose()
+    await listed.aclose()
