@@ -9,11 +9,15 @@ reason saying so; it never falls back to running locally.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Union
 
+from moot.redact import Redactor, secret_values
+
 from ._context import ChatStop, current_run
+from ._models import current_registry
 from ._messages import content_str
 from .events import CodeBlockFound, ExecutionFinished, ExecutorOutput, NoticeEvent, new_id
 
@@ -41,6 +45,15 @@ def _messages_to_scan(messages: list[dict[str, Any]], last_n: Any) -> int:
     if isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 0:
         raise ValueError(f"code_execution_config: last_n_messages must be a number or 'auto', not {last_n!r}")
     return last_n
+
+
+def known_secrets() -> list[tuple[str, str]]:
+    """Every secret moot knows of: the models' ``api_key_env`` variables and key-like ones."""
+    try:
+        names = [m.api_key_env for m in current_registry().config.models.values() if m.api_key_env]
+    except Exception:  # no models.toml at all: the key-like variables still count
+        names = []
+    return secret_values(names)
 
 
 def executor_of(agent: ConversableAgent) -> Any:
@@ -83,6 +96,7 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
 
     run = current_run()
     executor = executor_of(agent)
+    secrets = known_secrets()
     results: list[ExecutionResult] = []
     skipped = 0
     for block in blocks:
@@ -98,13 +112,18 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
         result: ExecutionResult | None = None
         started = time.monotonic()
         stream = executor.run(chosen)
+        # Output is redacted as it streams (a key printed in two writes is caught whole), before
+        # it reaches the screen, the store, or the model that reads the report.
+        redactors = {"stdout": Redactor(secrets), "stderr": Redactor(secrets)}
         try:
             async for item in _unless_unavailable(agent, stream):
                 if isinstance(item, ExecutionResult):
                     result = item
                 elif run is not None:
-                    run.emit(ExecutorOutput(run.chat_id, agent=agent.name, execution_id=execution_id,
-                                            text=item.text, stream=item.stream))
+                    text = redactors.setdefault(item.stream, Redactor(secrets)).feed(item.text)
+                    if text:
+                        run.emit(ExecutorOutput(run.chat_id, agent=agent.name, execution_id=execution_id,
+                                                text=text, stream=item.stream))
                     if run.stops:
                         fired = run.stop_requested()
                         if fired is not None:
@@ -112,9 +131,17 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
                             raise ChatStop(reason, condition)
         finally:
             await stream.aclose()  # kills the code when we leave early
+        if run is not None:
+            for name, redactor in redactors.items():
+                rest = redactor.flush()
+                if rest:
+                    run.emit(ExecutorOutput(run.chat_id, agent=agent.name, execution_id=execution_id,
+                                            text=rest, stream=name))
         if result is None:
             result = ExecutionResult(exit_code=1, output="the executor ended without a result\n",
                                      duration_s=time.monotonic() - started, language=chosen.language)
+        elif secrets:
+            result = dataclasses.replace(result, output=Redactor(secrets).redact(result.output))
         results.append(result)
         if run is not None:
             run.emit(ExecutionFinished(run.chat_id, agent=agent.name, execution_id=execution_id,

@@ -69,6 +69,10 @@ def budgets_of(team: Team) -> Budgets:
                    max_messages=spec.termination.max_messages)
 
 
+def _key_names(config: ModelsConfig) -> list[str]:
+    return [m.api_key_env for m in config.models.values() if m.api_key_env]
+
+
 def _open_store(store: Any) -> Any:
     if store is not None:
         return store
@@ -293,7 +297,7 @@ class Session:
         options = {k: v for k, v in (info.options or {}).items() if k in ("executor", "work_dir", "human_input_mode")}
         options.update({k: v for k, v in {"executor": executor, "work_dir": work_dir,
                                           "human_input_mode": human_input_mode}.items() if v is not None})
-        recorder = store.recorder(session_id=info.id)  # takes the session's lock
+        recorder = store.recorder(session_id=info.id, secret_names=_key_names(config))  # takes the session's lock
         try:
             session = cls(team, config, store=store, recorder=recorder, task=info.task, options=options,
                           ask_human=ask_human, approve=approve, approve_code=approve_code, info=info)

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from moot.paths import data_dir
+from moot.redact import secret_values
 
 try:
     import fcntl
@@ -147,7 +148,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- secrets -------------------------------------------------------------------------------------
 
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.I)
 _KEY_LINE = re.compile(r"^\s*[\"']?[A-Za-z0-9_.-]*(api_key|apikey|token|secret|password|passwd|auth)[A-Za-z0-9_.-]*[\"']?\s*=",
                        re.I)
 
@@ -159,18 +159,6 @@ def redact_models_text(text: str) -> str:
     for line in text.splitlines():
         out.append("# (a key line was left out of the session record)" if _KEY_LINE.match(line) else line)
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
-
-
-def _secret_values(extra_names: Iterable[str] = ()) -> list[tuple[str, str]]:
-    """Values of environment variables that look like secrets (and of the named ones), longest
-    first, so that no event written to the store carries one."""
-    names = set(extra_names)
-    found = []
-    for name, value in os.environ.items():
-        if (name in names or _SECRET_NAME.search(name)) and len(value) >= 8:
-            found.append((value, name))
-    found.sort(key=lambda p: -len(p[0]))
-    return found
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -697,7 +685,7 @@ class SessionStore:
 
     def recorder(self, title: str = "", team: Any = None, task: str | None = None, *, models: Any = None,
                  options: dict[str, Any] | None = None, session_id: str | None = None,
-                 root_chat_id: str | None = None) -> SessionRecorder:
+                 root_chat_id: str | None = None, secret_names: Iterable[str] = ()) -> SessionRecorder:
         """A sink for a chat's event stream that appends every event to a session.
 
         ``team``: a ``Team`` (its name and file text are kept, so the session can be resumed) or
@@ -712,7 +700,8 @@ class SessionStore:
             except BaseException:
                 self.release(fd)
                 raise
-            return SessionRecorder(self, info.id, fd, root_chat_id=root_chat_id or info.root_chat_id, running=False)
+            return SessionRecorder(self, info.id, fd, root_chat_id=root_chat_id or info.root_chat_id, running=False,
+                                   secret_names=secret_names)
         team_name = team_text = None
         if team is not None and not isinstance(team, str):
             team_name = getattr(team, "name", None)
@@ -732,7 +721,9 @@ class SessionStore:
                                   models_source=models_source, models_text=models_text, default_model=default_model,
                                   options=options, root_chat_id=root_chat_id)
         fd = self.acquire(sid)
-        return SessionRecorder(self, sid, fd, root_chat_id=root_chat_id)
+        names = [*secret_names, *(m.api_key_env for m in getattr(models, "models", {}).values()
+                                  if getattr(m, "api_key_env", None))]
+        return SessionRecorder(self, sid, fd, root_chat_id=root_chat_id, secret_names=names)
 
 
 class SessionRecorder:
@@ -747,15 +738,15 @@ class SessionRecorder:
     """
 
     def __init__(self, store: SessionStore, session_id: str, lock_fd: int | None, root_chat_id: str | None = None,
-                 running: bool = True):
+                 running: bool = True, secret_names: Iterable[str] = ()):
         self.store = store
         self.session_id = session_id
         self._fd = lock_fd
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._idle = threading.Condition()
-        self._written = 0  # events taken off the queue and committed
-        self._taken = 0
+        self._written = 0  # events committed (the writer thread counts them)
+        self._recorded = 0  # events handed to the recorder (the recording thread counts them)
         self._closing = False
         self._flush_now = False
         self._error: BaseException | None = None
@@ -768,7 +759,7 @@ class SessionRecorder:
         self._stopped: dict[str, Any] | None = None  # the root chat's last Stopped event
         self._running = running  # a run is open: its outcome is not written yet
         self._closed = False
-        self._secrets = _secret_values()
+        self._secrets = secret_values(secret_names)  # every key moot knows of, longest first
         self._dumps = _dumps
         self._thread = threading.Thread(target=self._writer, name=f"moot-session-{session_id}", daemon=True)
         self._thread.start()
@@ -782,6 +773,7 @@ class SessionRecorder:
     def __call__(self, event: Any) -> None:
         kind = event.type
         self._queue.append(event)
+        self._recorded += 1
         if kind == "token_delta":
             self._open_mid = event.message_id
             return
@@ -896,7 +888,9 @@ class SessionRecorder:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every event recorded so far is committed (the partial reply in flight too)."""
         self._check()
-        target = self._written + len(self._queue)
+        # Not "written + queued": a batch the writer has taken off the queue but not yet
+        # committed is in neither, and flush() would return before it lands.
+        target = self._recorded
         self._flush_now = True
         self._wake.set()
         with self._idle:

@@ -190,3 +190,41 @@ async def test_fork_replay_and_export_go_through_the_session():
         assert posted and posted[0].sender == "user"  # the fork goes on after message 2 (the bot's)
     info = store.get(forked.id)
     assert info.parent_id == session.id and info.outcome == "completed"
+
+
+SPLIT_KEY = '''```python
+import sys, time
+key = open("key.txt").read()
+sys.stdout.write("the key is " + key[:9]); sys.stdout.flush(); time.sleep(0.3)
+sys.stdout.write(key[9:] + " (printed in two writes)\\n")
+```'''
+
+
+async def test_a_key_printed_by_code_reaches_no_model_event_store_or_export(tmp_path, monkeypatch):
+    """The key a models.toml names in api_key_env (a name that does not look secret) got into
+    the work dir; code prints it in two writes. It is redacted from the executor's output before
+    the model reads the report, and so from every event, the store and the Markdown export."""
+    key = "sk-live-0123456789abcdef0123"
+    monkeypatch.setenv("ACME_LLM", key)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "key.txt").write_text(key)
+    config = scripted_models({"bot": [SPLIT_KEY, "done"],
+                              "remote": {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1",
+                                         "api_key_env": "ACME_LLM"}}, default="bot", source="test")
+    store = SessionStore.open_default()
+    seen = []
+    async with Session.start(team(CODER.format(work=work), config), "show the key", models=config,
+                             store=store) as session:
+        async for event in session.stream():
+            seen.append(event)
+        report = session.built.members["coder"].chat_messages[session.built.members["runner"]][-2]["content"]
+        markdown = session.export("md")
+        exported = session.export("json")
+    streamed = "".join(e.text for e in seen if isinstance(e, ev.ExecutorOutput))
+    assert "the key is [$ACME_LLM redacted] (printed in two writes)" in streamed
+    assert "[$ACME_LLM redacted]" in report and key not in report  # what the model reads next
+    for text in (streamed, report, markdown, exported, repr([e.to_dict() for e in seen])):
+        assert key not in text and key[:9] + "\n" not in text
+    rows = store.db.execute("SELECT payload FROM events WHERE session_id = ?", (session.id,)).fetchall()
+    assert rows and not any(key in r[0] or key[9:] in r[0] for r in rows)

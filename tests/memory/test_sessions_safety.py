@@ -128,3 +128,30 @@ def test_the_data_dir_moves_by_copying(monkeypatch, tmp_path):
     assert copy.path == moved / "sessions.db"
     assert [s.title for s in copy.list()] == ["moving"]
     assert copy.events(rec.session_id) == events
+
+
+def test_flush_waits_for_a_batch_the_writer_is_still_committing(monkeypatch):
+    """flush() returned early when the writer had taken a batch off the queue but not committed
+    it yet (seen under load: an export right after a run held no messages)."""
+    import threading
+
+    from moot.agents import events as ev
+    from moot.memory.sessions import SessionRecorder
+
+    taken = threading.Event()
+    original = SessionRecorder._rows
+
+    def slow_rows(self, events):
+        taken.set()
+        threading.Event().wait(0.3)  # the writer is busy with the batch
+        return original(self, events)
+
+    monkeypatch.setattr(SessionRecorder, "_rows", slow_rows)
+    store = SessionStore.open_default()
+    recorder = store.recorder(title="race")
+    recorder(ev.ChatStarted("c1", initiator="a", participants=("a", "b")))
+    recorder(ev.MessagePosted("c1", message_id="m1", sender="a", recipient="b", role="user", content="hi"))
+    assert taken.wait(5)  # the queue is empty now, and nothing is committed yet
+    recorder.flush()
+    assert [e["type"] for e in store.events(recorder.session_id)] == ["chat_started", "message"]
+    recorder.close()
