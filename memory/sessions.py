@@ -276,6 +276,23 @@ def _read_export(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 # -- the store -----------------------------------------------------------------------------------
 
+def _reports_damage(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A store method whose SQLite error from a damaged file (a page that no longer parses)
+    becomes the store's one clear error, naming the file and what to do; the file is not
+    written to again."""
+    def guarded(self: SessionStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError:
+            raise  # busy, locked, read-only: not damage
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(f"SQLite cannot read part of it ({exc})") from None
+
+    guarded.__name__, guarded.__qualname__, guarded.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    return guarded
+
+
+
 class SessionStore:
     """The sessions database at ``path`` (default: ``data_dir()/sessions.db``)."""
 
@@ -297,8 +314,9 @@ class SessionStore:
 
     def _connect(self) -> sqlite3.Connection:
         path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new data dir is private
+        fresh = not path.exists()
+        if not fresh:
             try:
                 with open(path, "rb") as fh:
                     head = fh.read(len(_HEADER))
@@ -310,6 +328,9 @@ class SessionStore:
             db = sqlite3.connect(path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise self._problem(f"cannot be opened ({exc})", "Check the folder exists and is writable.") from None
+        if fresh:  # before any write: its WAL and shared-memory files take the same mode
+            db.execute("PRAGMA user_version").fetchone()
+            os.chmod(path, 0o600) if path.exists() else path.touch(mode=0o600)
         try:
             db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -406,6 +427,7 @@ class SessionStore:
 
     # -- sessions ------------------------------------------------------------------------------
 
+    @_reports_damage
     def create_session(self, *, title: str = "", team_name: str | None = None, team_text: str | None = None,
                        task: str | None = None, models_source: str | None = None, models_text: str | None = None,
                        default_model: str | None = None, options: dict[str, Any] | None = None,
@@ -441,6 +463,7 @@ class SessionStore:
         return self.db.execute("SELECT count(*) FROM events WHERE session_id = ? AND type = 'message'",
                                (session_id,)).fetchone()[0]
 
+    @_reports_damage
     def get(self, session_id: str) -> SessionInfo:
         """One session (a unique id prefix will do); a run whose process died shows as interrupted."""
         info = self._row(session_id)
@@ -449,6 +472,7 @@ class SessionStore:
             info = self._row(info.id)
         return info
 
+    @_reports_damage
     def list(self, limit: int | None = None) -> list[SessionInfo]:
         """Sessions, most recently updated first."""
         sql = f"SELECT {', '.join(_COLUMNS)} FROM sessions ORDER BY updated DESC"
@@ -466,6 +490,7 @@ class SessionStore:
             out.append(info)
         return out
 
+    @_reports_damage
     def delete(self, session_id: str) -> None:
         info = self._row(session_id)
         holder = self.lock_holder(info.id)
@@ -479,6 +504,7 @@ class SessionStore:
         except OSError:
             pass
 
+    @_reports_damage
     def update(self, session_id: str, **fields: Any) -> None:
         bad = set(fields) - set(_COLUMNS)
         if bad:
@@ -496,6 +522,7 @@ class SessionStore:
 
     # -- events --------------------------------------------------------------------------------
 
+    @_reports_damage
     def events(self, session_id: str, *, upto_seq: int | None = None) -> list[dict[str, Any]]:
         """The session's events as ``Event.to_dict()`` data, in order."""
         sid = self._row(session_id).id
@@ -506,6 +533,7 @@ class SessionStore:
             params += (upto_seq,)
         return [_event_dict(r) for r in self.db.execute(sql + " ORDER BY seq", params)]
 
+    @_reports_damage
     def append_events(self, session_id: str, events: Iterable[dict[str, Any]]) -> int:
         """Append event dicts (e.g. an import); returns how many."""
         with self.transaction() as db:
@@ -517,6 +545,7 @@ class SessionStore:
             db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
+    @_reports_damage
     def message_seq(self, session_id: str, at: str | int) -> tuple[int, str]:
         """The seq and id of a message, given its id (or a unique prefix) or its number (1 = first)."""
         sid = self._row(session_id).id
@@ -536,6 +565,7 @@ class SessionStore:
 
     # -- fork, export, import -----------------------------------------------------------------
 
+    @_reports_damage
     def fork(self, session_id: str, at: str | int, *, title: str | None = None) -> str:
         """A new session holding the events up to message ``at`` (an id or a number, 1 = first),
         linked to its parent; resume it to go on from there."""
@@ -559,6 +589,7 @@ class SessionStore:
                        "WHERE session_id = ? AND seq <= ?", (new_id, parent.id, seq))
         return new_id
 
+    @_reports_damage
     def export(self, session_id: str, format: str = "json") -> str:
         """The session as JSON: its facts and raw events, which ``import_json`` takes back as is.
 
@@ -574,6 +605,7 @@ class SessionStore:
         return json.dumps({"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "session": meta,
                            "events": self.events(info.id)}, ensure_ascii=False, indent=1)
 
+    @_reports_damage
     def import_json(self, text: str) -> str:
         """Import a JSON export; returns the id (the original one unless it is taken)."""
         meta, events = _read_export(text)
@@ -597,6 +629,17 @@ class SessionStore:
                     created=meta.get("created") or time.time(), updated=meta.get("updated") or time.time())
         self.append_events(sid, events)
         return sid
+
+    def check(self) -> list[str]:
+        """SQLite's integrity check of the whole file: [] when it is sound, else what is wrong."""
+        try:
+            rows = self.db.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        return problems
 
     # -- who runs a session -------------------------------------------------------------------
 
@@ -683,6 +726,7 @@ class SessionStore:
 
     # -- recording ------------------------------------------------------------------------------
 
+    @_reports_damage
     def recorder(self, title: str = "", team: Any = None, task: str | None = None, *, models: Any = None,
                  options: dict[str, Any] | None = None, session_id: str | None = None,
                  root_chat_id: str | None = None, secret_names: Iterable[str] = ()) -> SessionRecorder:

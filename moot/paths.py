@@ -43,11 +43,11 @@ def config_dir() -> Path:
 
 def data_dir(create: bool = True) -> Path:
     """The data dir: ``$MOOT_HOME``, else ``$XDG_DATA_HOME/moot``, else the platform's; created
-    unless ``create=False``."""
+    (private to this user, 0700: it holds every session) unless ``create=False``."""
     env = os.environ.get("MOOT_HOME", "").strip()
     path = Path(env).expanduser() if env else (_xdg("XDG_DATA_HOME") or Path(platformdirs.user_data_dir(APP)))
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
+    if create and not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 

@@ -160,6 +160,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return run_session(session, renderer, err, args.message)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """SQLite's integrity check of the session store; exit 2 when it is damaged (it is not changed)."""
+    store = _store()
+    problems = store.check()
+    if not problems:
+        out.print(f"the session store at {store.path} is sound")
+        return EXIT_OK
+    err.print(Text(f"moot: the session store at {store.path} is damaged; moot will not write to it. Move it aside "
+                   f"(mv {store.path} {store.path}.damaged) to start a new one, or restore a backup:", style="red"))
+    lines = [line for problem in problems for line in problem.splitlines() if line.strip()]
+    for line in lines[:10]:
+        err.print(f"  {line}", markup=False)
+    if len(lines) > 10:
+        err.print(f"  ... and {len(lines) - 10} more lines", markup=False)
+    return EXIT_CONFIG
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -248,3 +265,5 @@ def add_sessions_commands(subparsers) -> None:
     p = sub.add_parser("delete", help="delete a session and its events")
     p.add_argument("id")
     p.set_defaults(func=_guard(cmd_delete))
+    p = sub.add_parser("check", help="check the session store's file for damage (changes nothing)")
+    p.set_defaults(func=_guard(cmd_check))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import sqlite3
 import subprocess
 import sys
@@ -155,3 +156,49 @@ def test_flush_waits_for_a_batch_the_writer_is_still_committing(monkeypatch):
     recorder.flush()
     assert [e["type"] for e in store.events(recorder.session_id)] == ["chat_started", "message"]
     recorder.close()
+
+
+def _damage_later_pages(path: Path) -> None:
+    """A store whose first pages are sound and whose later pages are garbage."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 16384, "the store should span many pages"
+    data[8192:len(data) - 4096] = os.urandom(len(data) - 4096 - 8192)
+    path.write_bytes(bytes(data))
+
+
+def test_a_store_damaged_past_its_first_page_is_reported_by_every_command(session_env, moot):
+    store = SessionStore.open_default()
+    for i in range(20):
+        recorder = store.recorder(title=f"s{i}")
+        for j in range(40):
+            recorder(MessagePosted("c", message_id=f"m{i}-{j}", sender="a", recipient="b", role="assistant",
+                                   content="words " * 40))
+        recorder.close()
+    store.close()
+    path = data_dir() / "sessions.db"
+    _damage_later_pages(path)
+    before = digest(path)
+    for args in (("sessions", "list"), ("sessions", "show", "abc"), ("sessions", "check"),
+                 ("--models", "models.toml", "run", "duo.toml", "--task", "x")):
+        result = moot(*args, cwd=session_env)
+        assert result.returncode == 2, (args, result.stderr[-500:])
+        assert "damaged" in result.stderr and str(path) in result.stderr and "Traceback" not in result.stderr, args
+    assert digest(path) == before  # never written to
+
+
+def test_a_new_store_is_private(monkeypatch, tmp_path):
+    monkeypatch.setenv("MOOT_HOME", str(tmp_path / "new" / "home"))  # a data dir moot creates
+    store = SessionStore.open_default()
+    recorder = store.recorder(title="x")
+    recorder(MessagePosted("c", message_id="m", sender="a", recipient="b", role="assistant", content="hi"))
+    recorder.close()
+    folder = data_dir()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in ("sessions.db", "sessions.db-wal", "sessions.db-shm"):
+        if (folder / name).exists():
+            assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+    moot_check = SessionStore.open_default().check()
+    assert moot_check == []
