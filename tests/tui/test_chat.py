@@ -115,6 +115,7 @@ async def test_code_approval_modal(app_factory, coder_team, choice):
         modal = app.screen
         # the modal can be pushed before its first layout; clicks need the buttons placed
         await wait_until(pilot, lambda: any(b.region.width > 0 for b in modal.query("#run")), what="the modal's layout")
+        await wait_until(pilot, lambda: modal.armed, what="the modal's buttons to arm")
         await pilot.pause()
         assert modal.editor.text.strip() == "print(6 * 7)"
         if choice == "run":
@@ -262,3 +263,35 @@ async def test_a_turn_that_fails_mid_stream_is_marked_failed(app_factory, coder_
         assert turn.has_class("-failed") and turn.text == "Let me wri"
         await pilot.pause()
         assert any("connection dropped" in n.message for n in app._notifications)
+
+
+async def test_approval_cannot_happen_by_accident(app_factory, coder_team):
+    """Keys typed as the modal appears approve nothing and the half-typed message stays; Run runs
+    the code as edited; Esc inside the editor leaves the editor instead of skipping."""
+    settings_for_tests(approve=True)
+    name = coder_team()
+    app = app_factory(team=name, task="print 6*7")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.input.value = "a half-typed note"
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), what="the approval modal")
+        modal = app.screen
+        await pilot.press("enter", "enter", "x")  # the user was typing when it appeared
+        assert app.screen is modal and not screen.executor_pane.entries
+        assert screen.input.value == "a half-typed note"
+        await wait_until(pilot, lambda: modal.armed, what="the modal's buttons to arm")
+        await pilot.press("enter")  # the focus is on the code, not on Run
+        assert app.screen is modal
+        await pilot.click("#edit")
+        assert not modal.editor.read_only
+        modal.editor.text = "print(6 * 9)\n"
+        await pilot.press("escape")  # leaves the editor, keeps the edit, stays in the modal
+        assert app.screen is modal and modal.editor.text == "print(6 * 9)\n"
+        await pilot.click("#run")  # runs what is shown
+        await wait_until(pilot, lambda: app.screen is screen, what="the modal to close")
+        await wait_until(pilot, lambda: screen.executor_pane.entries, what="the execution entry")
+        entry = list(screen.executor_pane.entries.values())[0]
+        await wait_until(pilot, lambda: entry.exit_code is not None, what="the run to finish")
+        assert entry.output == "54\n" and entry.action == "edited"
+        await pilot.press("ctrl+x")
+        await finished(pilot, screen)

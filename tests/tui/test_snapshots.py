@@ -157,6 +157,9 @@ def test_approval_modal(snap_compare, app_factory, make_models):
 
         await show_chat_mid_run(app)
         await app.push_screen(ApprovalScreen("executor", "python", "import os\nprint(os.listdir('.'))\n", "local"))
+        modal = app.screen
+        while not modal.armed:  # drawn once its buttons are armed (they are off for a moment at first)
+            await pilot.pause(0.1)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -84,7 +84,7 @@ def test_coder_team_runs_code_then_the_session_resumes(tmux):
     tmux.start(f"--team coder --executor local --task {shlex.quote(TASK)}")
     tmux.wait_for(lambda s: "moot · coder" in s, 30, "the chat screen")
 
-    # Approve code blocks as they come (Enter on the focused Run button) until one has run.
+    # Approve code blocks as they come (Ctrl+R: a deliberate key; Enter approves nothing) until one has run.
     def ran(s: str) -> bool:  # an entry's footer: "✓ exit 0 · 0.12 s" or "✗ exit 1 · ..."
         return "No code has run yet." not in s and ("✓ exit" in s or "✗ exit" in s)
 
@@ -94,7 +94,7 @@ def test_coder_team_runs_code_then_the_session_resumes(tmux):
         if ran(screen):
             break
         if "Run this code?" in screen:
-            tmux.keys("Enter")
+            tmux.keys("C-r")
             time.sleep(1)
             continue
         if "■ stopped" in screen:

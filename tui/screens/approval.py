@@ -10,8 +10,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
 
+ARM_DELAY_S = 0.6  # Run and Edit do nothing this long after the modal appears
+
+
 class ApprovalScreen(ModalScreen[object]):
-    """Dismisses with "run", "skip", or the edited code (a string) to run instead."""
+    """Dismisses with "run", "skip", or the edited code (a string) to run instead.
+
+    Approval cannot happen by accident: the modal opens with the code in focus, not the Run
+    button, and its buttons arm only after a moment, so keys the user was typing when it
+    appeared (Enter included) approve nothing. Run runs what is shown (the edited code once
+    edited); Esc while editing leaves the editor, keeping the edit."""
 
     CSS_PATH = "approval.tcss"
 
@@ -34,7 +42,7 @@ class ApprovalScreen(ModalScreen[object]):
             yield Static(Text.assemble(("Run this code?", "bold"), f"  {self.agent} wants to run {self.language}{where}."),
                          id="approval-title")
             yield TextArea.code_editor(self.code, id="approval-code", read_only=True, soft_wrap=True)
-            yield Static("Run as shown, edit it first (Ctrl+E, then Ctrl+R to run your version), or skip (Esc).",
+            yield Static("Run it as shown (Run, or Ctrl+R), edit it first (Ctrl+E), or skip it (Esc).",
                          id="approval-help")
             with Horizontal(id="approval-buttons"):
                 yield Button("Run", id="run", variant="success")
@@ -42,7 +50,16 @@ class ApprovalScreen(ModalScreen[object]):
                 yield Button("Skip", id="skip", variant="error")
 
     def on_mount(self) -> None:
-        self.query_one("#run", Button).focus()
+        self.armed = False
+        for button in self.query(Button):
+            button.disabled = True
+        self.editor.focus()
+        self.set_timer(ARM_DELAY_S, self._arm)
+
+    def _arm(self) -> None:
+        self.armed = True
+        for button in self.query(Button):
+            button.disabled = False
 
     @property
     def editor(self) -> TextArea:
@@ -50,8 +67,10 @@ class ApprovalScreen(ModalScreen[object]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        if not self.armed:
+            return
         if event.button.id == "run":
-            self.dismiss("run")
+            self.action_run_editor()  # what is shown: the edited code, once edited
         elif event.button.id == "skip":
             self.dismiss("skip")
         elif event.button.id == "edit":
@@ -61,14 +80,25 @@ class ApprovalScreen(ModalScreen[object]):
                 self.action_run_editor()
 
     def action_edit(self) -> None:
+        if not self.armed:
+            return
         self.editor.read_only = False
         self.editor.focus()
         self.query_one("#edit", Button).label = "Run edited"
-        self.query_one("#approval-help", Static).update("Editing: Ctrl+R (or Run edited) runs your version; Esc skips.")
+        self.query_one("#approval-help", Static).update("Editing: Ctrl+R (or Run edited) runs your version; Esc leaves the editor.")
 
     def action_run_editor(self) -> None:
+        if not self.armed:
+            return
         text = self.editor.text
         self.dismiss("run" if text == self.code else text)
 
     def action_skip(self) -> None:
+        """Esc: while editing, leave the editor (the edit is kept); else skip the block."""
+        editor = self.editor
+        if not editor.read_only and editor.has_focus:
+            self.query_one("#edit", Button).focus()
+            self.query_one("#approval-help", Static).update(
+                "Edited: Run (or Ctrl+R) runs your version; Ctrl+E edits again; Esc skips.")
+            return
         self.dismiss("skip")
