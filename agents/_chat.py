@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from moot.backends import BackendError, ChatMessage, Usage
+from moot.backends import ChatMessage, Usage
 
 from ._context import ChatRun, ChatStop, NoReply, Sink, current_run, enter_run, leave_run
 from ._loop import ChatLoop

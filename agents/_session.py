@@ -24,14 +24,13 @@ recording. ``async with`` (or ``aclose()``) closes the executors, the backends a
 from __future__ import annotations
 
 import asyncio
-import json
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moot.backends import ConfigError, ModelsConfig, Usage, load_models, parse_models
+from moot.backends import ConfigError, ModelsConfig, Usage, load_models
+from moot.backends.config import scripted_models
 
 from . import _models
 from ._agent import ConversableAgent
@@ -675,14 +674,9 @@ async def a_replay_session(session_id: str, *, store: Any = None, on_event: Call
     names = list(dict.fromkeys([*(m for m in [default] if m), *team_models, *scripts]))
     if not names:
         names = ["replay"]
-    folder = Path(tempfile.mkdtemp(prefix="moot-replay-"))
-    lines = ["schema_version = 1", f"default = {json.dumps(default or names[0])}"]
-    for name in names:
-        path = folder / f"{len(lines)}.jsonl"
-        replies = scripts.get(name) or [{"content": ""}]
-        path.write_text("".join(json.dumps(r) + "\n" for r in replies), encoding="utf-8")
-        lines += ["[[models]]", f"name = {json.dumps(name)}", 'backend = "scripted"', f"script = {json.dumps(str(path))}"]
-    config = parse_models("\n".join(lines) + "\n", f"replay of session {info.id}")
+    # Every model becomes a scripted one serving its recorded replies (no files: built in Python).
+    config = scripted_models({name: scripts.get(name) or [{"content": ""}] for name in names},
+                             default=default or names[0], source=f"replay of session {info.id}")
     if not info.team_text:
         raise ValueError(f"session {info.id} has no team file recorded, so it cannot be replayed")
     team = parse_team(info.team_text, f"session {info.id} (team {info.team_name or '?'})", config)

@@ -178,7 +178,7 @@ class AnthropicBackend(Backend):
     async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         messages, tools, tool_choice, schema, choices = (request.messages, request.tools, request.tool_choice,
                                                          request.schema, request.choices)
-        max_tokens, temperature = self.max_tokens_for(request), self.temperature_for(request)
+        max_tokens = self.max_tokens_for(request)  # no temperature: the current API rejects it (see the module docstring)
         request, forced, wrapped = self._request(messages, tools, tool_choice, schema, choices, max_tokens)
         client = self._get_client()
         text: list[str] = []
