@@ -219,11 +219,25 @@ def _event_row(session_id: str, seq: int, data: dict[str, Any]) -> tuple[Any, ..
             json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
 
 
-def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+def _event_dicts(row: tuple[Any, ...], out: list[dict[str, Any]]) -> None:
+    """Append the events one row holds. A message row written by the recorder also holds the
+    events of its turn that came before it (``_turn``: the speaker choice, the usage, ...); the
+    merged token delta of a reply that streamed exactly as posted is kept there as its time
+    alone. One row per turn instead of four, read back as the events they were, in order."""
     seq, kind, chat_id, ts, payload = row
     data = {"type": kind, "chat_id": chat_id, "ts": ts}
     data.update(json.loads(payload))
-    return data
+    if kind == "message":
+        turn = data.pop("_turn", None)
+        if type(turn) is list:
+            for e in turn:
+                if type(e) is not dict:
+                    continue
+                if e.get("type") == "token_delta" and "text" not in e:  # the reply as it streamed
+                    e = {"type": "token_delta", "chat_id": chat_id, "ts": e.get("ts", ts), "agent": data.get("sender"),
+                         "message_id": data.get("message_id"), "text": data.get("content")}
+                out.append(e)
+    out.append(data)
 
 
 # -- event rows --------------------------------------------------------------------------------
@@ -531,7 +545,10 @@ class SessionStore:
         if upto_seq is not None:
             sql += " AND seq <= ?"
             params += (upto_seq,)
-        return [_event_dict(r) for r in self.db.execute(sql + " ORDER BY seq", params)]
+        out: list[dict[str, Any]] = []
+        for row in self.db.execute(sql + " ORDER BY seq", params):
+            _event_dicts(row, out)
+        return out
 
     @_reports_damage
     def append_events(self, session_id: str, events: Iterable[dict[str, Any]]) -> int:
@@ -777,8 +794,9 @@ class SessionRecorder:
     connection turns queued events into rows and commits them as soon as a message is posted
     (or a tool result, an execution, a stop...), else at least every 100 ms, without fsync (WAL
     with synchronous=NORMAL loses nothing committed when a process dies). SQLite runs without
-    the GIL, so the writing overlaps the chat. Token deltas of one message are merged into one
-    row. No work grows with the history.
+    the GIL, so the writing overlaps the chat. A posted message's row also holds the events of
+    its turn (speaker choice, usage, its token deltas merged), so a turn costs one row, not four;
+    ``SessionStore.events`` reads them back as separate events. No work grows with the history.
     """
 
     def __init__(self, store: SessionStore, session_id: str, lock_fd: int | None, root_chat_id: str | None = None,
@@ -843,42 +861,75 @@ class SessionRecorder:
         return text
 
     def _rows(self, events: list[Any]) -> tuple[list[tuple[Any, ...]], str | None]:
+        """The rows for a batch of events: one per posted message, holding the events of its
+        turn that came before it in the batch (see ``_event_dicts``); token deltas of one
+        message merged; every other event that commits (a stop, a tool result...) a row of its
+        own, after the events waiting for a message."""
         rows: list[tuple[Any, ...]] = []
         root = None
-        delta: list[Any] | None = None  # [message_id, chat_id, ts, agent, [texts]]
+        delta: list[Any] | None = None  # [message_id, chat_id, ts, agent, [texts], where in waiting]
+        waiting: list[dict[str, Any]] = []  # events for the next message row
         sid = self.session_id
         dumps = self._dumps
-        secrets = self._secrets
+        clean = self._clean if self._secrets else None
 
-        def push_delta() -> None:
-            mid, chat_id, ts, agent, texts = delta  # type: ignore[misc]
-            payload = dumps({"agent": agent, "message_id": mid, "text": "".join(texts)})
+        def add(kind: str, chat_id: str, ts: float, mid: str | None, data: dict[str, Any]) -> None:
+            payload = dumps(data)
             self._seq += 1
-            rows.append((sid, self._seq, "token_delta", chat_id, ts, mid, self._clean(payload) if secrets else payload))
+            rows.append((sid, self._seq, kind, chat_id, ts, mid, clean(payload) if clean else payload))
+
+        def delta_event() -> dict[str, Any]:
+            mid, chat_id, ts, agent, texts, _ = delta  # type: ignore[misc]
+            return {"type": "token_delta", "chat_id": chat_id, "ts": ts, "agent": agent, "message_id": mid,
+                    "text": "".join(texts)}
+
+        def flush_waiting() -> None:
+            for e in waiting:
+                kind = e.pop("type")
+                chat_id, ts = e.pop("chat_id"), e.pop("ts")
+                add(kind, chat_id, ts, e.get("message_id") if kind == "token_delta" else None, e)
+            waiting.clear()
 
         for event in events:
             kind = event.type
             if kind == "token_delta":
-                if delta is not None and delta[0] == event.message_id:
-                    delta[4].append(event.text)
-                    continue
                 if delta is not None:
-                    push_delta()
-                delta = [event.message_id, event.chat_id, event.ts, event.agent, [event.text]]
+                    if delta[0] == event.message_id:
+                        delta[4].append(event.text)
+                        continue
+                    waiting.insert(delta[5], delta_event())
+                delta = [event.message_id, event.chat_id, event.ts, event.agent, [event.text], len(waiting)]
                 continue
-            if delta is not None:
-                push_delta()
-                delta = None
             data = _payload(event)
             chat_id, ts = event.chat_id, event.ts
-            if kind == "chat_started" and chat_id == self.root_chat_id:
-                root = chat_id
-            payload = dumps(data)
-            self._seq += 1
-            rows.append((sid, self._seq, kind, chat_id, ts, data.get("message_id") if kind == "message" else None,
-                         self._clean(payload) if secrets else payload))
+            if kind == "message":
+                if delta is not None:
+                    texts = delta[4]
+                    text = texts[0] if len(texts) == 1 else "".join(texts)
+                    if (delta[0] == event.message_id and delta[1] == chat_id and delta[3] == event.sender
+                            and text == event.content):  # the reply streamed as posted: its time is enough
+                        waiting.insert(delta[5], {"type": "token_delta", "ts": delta[2]})
+                    else:
+                        waiting.insert(delta[5], delta_event())
+                    delta = None
+                if waiting:
+                    data["_turn"] = waiting
+                    waiting = []
+                add(kind, chat_id, ts, event.message_id, data)
+                continue
+            if delta is not None and kind in _COMMIT_AT:  # a reply cut short by a stop, an error...
+                waiting.insert(delta[5], delta_event())
+                delta = None
+            if kind in _COMMIT_AT:
+                flush_waiting()
+                if kind == "chat_started" and chat_id == self.root_chat_id:
+                    root = chat_id
+                add(kind, chat_id, ts, None, data)
+            else:
+                waiting.append({"type": kind, "chat_id": chat_id, "ts": ts, **data})
         if delta is not None:
-            push_delta()
+            waiting.insert(delta[5], delta_event())
+        flush_waiting()
         return rows, root
 
     def _write_batch(self) -> None:

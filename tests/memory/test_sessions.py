@@ -62,6 +62,57 @@ async def test_recording_keeps_every_event_and_the_session_facts(session_env, re
     assert [s.id for s in store.list()] == [sid]
 
 
+def _merged(events: list[Event]) -> list[dict]:
+    """The events as data, with consecutive token deltas of one message merged (as the store keeps them)."""
+    out: list[dict] = []
+    for e in events:
+        d = e.to_dict()
+        last = out[-1] if out else None
+        if (d["type"] == "token_delta" and last is not None and last["type"] == "token_delta"
+                and last["message_id"] == d["message_id"]):
+            last["text"] += d["text"]
+            continue
+        out.append(d)
+    return out
+
+
+async def test_a_turn_is_one_row_and_reads_back_as_its_events(session_env):
+    """The recorder writes one row per posted message (holding its turn's speaker choice, usage
+    and merged deltas); events() gives back every event, in order, with its own time."""
+    store = SessionStore.open_default()
+    config = load_models(str(session_env / "models.toml"))
+    use_models(config)
+    team = load_team(str(session_env / "duo.toml"), config)
+    built = team.build()
+    recorder = store.recorder(title="rows", team=team, task="Do the thing", models=config)
+    seen = []
+    async for event in built.initiator.run_stream(built.recipient, message="Do the thing", **built.chat_kwargs):
+        seen.append(event)
+        recorder(event)
+    recorder.close()
+    sid = recorder.session_id
+    assert any(isinstance(e, TokenDelta) for e in seen)
+    assert store.events(sid) == _merged(seen)
+    kinds = [r[0] for r in store.db.execute("SELECT type FROM events WHERE session_id = ? ORDER BY seq", (sid,))]
+    posted = sum(isinstance(e, MessagePosted) for e in seen)
+    assert kinds.count("message") == posted and "usage" not in kinds and "token_delta" not in kinds
+    assert len(kinds) < len(_merged(seen)) / 2
+
+
+def test_a_reply_that_differs_from_its_stream_keeps_its_deltas(session_env):
+    """A posted message whose text is not what streamed (a hook changed it): the deltas stay as they were."""
+    store = SessionStore.open_default()
+    recorder = store.recorder(title="hooked")
+    events = [TokenDelta("c1", agent="bob", message_id="m1", text="sec"),
+              TokenDelta("c1", agent="bob", message_id="m1", text="ret 42"),
+              MessagePosted("c1", message_id="m1", sender="bob", recipient="alice", role="user", content="[redacted] 42"),
+              TokenDelta("c1", agent="alice", message_id="m2", text="half a rep")]
+    for event in events:
+        recorder(event)
+    recorder.close()
+    assert store.events(recorder.session_id) == _merged(events)
+
+
 async def test_session_ids_by_prefix_and_unknown_ids(session_env):
     store = SessionStore.open_default()
     sid, _ = await record_run(store, session_env, "duo.toml")
@@ -197,7 +248,7 @@ async def test_replay_notices_a_different_transcript(session_env):
     # tamper with the recording: the replayed chat now differs from what the record says
     store.db.execute("UPDATE events SET payload = json_set(payload, '$.content', 'edited') "
                      "WHERE session_id = ? AND type = 'message' AND seq = (SELECT max(seq) FROM events "
-                     "WHERE session_id = ? AND type = 'usage')", (sid, sid))
+                     "WHERE session_id = ? AND type = 'message')", (sid, sid))
     store.db.execute("UPDATE events SET payload = json_set(payload, '$.content', 'edited by hand') WHERE session_id = ? "
                      "AND seq = (SELECT min(seq) FROM events WHERE session_id = ? AND type = 'message' AND "
                      "json_extract(payload, '$.sender') = 'bob')", (sid, sid))
