@@ -15,15 +15,15 @@ package, found through importlib.resources, so a wheel install has them too).
 from __future__ import annotations
 
 import importlib.resources
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from moot.backends import ConfigError
-from moot.backends.config import StrictModel, toml_document, validation_problems
+from moot.backends.config import StrictModel, shown, toml_document, toml_loads, validation_problems
+from moot.executors import ExecutorError, parse_memory
 from moot.paths import user_teams_dir
 
 from ._builtin_tools import BUILTIN_TOOLS
@@ -47,9 +47,25 @@ class CodeExecution(StrictModel):
     timeout: float = Field(default=60, gt=0)
     image: str | None = None
     last_n_messages: int | Literal["auto"] = "auto"
-    memory: str | None = None
+    memory: str | None = None  # a size: "512m", "1g"
     # Environment variables the code may see beyond the basics (PATH, LANG, ...); keys never by default.
     pass_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
+
+    @field_validator("last_n_messages")
+    @classmethod
+    def _count(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be a number of messages (1 or more) or 'auto'")
+        return v
+
+    @field_validator("memory")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        try:
+            parse_memory(v)
+        except ExecutorError:
+            raise ValueError("must be a size such as '256m' or '1g' (at least 6m)") from None
+        return v
 
 
 class TeachabilitySettings(StrictModel):
@@ -123,11 +139,7 @@ def read_team(text: str, source: str, models: Any = None) -> TeamFile:
 
     ``models`` (a ``ModelsConfig``) lets the check name models that do not exist.
     """
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
-    return validate_team(raw, source, models)
+    return validate_team(toml_loads(text, source), source, models)
 
 
 def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = None) -> TeamFile:
@@ -142,29 +154,29 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
     problems: list[str] = []
     names = [m.name for m in spec.members]
     for i, m in enumerate(spec.members):
-        where = f"{source}: [[members]] entry {i + 1} ({m.name!r})"
+        where = f"{source}: [[members]] entry {i + 1} ({shown(m.name)})"
         if names.index(m.name) != i:
             problems.append(f"{where}: field 'name': duplicate name (also entry {names.index(m.name) + 1})")
         for tool in m.tools:
             if tool not in BUILTIN_TOOLS:
-                problems.append(f"{where}: field 'tools': no tool named {tool!r} (tools: {', '.join(BUILTIN_TOOLS)})")
+                problems.append(f"{where}: field 'tools': no tool named {shown(tool)} (tools: {', '.join(BUILTIN_TOOLS)})")
         if models is not None and isinstance(m.model, str) and m.model not in models.models:
-            problems.append(f"{where}: field 'model': no model named {m.model!r} in {models.source} (models: {', '.join(models.models)})")
+            problems.append(f"{where}: field 'model': no model named {shown(m.model)} in {models.source} (models: {', '.join(models.models)})")
         learn = m.teachability.learn_model if not isinstance(m.teachability, bool) else None
         if models is not None and learn is not None and learn not in models.models:
-            problems.append(f"{where}: field 'teachability.learn_model': no model named {learn!r} in {models.source}")
+            problems.append(f"{where}: field 'teachability.learn_model': no model named {shown(learn)} in {models.source}")
     chat = spec.chat
     known = set(names) | {"user"}
     if chat.initiator is not None and chat.initiator not in known:
-        problems.append(f"{source}: [chat]: field 'initiator': no member named {chat.initiator!r}")
+        problems.append(f"{source}: [chat]: field 'initiator': no member named {shown(chat.initiator)}")
     for src, dests in (chat.transitions or {}).items():
         for n in [src, *dests]:
             if n not in known:
-                problems.append(f"{source}: [chat]: field 'transitions': no member named {n!r}")
+                problems.append(f"{source}: [chat]: field 'transitions': no member named {shown(n)}")
     if chat.transitions and chat.speaker_selection is None:
         problems.append(f"{source}: [chat]: field 'transitions' needs 'speaker_selection' (a group chat)")
     if models is not None and chat.selector_model is not None and chat.selector_model not in models.models:
-        problems.append(f"{source}: [chat]: field 'selector_model': no model named {chat.selector_model!r}")
+        problems.append(f"{source}: [chat]: field 'selector_model': no model named {shown(chat.selector_model)}")
     group = chat.speaker_selection is not None
     if not group and len(spec.members) + (0 if any(m.role == "user_proxy" for m in spec.members) else 1) != 2:
         problems.append(f"{source}: [chat]: a team of {len(spec.members)} members needs 'speaker_selection' "

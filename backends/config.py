@@ -9,6 +9,7 @@ and the field, and saying what was expected. ``scripted_models`` builds the same
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import math
 import os
@@ -43,6 +44,75 @@ BUILTIN_DEFAULTS = {
 }
 
 
+SHOWN_CHARS = 80  # the most of a value an error message quotes
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """A value as an error message quotes it: ``repr``, cut to a short prefix that says how long
+    the whole is (a 50 MB value in a file gives a one-line error, not a 100 MB one)."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else f"{value[:limit]!r}…({len(value):,} chars)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text):,} chars)"
+
+
+# How deep arrays and inline tables may nest before tomllib runs out of stack (it gives up near 450).
+_DEEPEST = 100
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]*?)\s*\]")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def _too_deep(text: str, source: str) -> str:
+    """Where a TOML text nests arrays or inline tables too deeply: file, table or entry, key, line."""
+    depth, quote, tables, key, where = 0, "", {}, None, "top level"
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line) if depth == 0 and not quote else None
+        if header:
+            name = header[2]
+            if header[1] == "[[":
+                tables[name] = tables.get(name, 0) + 1
+                where = f"[[{name}]] entry {tables[name]}"
+            else:
+                where = f"[{name}]"
+            continue
+        assigned = _KEY.match(line) if depth == 0 and not quote else None
+        if assigned:
+            key = assigned[1].strip().strip("\"'")
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if quote:
+                if ch == "\\" and quote == '"':
+                    i += 1
+                elif ch == quote:
+                    quote = ""
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > _DEEPEST:
+                    fld = f"field {shown(key)}: " if key else ""
+                    return (f"{source}: {where}: {fld}arrays or inline tables nested more than {_DEEPEST} deep "
+                            f"(line {number})")
+            elif ch in "]}":
+                depth -= 1
+            i += 1
+    return f"{source}: arrays or inline tables nested too deeply"
+
+
+def toml_loads(text: str, source: str) -> dict[str, Any]:
+    """``tomllib.loads``, its mistakes as a ``ConfigError`` naming ``source`` (and, for nesting
+    too deep for the parser, the table, the key and the line) rather than a traceback."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([_too_deep(text, source)]) from None
+
+
 class StrictModel(BaseModel):
     """The base of every config file's tables: unknown keys are errors, values are frozen."""
 
@@ -73,6 +143,128 @@ class _Tunables(StrictModel):
     timeout_s: float | None = Field(default=None, gt=0)
     n_gpu_layers: int | None = Field(default=None, ge=-1)
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- backend options: what each backend reads from ``options``, checked when the file is read ---------
+
+class _Options(BaseModel):
+    """A backend's ``options``: only the names it reads, each of its own type ("8" is not 8)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ScriptedOptions(_Options):
+    chunk_size: int | None = Field(default=None, gt=0)  # characters per streamed piece (default 8)
+    chunk_delay_s: float | None = Field(default=None, ge=0, le=60, allow_inf_nan=False)  # seconds between pieces
+
+
+class LlamaCppOptions(_Options):
+    chat_format: str | None = Field(default=None, min_length=1)
+    n_threads: int | None = Field(default=None, gt=0)
+    n_batch: int | None = Field(default=None, gt=0)
+    seed: int | None = None
+    kv_reuse: bool | None = None
+    kv_cache_mb: int | None = Field(default=None, gt=0)
+    prompt_layout: Literal["shared_prefix", "as_given"] | None = None
+
+
+class OllamaOptions(_Options):
+    """Ollama's model options (the ``ollama`` client's ``Options``, plus ``min_p``)."""
+
+    numa: bool | None = None
+    num_ctx: int | None = Field(default=None, gt=0)
+    num_batch: int | None = Field(default=None, gt=0)
+    num_gpu: int | None = None
+    main_gpu: int | None = Field(default=None, ge=0)
+    low_vram: bool | None = None
+    f16_kv: bool | None = None
+    logits_all: bool | None = None
+    vocab_only: bool | None = None
+    use_mmap: bool | None = None
+    use_mlock: bool | None = None
+    embedding_only: bool | None = None
+    num_thread: int | None = Field(default=None, gt=0)
+    num_keep: int | None = None
+    seed: int | None = None
+    num_predict: int | None = None
+    top_k: int | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    min_p: float | None = Field(default=None, ge=0, le=1)
+    tfs_z: float | None = None
+    typical_p: float | None = None
+    repeat_last_n: int | None = None
+    temperature: float | None = Field(default=None, ge=0)
+    repeat_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    mirostat: int | None = Field(default=None, ge=0, le=2)
+    mirostat_tau: float | None = None
+    mirostat_eta: float | None = None
+    penalize_newline: bool | None = None
+    stop: list[str] | None = None
+
+
+#: The backends whose ``options`` are a closed list of names, each checked for its type.
+BACKEND_OPTIONS: dict[str, type[_Options]] = {
+    "scripted": ScriptedOptions,
+    "llama_cpp": LlamaCppOptions,
+    "ollama": OllamaOptions,
+}
+
+# openai and anthropic send ``options`` as extra fields of the request body (a server's own
+# settings are open-ended), except the fields moot itself sets: those would break the request.
+RESERVED_OPTIONS: dict[str, dict[str, str]] = {
+    "openai": {"model": "field 'model'", "messages": "", "stream": "", "stream_options": "", "n": "",
+               "max_tokens": "field 'max_output_tokens'", "max_completion_tokens": "field 'max_output_tokens'",
+               "temperature": "field 'temperature'", "tools": "", "tool_choice": "", "response_format": ""},
+    "anthropic": {"model": "field 'model'", "messages": "", "system": "", "stream": "",
+                  "max_tokens": "field 'max_output_tokens'", "tools": "", "tool_choice": ""},
+}
+
+
+def _knows(backend: str, name: str) -> bool:
+    model = BACKEND_OPTIONS.get(backend)
+    return name in model.model_fields if model is not None else name not in RESERVED_OPTIONS.get(backend, {})
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """A value JSON can carry (TOML's dates and times cannot go into a request body)."""
+    if isinstance(value, (datetime.date, datetime.time)) or depth > 64:
+        return False
+    if isinstance(value, dict):
+        return all(_plain(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v, depth + 1) for v in value)
+    return True
+
+
+def option_problems(where: str, backend: str, options: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a model's ``options`` for its backend, one line each (``where`` names
+    the file and the entry): unknown names (with the known list), wrong types, bad values."""
+    model = BACKEND_OPTIONS.get(backend)
+    out: list[str] = []
+    if model is None:
+        reserved = RESERVED_OPTIONS.get(backend, {})
+        for key, value in options.items():
+            if key in reserved:
+                instead = f"; set the entry's {reserved[key]} instead" if reserved[key] else ""
+                out.append(f"{where}: field {shown(f'options.{key}')}: moot sets {key!r} itself for backend "
+                           f"{backend!r}{instead}")
+            elif not _plain(value):
+                out.append(f"{where}: field {shown(f'options.{key}')}: must be a string, number, boolean, array or "
+                           f"table (dates and times cannot be sent) (got {shown(value)})")
+        return out
+    try:
+        model.model_validate(options)
+    except ValidationError as exc:
+        for err in exc.errors():
+            fld = "options." + ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                out.append(f"{where}: field {shown(fld)}: backend {backend!r} has no option {shown(err['loc'][0])} "
+                           f"(options: {', '.join(model.model_fields)})")
+            else:
+                out.append(f"{where}: field {shown(fld)}: {err['msg']} (got {shown(err.get('input'))})")
+    return out
 
 
 class DefaultsConfig(_Tunables):
@@ -221,8 +413,8 @@ class ModelsConfig:
         try:
             return self.models[key]
         except KeyError:
-            raise ConfigError([f"{self.source}: no model named {key!r} "
-                               f"(models: {', '.join(self.models)})"]) from None
+            raise ConfigError([f"{self.source}: no model named {shown(key)} "
+                               f"(models: {_names(self.models)})"]) from None
 
     def chain(self, name: str | None = None) -> list[ModelConfig]:
         """The model and its fallbacks (and theirs), in the order they are tried, each once."""
@@ -254,7 +446,7 @@ def _describe_loc(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> tuple[str, st
         index = rest.pop(0)
         entry = value[index] if index < len(value) else None
         name = entry.get("name") if isinstance(entry, dict) else None
-        where = f"[[{head}]] entry {index + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        where = f"[[{head}]] entry {index + 1}" + (f" ({shown(name)})" if isinstance(name, str) else "")
         cur: Any = entry
     elif isinstance(value, dict) and rest:
         where, cur = f"[{head}]", value
@@ -274,6 +466,13 @@ def _describe_loc(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> tuple[str, st
     return where, ".".join(parts) or None
 
 
+def _names(names: Any) -> str:
+    """A list of names for an error message, each cut short, at most 20 of them."""
+    names = list(names)
+    more = f", … ({len(names) - 20} more)" if len(names) > 20 else ""
+    return ", ".join(shown(n, 40).strip("'") for n in names[:20]) + more
+
+
 def validation_problems(source: str, exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
     """One line per mistake pydantic found in a config file's data ``raw``, each naming the file,
     the entry or table, and the field: the error formatter of models.toml and team files alike."""
@@ -288,12 +487,12 @@ def validation_problems(source: str, exc: ValidationError, raw: Mapping[str, Any
         where, fld = _describe_loc(loc, raw)
         kind = err["type"]
         if kind == "extra_forbidden":
-            line = f"{source}: {where}: unknown field {fld!r}" if fld else f"{source}: {where}: unknown field"
+            line = f"{source}: {where}: unknown field {shown(fld)}" if fld else f"{source}: {where}: unknown field"
         elif kind == "missing":
-            line = f"{source}: {where}: field {fld!r} is required"
+            line = f"{source}: {where}: field {shown(fld)} is required"
         else:
             detail = err["msg"].removeprefix("Value error, ")
-            line = (f"{source}: {where}: field {fld!r}: {detail} (got {err.get('input')!r})" if fld
+            line = (f"{source}: {where}: field {shown(fld)}: {detail} (got {shown(err.get('input'))})" if fld
                     else f"{source}: {where}: {detail}")
         if line not in out:  # a union of str | table reports the same mistake once per branch
             out.append(line)
@@ -302,11 +501,7 @@ def validation_problems(source: str, exc: ValidationError, raw: Mapping[str, Any
 
 def parse_models(text: str, source: str, base_dir: Path | None = None, found_by: str = "") -> ModelsConfig:
     """Validate the text of a models.toml; raise ``ConfigError`` listing every mistake."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
-    return models_from_data(raw, source, base_dir=base_dir, found_by=found_by)
+    return models_from_data(toml_loads(text, source), source, base_dir=base_dir, found_by=found_by)
 
 
 def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None = None, found_by: str = "") -> ModelsConfig:
@@ -321,16 +516,29 @@ def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None 
     # The checks across entries read the raw tables, so they report even when a field is invalid.
     raw_models = raw.get("models") if isinstance(raw.get("models"), list) else []
     entries = [m if isinstance(m, dict) else {} for m in raw_models]
+    raw_defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    default_options = raw_defaults.get("options") if isinstance(raw_defaults.get("options"), dict) else {}
+    used = {m.get("backend") for m in entries} & set(_REQUIRED_BY_BACKEND)
+    for key in default_options:
+        if used and not any(_knows(b, key) for b in used):
+            problems.append(f"{source}: [defaults]: field {shown(f'options.{key}')}: no backend this file uses "
+                            f"takes it ({'; '.join(f'{b}: ' + ', '.join(BACKEND_OPTIONS[b].model_fields) for b in sorted(used) if b in BACKEND_OPTIONS)})")
     names: dict[str, int] = {}
     for i, m in enumerate(entries):
         name, backend = m.get("name"), m.get("backend")
-        where = f"{source}: [[models]] entry {i + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        where = f"{source}: [[models]] entry {i + 1}" + (f" ({shown(name)})" if isinstance(name, str) else "")
         if isinstance(name, str):
             if name in names:
                 problems.append(f"{where}: field 'name': duplicate name (also entry {names[name] + 1})")
             names.setdefault(name, i)
         if backend not in _REQUIRED_BY_BACKEND:
             continue
+        own = m.get("options") if isinstance(m.get("options"), dict) else {}
+        problems.extend(option_problems(where, backend, own))
+        inherited = {k: v for k, v in default_options.items() if k not in own and _knows(backend, k)}
+        for line in option_problems(f"{source}: [defaults]", backend, inherited):
+            if line not in problems:
+                problems.append(line)
         for key in _REQUIRED_BY_BACKEND[backend]:
             if not m.get(key):
                 problems.append(f"{where}: field {key!r} is required for backend {backend!r}")
@@ -344,13 +552,13 @@ def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None 
             if f == name:
                 problems.append(f"{where}: field 'fallbacks': a model cannot fall back to itself")
             elif isinstance(f, str) and not any(isinstance(o.get("name"), str) and o.get("name") == f for o in entries):
-                problems.append(f"{where}: field 'fallbacks': no model named {f!r}")
+                problems.append(f"{where}: field 'fallbacks': no model named {shown(f)}")
     default = raw.get("default")
     if isinstance(default, str) and names and default not in names:
-        problems.append(f"{source}: top level: field 'default': no model named {default!r} (models: {', '.join(names)})")
+        problems.append(f"{source}: top level: field 'default': no model named {shown(default)} (models: {_names(names)})")
     learn_model = raw.get("memory", {}).get("learn_model") if isinstance(raw.get("memory"), dict) else None
     if isinstance(learn_model, str) and names and learn_model not in names:
-        problems.append(f"{source}: [memory]: field 'learn_model': no model named {learn_model!r} (models: {', '.join(names)})")
+        problems.append(f"{source}: [memory]: field 'learn_model': no model named {shown(learn_model)} (models: {_names(names)})")
     if problems:
         raise ConfigError(problems)
     assert parsed is not None

@@ -19,6 +19,7 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY = "512m"
 DEFAULT_PIDS = 128
 DEFAULT_OUTPUT_LIMIT = 100_000  # characters kept per run; the rest is counted, not stored
+MAX_FILENAME = 200  # characters in a block's `# filename:` (a longer one is refused, not truncated)
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -117,10 +118,18 @@ def script_name(block: CodeBlock) -> str:
     if block.filename:
         name = block.filename.strip()
         path = PurePosixPath(name)
+        shown = repr(name) if len(name) <= 80 else f"{name[:80]!r}…({len(name):,} chars)"
         if path.is_absolute() or ".." in path.parts or "\\" in name or not path.parts:
             raise ExecutorError(
-                f"filename {name!r} must be a relative path inside the work dir (no '/' at the start, no '..')"
+                f"filename {shown} must be a relative path inside the work dir (no '/' at the start, no '..')"
             )
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            raise ExecutorError(f"filename {shown} holds a control character: use letters, digits, '.', '-', '_' and '/'")
+        if name.endswith("/") or name.endswith("/.") or path.name == ".":
+            raise ExecutorError(f"filename {shown} names a folder, not a file: give the file's name (e.g. 'main.py')")
+        if len(name) > MAX_FILENAME or any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in path.parts):
+            raise ExecutorError(f"filename {shown} is too long: at most {MAX_FILENAME} characters, and 255 bytes "
+                                f"between slashes")
         return str(path)
     suffix = {"python": ".py", "sh": ".sh"}.get(block.language, ".txt")
     return f"tmp_code_{secrets.token_hex(8)}{suffix}"
@@ -149,6 +158,9 @@ def write_script(work_dir: Path, block: CodeBlock) -> str:
                 os.mkdir(part, 0o755, dir_fd=folder)
             except FileExistsError:
                 pass
+            except OSError as exc:
+                raise ExecutorError(f"cannot make the folder {'/'.join(parts[: i + 1])!r} in the work dir "
+                                    f"({exc.strerror}): the code block {name!r} is not written") from None
             try:
                 inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NO_LINKS, dir_fd=folder)
             except OSError:
@@ -159,6 +171,9 @@ def write_script(work_dir: Path, block: CodeBlock) -> str:
             folder = inner
         try:
             fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | _NO_LINKS, 0o644, dir_fd=folder)
+        except IsADirectoryError:
+            raise ExecutorError(f"{name!r} is a folder in the work dir, so the code block cannot be saved under that "
+                                f"name; choose another filename") from None
         except OSError as exc:
             raise ExecutorError(f"{name!r} in the work dir cannot be written safely ({exc.strerror}: a link, a FIFO "
                                 f"or a device is in its place); choose another filename") from None
