@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from moot.backends import ChatMessage, Usage
 
+from ._code import ready_executors
 from ._context import ChatRun, ChatStop, NoReply, Sink, current_run, enter_run, leave_run
 from ._loop import ChatLoop
 from ._messages import content_str, to_chat_messages
@@ -203,7 +204,11 @@ async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAge
         loop = ChatLoop(run, termination)
         limit = 2 * max_turns if max_turns is not None else None
         try:
+            # Code-running agents get their executors now, before the first model call: a team
+            # that cannot run code here stops at once, saying why (after the task, so it resumes).
+            coders = group.agents if group is not None else (initiator, recipient)
             if _continue is not None:
+                ready_executors(coders)
                 stop = await _go_on(initiator, recipient, loop, _continue, limit, silent)
             elif max_turns == 0:
                 stop = NoReply("max_turns is 0: nothing was sent", "max_turns")
@@ -216,6 +221,7 @@ async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAge
                 if fired is not None:
                     stop = NoReply(fired.reason, fired.condition)
                 else:
+                    ready_executors(coders)
                     stop = await loop.two_agent(recipient, initiator, limit, silent)
             reason, condition = stop.reason, stop.condition
         except ChatStop as exc:

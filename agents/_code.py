@@ -72,6 +72,14 @@ def executor_of(agent: ConversableAgent) -> Any:
     return agent.executor
 
 
+def ready_executors(agents: Any) -> None:
+    """Make the executor of every agent here that runs code, before the chat's first model call:
+    a team that cannot run code (no Docker, no sandbox) stops at once, saying how to fix it."""
+    for agent in agents:
+        if getattr(agent, "_code_execution_config", None):
+            executor_of(agent)
+
+
 async def _approve(agent: ConversableAgent, block: CodeBlock) -> tuple[CodeBlock | None, str]:
     from moot.executors import CodeBlock
 

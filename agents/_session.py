@@ -344,12 +344,13 @@ class Session:
         return member.model or self.models.default or ""
 
     def executor_kind(self, agent_name: str) -> str | None:
-        """"docker", "local" or None: how ``agent_name`` runs code."""
+        """"docker", "sandbox", "local" or None: how ``agent_name`` runs code."""
+        from moot.executors import planned_executor
+
         agent = self.built.members.get(agent_name)
         config = agent.code_executor_config if agent is not None else False
-        if not config:
-            return None
-        return config.get("executor") or ("local" if config.get("use_docker") is False else "docker")
+        kind = planned_executor(config) if config else "none"
+        return None if kind.startswith("none") else kind
 
     # -- steering (safe to call from the UI while a run streams)
 

@@ -42,7 +42,7 @@ PACKAGED_TEAMS = _packaged_teams()  # site-packages/moot/teams in a wheel, ./tea
 class CodeExecution(StrictModel):
     """``[members.code_execution]``: AutoGen's code_execution_config keys."""
 
-    executor: Literal["docker", "local"] | None = None
+    executor: Literal["docker", "sandbox", "local"] | None = None
     work_dir: str | None = None
     timeout: float = Field(default=60, gt=0)
     image: str | None = None

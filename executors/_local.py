@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import ctypes
+import functools
 import os
+import secrets
 import signal
 import sys
 import time
@@ -58,19 +62,119 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+# -- what a block leaves behind -----------------------------------------------------------------
+# A block's children can leave its process group (setsid) and its parent (a double fork). moot is
+# made a child subreaper, so such orphans become moot's children instead of init's; each block's
+# processes carry a marker in their environment (MOOT_BLOCK), and once the block is over every
+# descendant of moot that carries the block's marker is killed and reaped. Code that execs with
+# a scrubbed environment on purpose is not caught: the local executor is no sandbox.
+
+_MARKER = "MOOT_BLOCK"
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.cache
+def _become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); False where it cannot."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) of every process this machine shows."""
+    found: dict[int, tuple[int, str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split(b" ", 2)  # the name in (...) may hold spaces
+        found[int(entry.name)] = (int(fields[1]), fields[0].decode())
+    return found
+
+
+def _marked(pid: int, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return marker in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def kill_marked(marker: str, spare: int | None = None, rounds: int = 20) -> None:
+    """Kill every descendant of this process whose environment holds `marker` (MOOT_BLOCK=...),
+    and reap those that became our children (not `spare`: asyncio waits for that one)."""
+    me = os.getpid()
+    wanted = marker.encode()
+    killed: set[int] = set()
+    for _ in range(rounds):
+        table = _processes()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _state) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        found, todo = [], list(children.get(me, ()))
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, ())
+            if pid in killed or table[pid][1] == "Z":
+                continue
+            if _marked(pid, wanted):
+                found.append(pid)
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        killed.update(found)
+        # Reap the dead that are ours (zombies whose parent is this process), never `spare`.
+        waiting = False
+        for pid in killed - {spare}:
+            ppid, state = table.get(pid, (0, ""))
+            if pid not in table:
+                continue
+            waiting = True
+            if ppid == me and state == "Z":
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        if not found and not waiting:
+            return
+        time.sleep(0.005)
+
+
+#: Markers of the blocks running now, in every local executor: killed when moot exits.
+_RUNNING: set[str] = set()
+
+
+@atexit.register
+def _kill_running() -> None:
+    for marker in list(_RUNNING):
+        kill_marked(marker)
+
+
 class LocalExecutor(Executor):
     """Each block runs as a subprocess in the work dir, in its own process group.
 
     NOT a sandbox: the code can read and write anything this user can, and use the network.
-    What it does enforce: the timeout (the whole process group is killed, children included;
-    whatever the code left running when it exits is killed too), the output cap, and, when a
-    memory limit is given, an address-space limit (RLIMIT_AS) that makes big allocations fail
-    with MemoryError. The process limit (`pids`) cannot be enforced per run here and is ignored.
+    What it does enforce: the timeout (the whole process group is killed, children included),
+    that nothing the block started outlives it (when the block ends, times out or moot exits,
+    every descendant carrying the block's marker is killed, setsid and double-forked ones too:
+    moot is their subreaper), the output cap, and, when a memory limit is given, an
+    address-space limit (RLIMIT_AS) that makes big allocations fail with MemoryError. The
+    process limit (`pids`) cannot be enforced per run here and is ignored.
     Python blocks run with this interpreter (`python`), -u; sh blocks with /bin/sh.
     """
 
     name = "local"
     sandboxed = False
+    #: Whether orphans the code leaves are hunted down by marker (a pid namespace needs no hunt).
+    _hunts_orphans = True
 
     def __init__(self, work_dir: str | Path, *, limits: Limits | None = None, python: str | None = None,
                  pass_env: tuple[str, ...] = ()) -> None:
@@ -78,8 +182,18 @@ class LocalExecutor(Executor):
         self.limits = limits or Limits(memory=None)
         self.python = python or sys.executable
         self.pass_env = tuple(pass_env)  # variables the team lets the code see, beyond the basics
-        self._groups: set[int] = set()
+        self._groups: dict[int, str] = {}  # process group -> the block's marker
         self._closed = False
+
+    def _command(self, block: CodeBlock, script: str) -> list[str]:
+        """The command line that runs the saved script (in the work dir)."""
+        return [self.python, "-u", script] if block.language == "python" else ["/bin/sh", script]
+
+    def _environment(self, marker: str) -> dict[str, str]:
+        env = code_environment(self.work_dir, self.pass_env)
+        if self._hunts_orphans:
+            env[_MARKER] = marker
+        return env
 
     def _preexec(self):
         memory = self.limits.memory
@@ -93,6 +207,14 @@ class LocalExecutor(Executor):
 
         return limit_memory
 
+    def _end_block(self, pgid: int) -> None:
+        """Kill the block's process group and everything else it started (its main process,
+        whose pid is the group's, is left for asyncio to reap)."""
+        _kill_group(pgid)
+        marker = self._groups.get(pgid)
+        if marker is not None and self._hunts_orphans:
+            kill_marked(marker, spare=pgid)
+
     async def _read(self, pipe: asyncio.StreamReader, stream: str, queue: asyncio.Queue) -> None:
         try:
             while data := await pipe.read(65536):
@@ -103,7 +225,7 @@ class LocalExecutor(Executor):
     async def run(self, block: CodeBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
         """Run one block as a subprocess; yields output chunks live, then one ExecutionResult."""
         if self._closed:
-            raise ExecutorError("this local executor is closed")
+            raise ExecutorError(f"this {self.name} executor is closed")
         problem = check_runnable(block)
         if problem:
             yield unrunnable_result(block, problem)
@@ -114,25 +236,27 @@ class LocalExecutor(Executor):
         except ExecutorError as exc:  # a planted link or FIFO where the script goes: this block fails
             yield unrunnable_result(block, str(exc))
             return
-        command = [self.python, "-u", script] if block.language == "python" else ["/bin/sh", script]
         limits = self.limits
         started = time.monotonic()
         deadline = started + limits.timeout_s
         collector = OutputCollector(limits.output)
         queue: asyncio.Queue = asyncio.Queue()
-        env = code_environment(self.work_dir, self.pass_env)
+        marker = f"{_MARKER}={os.getpid()}-{secrets.token_hex(8)}"
+        if self._hunts_orphans:
+            _become_subreaper()
         proc = await asyncio.create_subprocess_exec(
-            *command,
+            *self._command(block, script),
             cwd=self.work_dir,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group, so a kill reaches its children
             preexec_fn=self._preexec(),
-            env=env,
+            env=self._environment(marker.split("=", 1)[1]),
         )
         pgid = proc.pid
-        self._groups.add(pgid)
+        self._groups[pgid] = marker
+        _RUNNING.add(marker)
         readers = [
             asyncio.create_task(self._read(proc.stdout, "stdout", queue)),
             asyncio.create_task(self._read(proc.stderr, "stderr", queue)),
@@ -148,6 +272,12 @@ class LocalExecutor(Executor):
                 if remaining <= 0:
                     timed_out = True
                     break
+                if not open_pipes:  # nothing more to read: wait for the exit itself
+                    try:
+                        await asyncio.wait_for(proc.wait(), remaining)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
                 try:
                     item = await asyncio.wait_for(queue.get(), min(remaining, _POLL_S))
                 except asyncio.TimeoutError:
@@ -157,16 +287,17 @@ class LocalExecutor(Executor):
                     continue
                 for chunk in collector.feed(item[1], item[0]):
                     yield chunk
-            # The main process is done (or out of time): nothing in its group may outlive it.
+            # The main process is done (or out of time): nothing it started may outlive it.
             _kill_group(pgid)
             await _returncode(proc, 10)
+            self._end_block(pgid)
             # Drain what is still buffered in the pipes.
             drain_until = time.monotonic() + _DRAIN_S
             while open_pipes and time.monotonic() < drain_until:
                 try:
                     item = await asyncio.wait_for(queue.get(), drain_until - time.monotonic())
                 except asyncio.TimeoutError:
-                    break  # a process that left the group (setsid) still holds a pipe
+                    break  # something that escaped the hunt still holds a pipe
                 if item is _END:
                     open_pipes -= 1
                     continue
@@ -201,7 +332,7 @@ class LocalExecutor(Executor):
                 self._cleanup(proc, pgid, readers, open_pipes)
 
     def _cleanup(self, proc: asyncio.subprocess.Process, pgid: int, readers: list[asyncio.Task], open_pipes: int) -> None:
-        _kill_group(pgid)
+        self._end_block(pgid)
         for reader in readers:
             reader.cancel()
         if open_pipes:
@@ -210,10 +341,10 @@ class LocalExecutor(Executor):
             transport = getattr(proc, "_transport", None)
             if transport is not None:
                 transport.close()
-        self._groups.discard(pgid)
+        _RUNNING.discard(self._groups.pop(pgid, ""))
 
     async def aclose(self) -> None:
-        """Kill every process group still running."""
+        """Kill every block still running, and whatever it started."""
         self._closed = True
         for pgid in list(self._groups):
-            _kill_group(pgid)
+            self._end_block(pgid)

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     # With no command, moot opens the terminal app; these open it straight into a running chat.
     parser.add_argument("--team", help="open the app straight into a chat with this team (a name or a team file)")
     parser.add_argument("--task", help="with --team: the task the chat starts with")
-    parser.add_argument("--executor", dest="tui_executor", choices=("docker", "local"),
+    parser.add_argument("--executor", dest="tui_executor", choices=("docker", "sandbox", "local"),
                         help="with --team: where code runs (overrides the team file)")
     parser.add_argument("--work-dir", dest="tui_work_dir", help="with --team: the folder code runs in")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a team on a task, headless, streaming the chat to the terminal")
     p.add_argument("team", help="a team name (teams/NAME.toml) or a team file")
     p.add_argument("--task", required=True, help="what the team should do")
-    p.add_argument("--executor", choices=("docker", "local"), help="where code runs (overrides the team file)")
+    p.add_argument("--executor", choices=("docker", "sandbox", "local"), help="where code runs (overrides the team file)")
     p.add_argument("--work-dir", help="the folder code runs in (overrides the team file)")
     p.add_argument("--human-input", choices=("ALWAYS", "TERMINATE", "NEVER"),
                    help="the user proxy's human_input_mode (default: the team's; NEVER when stdin is no terminal)")

@@ -48,7 +48,7 @@ def test_local_is_opt_in_with_autogens_keys(tmp_path):
     ("config", "message"),
     [
         ({"executor": "local", "use_docker": True}, "contradicts"),
-        ({"executor": "podman"}, 'executor must be "docker" or "local"'),
+        ({"executor": "podman"}, 'executor must be "docker", "sandbox" or "local"'),
         ({"use_docker": False, "image": "python:3.11"}, "executor is local"),
         ({"use_docker": False, "timeout": 0}, "timeout must be a positive number"),
         ({"use_docker": False, "timeout": "10"}, "timeout must be a positive number"),
@@ -62,7 +62,7 @@ def test_bad_values_are_explained(config, message, tmp_path):
         make_executor({"work_dir": str(tmp_path), **config})
 
 
-@pytest.mark.parametrize("config", [{}, {"use_docker": True}, {"executor": "docker"}, {"use_docker": "moot-python:3.11"}])
+@pytest.mark.parametrize("config", [{"use_docker": True}, {"executor": "docker"}, {"use_docker": "moot-python:3.11"}])
 def test_no_daemon_means_unavailable_never_local(config, monkeypatch, tmp_path):
     host = _dead_tcp_host()
     monkeypatch.setenv("DOCKER_HOST", host)

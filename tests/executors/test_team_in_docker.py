@@ -80,7 +80,7 @@ def test_docker_down_fails_resumably_and_the_chat_finishes_once_it_answers(tmp_p
     assert len(listed) == 1
     session = listed[0]
     assert session["outcome"] == "failed" and session["status"] == "failed" and session["resumable"] is True
-    assert session["messages"] == 2  # the task and the coder's code; nothing ran
+    assert session["messages"] == 1  # the task only: it stopped before the first model call
 
     resumed = moot(tmp_path, private_docker.host, "sessions", "resume", session["id"])
     assert resumed.returncode == 0, resumed.stderr

@@ -81,6 +81,7 @@ def app_with_fixed_data(app_factory, make_models):
 
 def test_home(snap_compare, app_factory, make_models, monkeypatch):
     monkeypatch.delenv("MOOT_SNAPSHOT_KEY", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # teams show "code: sandbox" (bwrap)
     app = app_with_fixed_data(app_factory, make_models)
 
     async def run_before(pilot):

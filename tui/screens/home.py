@@ -110,10 +110,27 @@ class HomeScreen(Screen):
                 continue
             members = ", ".join(m.name for m in team.spec.members)
             kind = f"group · {team.spec.chat.speaker_selection}" if team.is_group else "two agents"
-            label = Text.assemble((name, "bold"), f"  {team.spec.description}\n", (f"  {members} · {kind}", "dim"))
+            label = Text.assemble((name, "bold"), f"  {team.spec.description}\n", (f"  {members} · {kind}", "dim"),
+                                  *self._executors(team))
             teams.add_option(Option(label, id=name))
         if teams.option_count:
             teams.highlighted = min(highlighted or 0, teams.option_count - 1)
+
+    def _executors(self, team: Any) -> list[tuple[str, str]]:
+        """' · code: sandbox' (per member when they differ): where the team's code will run."""
+        from moot.executors import planned_executor
+
+        plans = {m.name: planned_executor({"executor": self.app.executor_override or m.code_execution.executor},
+                                          refresh=self._refresh_probes)
+                 for m in team.spec.members if m.code_execution}
+        self._refresh_probes = False
+        if not plans:
+            return []
+        shown = next(iter(plans.values())) if len(set(plans.values())) == 1 else \
+            ", ".join(f"{name} {plan}" for name, plan in plans.items())
+        return [(" · code: ", "dim"), (shown, "red" if shown.startswith("none") else "dim")]
+
+    _refresh_probes = False
 
     def load_sessions(self) -> None:
         table = self.query_one("#sessions")
@@ -194,6 +211,7 @@ class HomeScreen(Screen):
         self.app.action_memory()
 
     def action_refresh(self) -> None:
+        self._refresh_probes = True  # Docker may have started since: ask again
         self.refresh_all()
 
     # -- sessions -----------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from moot.backends import ConfigError
 from moot.paths import user_teams_dir
 
 ROLES = [("assistant", "assistant"), ("user proxy (runs code, speaks for you)", "user_proxy"), ("conversable", "conversable")]
-EXECUTORS = [("no code execution", "none"), ("docker (sandboxed)", "docker"), ("local (asks before running)", "local"),
-             ("the default (docker when a daemon answers)", "default")]
+EXECUTORS = [("no code execution", "none"), ("docker (sandboxed)", "docker"), ("sandbox (bubblewrap, no Docker)", "sandbox"),
+             ("local (asks before running)", "local"), ("the default (docker, else the sandbox)", "default")]
 HUMAN = [("the role's default", "default"), ("ALWAYS", "ALWAYS"), ("TERMINATE", "TERMINATE"), ("NEVER", "NEVER")]
 SELECTION = [("two agents taking turns", "none"), ("auto (a model picks)", "auto"), ("round robin", "round_robin"),
              ("random", "random"), ("manual (you pick)", "manual")]

@@ -1,0 +1,413 @@
+"""The bubblewrap sandbox on real bwrap, the default executor order, and (for sandbox and local)
+that nothing a block starts outlives it.
+
+CI runs as root with bubblewrap installed (the Makefile's apt list), so a missing or broken bwrap
+FAILS these tests instead of skipping them: a skip would hide a sandbox that does not work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from moot.executors import (
+    CodeBlock,
+    ExecutionResult,
+    ExecutorUnavailable,
+    Limits,
+    LocalExecutor,
+    SandboxExecutor,
+    make_executor,
+    parse_memory,
+    planned_executor,
+    sandbox_available,
+    sandbox_problem,
+)
+
+
+
+@pytest.fixture(autouse=True)
+def _bwrap_works():
+    problem = sandbox_problem()
+    if problem is not None:
+        pytest.fail(f"the sandbox tests need a working bubblewrap (CI installs it): {problem}")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A user's home holding secrets and moot's data dir; the work dir lies inside it (as
+    ./coding in a project under ~ does)."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY\n")
+    data = home / ".local" / "share" / "moot"
+    data.mkdir(parents=True)
+    (data / "sessions.db").write_text("every session\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MOOT_HOME", str(data))
+    return home
+
+
+def sandbox(work: Path, timeout_s: float = 20, memory: str | None = None) -> SandboxExecutor:
+    return SandboxExecutor(work, limits=Limits(timeout_s=timeout_s, memory=parse_memory(memory)))
+
+
+@pytest.fixture
+def run(run_block):
+    """`await run(executor, code)`: one Python block (dedented) to the end; the executor is closed after."""
+
+    async def _run(executor, code: str):
+        try:
+            return await run_block(executor, "python", textwrap.dedent(code))
+        finally:
+            await executor.aclose()
+
+    return _run
+
+
+async def test_code_writes_only_its_work_dir(home, tmp_path, run):
+    work = home / "project" / "coding"
+    outside = tmp_path / "host-tmp-file"  # under the host's /tmp
+    code = f"""
+        import os
+        for path in ("/moot-probe", "/usr/moot-probe", "/etc/moot-probe", {str(home / "planted")!r}, {str(outside)!r}):
+            try:
+                open(path, "w").write("x")
+                print("wrote", path)
+            except OSError as exc:
+                print("refused", path, exc.strerror)
+        open("result.txt", "w").write("inside")
+        """
+    result = (await run(sandbox(work), code)).result
+    assert result.exit_code == 0, result.output
+    assert (work / "result.txt").read_text() == "inside"
+    for path in ("/moot-probe", "/usr/moot-probe", "/etc/moot-probe"):
+        assert f"refused {path} Read-only file system" in result.output and not os.path.exists(path)
+    # Under the host's /tmp, these land in the sandbox's own /tmp, gone with it.
+    assert not (home / "planted").exists()
+    assert not outside.exists()  # the sandbox's /tmp is its own
+
+
+async def test_code_sees_no_home_no_data_dir_no_keys(home, monkeypatch, run):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-leak-1234")
+    monkeypatch.setenv("MY_MODEL_CREDENTIAL", "named-in-api-key-env-5678")
+    work = home / "project" / "coding"
+    code = f"""
+        import os, json
+        home = {str(home)!r}
+        seen = {{"listing": sorted(os.listdir(home)), "environ": dict(os.environ),
+                "pid1": open("/proc/1/environ").read(), "processes": sorted(p for p in os.listdir("/proc") if p.isdigit())}}
+        for path in (home + "/.ssh/id_ed25519", {os.environ["MOOT_HOME"]!r} + "/sessions.db", "/etc/shadow"):
+            try:
+                seen[path] = open(path).read()
+            except OSError as exc:
+                seen[path] = exc.strerror
+        print(json.dumps(seen))
+        """
+    result = (await run(sandbox(work), code)).result
+    assert result.exit_code == 0, result.output
+    import json
+
+    seen = json.loads(result.output)
+    assert seen["listing"] == ["project"]  # only the way to the work dir
+    assert seen[str(home / ".ssh" / "id_ed25519")] == "No such file or directory"
+    assert seen[os.environ["MOOT_HOME"] + "/sessions.db"] == "No such file or directory"
+    assert "root:" not in seen["/etc/shadow"]
+    for text in (json.dumps(seen["environ"]), seen["pid1"]):
+        assert "sk-should-never-leak" not in text and "named-in-api-key-env" not in text
+        assert "MOOT_HOME" not in text
+    assert seen["environ"]["HOME"] == str(work)
+    assert len(seen["processes"]) <= 3  # bwrap's pid 1, the code (and the listing's own): no host process
+
+
+async def test_no_network_not_even_loopback(tmp_path, run):
+    """A fault stand-in: a TCP server and an abstract unix socket on this machine's loopback that
+    accept anyone who connects; the sandboxed code must reach neither."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    name = f"\0moot-test-{uuid.uuid4().hex}"
+    abstract.bind(name)
+    abstract.listen()
+    accepted = []
+
+    def serve(listener):
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return  # closed at the end of the test
+
+    for listener in (server, abstract):
+        threading.Thread(target=serve, args=(listener,), daemon=True).start()
+    code = f"""
+        import socket
+        for family, address in ((socket.AF_INET, ("127.0.0.1", {port})), (socket.AF_UNIX, {name!r})):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.settimeout(3)
+            try:
+                s.connect(address)
+                print("connected", family.name)
+            except OSError as exc:
+                print("refused", family.name, type(exc).__name__)
+        """
+    try:
+        # Control: the same code on the local executor reaches both.
+        local = (await run(LocalExecutor(tmp_path / "local", limits=Limits(timeout_s=20)), code)).result
+        assert local.output.count("connected") == 2, local.output
+        reached = len(accepted)
+        result = (await run(sandbox(tmp_path / "work"), code)).result
+        assert result.output.count("refused") == 2 and "connected" not in result.output, result.output
+        assert len(accepted) == reached
+    finally:
+        server.close()
+        abstract.close()
+        for conn in accepted:
+            conn.close()
+
+
+def _token_processes(token: str) -> list[int]:
+    """Host pids whose command line holds `token`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if token.encode() in f.read():
+                        found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _double_fork(token: str, then: str = "") -> str:
+    """A block that leaves a `sleep`-like process behind: setsid, double fork, stdout kept open."""
+    return f"""
+        import os, sys, time
+        child = os.fork()
+        if child == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", {token!r}])
+            os._exit(0)
+        os.waitpid(child, 0)
+        while not any({token!r}.encode() in open(f"/proc/{{p}}/cmdline", "rb").read()
+                      for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{{p}}/cmdline")):
+            time.sleep(0.01)
+        print("left one behind", flush=True)
+        {then}
+        """
+
+
+def _executors(tmp_path: Path):
+    return {"sandbox": sandbox(tmp_path / "work", timeout_s=5),
+            "local": LocalExecutor(tmp_path / "work", limits=Limits(timeout_s=5))}
+
+
+@pytest.mark.parametrize("kind", ["sandbox", "local"])
+@pytest.mark.parametrize("ending", ["exit", "timeout"])
+async def test_nothing_a_block_starts_outlives_it(kind, ending, tmp_path, run):
+    token = f"moot-orphan-{uuid.uuid4().hex}"
+    then = "time.sleep(60)" if ending == "timeout" else ""
+    executor = _executors(tmp_path)[kind]
+    try:
+        result = (await run(executor, _double_fork(token, then))).result
+        assert "left one behind" in result.output
+        assert result.timed_out == (ending == "timeout")
+        assert _token_processes(token) == []
+    finally:
+        for pid in _token_processes(token):
+            os.kill(pid, signal.SIGKILL)
+
+
+DRIVER = """
+import asyncio, sys, time
+from moot.executors import CodeBlock, Limits, LocalExecutor, OutputChunk, SandboxExecutor
+
+async def main():
+    kind, work, code = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+    cls = SandboxExecutor if kind == "sandbox" else LocalExecutor
+    executor = cls(work, limits=Limits(timeout_s=120))
+    async for item in executor.run(CodeBlock("python", code)):
+        if isinstance(item, OutputChunk) and "left one behind" in item.text:
+            print("running", flush=True)
+            if sys.argv[4] == "exit":
+                sys.exit(0)  # moot exits while the block still runs
+            time.sleep(300)  # waits here for its SIGKILL
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kind,how", [("sandbox", "exit"), ("sandbox", "sigkill"), ("local", "exit")])
+def test_nothing_outlives_moot(kind, how, tmp_path):
+    """moot exiting (or killed: the sandbox dies with its parent) takes the block's processes with it."""
+    token = f"moot-orphan-{uuid.uuid4().hex}"
+    (tmp_path / "driver.py").write_text(DRIVER)
+    (tmp_path / "block.py").write_text(textwrap.dedent(_double_fork(token, "time.sleep(300)")))
+    process = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), kind, str(tmp_path / "work"),
+                                str(tmp_path / "block.py"), how], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "running\n"
+        assert _token_processes(token)
+        if how == "sigkill":
+            process.kill()
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10  # the kernel takes the namespace down after the parent
+        while _token_processes(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _token_processes(token) == []
+    finally:
+        process.kill()
+        process.wait()
+        for pid in _token_processes(token):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_timeout_kills_the_sandbox(tmp_path, run):
+    result = (await run(sandbox(tmp_path / "work", timeout_s=1), "while True:\n    pass\n")).result
+    assert result.timed_out and result.killed_reason == "timeout after 1 s"
+    assert result.exit_code == 137
+
+
+async def test_output_streams_while_the_code_runs(tmp_path):
+    """The second line is printed only once the test has seen the first: it must have streamed."""
+    work = tmp_path / "work"
+    code = """
+        import os, time
+        print("first", flush=True)
+        while not os.path.exists("go"):
+            time.sleep(0.01)
+        print("second")
+        """
+    executor = sandbox(work, timeout_s=20)
+    seen = []
+    try:
+        async for item in executor.run(CodeBlock("python", textwrap.dedent(code))):
+            if isinstance(item, ExecutionResult):
+                result = item
+                break
+            seen.append(item.text)
+            if "first" in "".join(seen):
+                (work / "go").touch()
+    finally:
+        await executor.aclose()
+    assert result.exit_code == 0 and result.output == "first\nsecond\n"
+    assert "".join(seen) == "first\nsecond\n"
+
+
+async def test_output_is_capped(tmp_path, run):
+    executor = SandboxExecutor(tmp_path / "work", limits=Limits(timeout_s=20, output=1000))
+    result = (await run(executor, "print('x' * 1_000_000)\n")).result
+    assert result.truncated and len(result.output) < 2000
+
+
+async def test_memory_limit(tmp_path, run):
+    result = (await run(sandbox(tmp_path / "work", memory="200m"), "b = bytearray(1 << 30)\n")).result
+    assert result.exit_code != 0 and "MemoryError" in result.output
+    assert result.killed_reason == "out of memory (limit 200 MB)"
+
+
+async def test_a_link_or_fifo_planted_for_the_next_script_is_refused(tmp_path, run_block):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("host file\n")
+    work = tmp_path / "work"
+    executor = sandbox(work)
+    try:
+        planted = await run_block(executor, "python", f"import os\nos.symlink({str(victim)!r}, 'next.py')\n"
+                                                      "os.mkfifo('fifo.py')\n")
+        assert planted.result.exit_code == 0, planted.result.output
+        for name in ("next.py", "fifo.py"):
+            refused = await run_block(executor, "python", "print('overwritten')\n", name)
+            assert refused.result.exit_code == 1 and "cannot be written safely" in refused.result.output
+    finally:
+        await executor.aclose()
+    assert victim.read_text() == "host file\n"
+
+
+def test_a_work_dir_holding_the_home_is_refused(home):
+    with pytest.raises(ExecutorUnavailable, match="must not see"):
+        SandboxExecutor(home.parent)
+
+
+# -- the default order -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_docker(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+
+
+@pytest.fixture
+def no_bwrap(monkeypatch, tmp_path):
+    """PATH without bwrap: the other tools stay (a folder of links to everything else in PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for folder in os.environ["PATH"].split(os.pathsep):
+        if os.path.isdir(folder):
+            for entry in os.scandir(folder):
+                target = bin_dir / entry.name
+                if entry.name != "bwrap" and not target.exists():
+                    target.symlink_to(entry.path)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert shutil.which("bwrap") is None
+
+
+async def test_no_docker_means_the_sandbox(no_docker, tmp_path, run):
+    assert sandbox_available()
+    executor = make_executor({"work_dir": str(tmp_path / "work"), "timeout": 10})
+    assert isinstance(executor, SandboxExecutor) and executor.sandboxed
+    assert planned_executor({"work_dir": "x"}) == "sandbox"
+    result = (await run(executor, "print('in the sandbox')\n")).result
+    assert result.output == "in the sandbox\n"
+
+
+def test_neither_docker_nor_bwrap_says_how_to_get_them(no_docker, no_bwrap, tmp_path):
+    assert not sandbox_available() and "not installed" in sandbox_problem()
+    with pytest.raises(ExecutorUnavailable) as caught:
+        make_executor({"work_dir": str(tmp_path / "work")})
+    message = str(caught.value)
+    assert "no Docker daemon answered" in message and "start Docker" in message
+    assert "apt install bubblewrap" in message and "--executor local" in message
+    assert planned_executor({"work_dir": "x"}, refresh=True).startswith("none: no Docker daemon answered")
+    assert planned_executor({"executor": "local"}) == "local"  # local stays explicit
+    with pytest.raises(ExecutorUnavailable, match="needs bubblewrap"):
+        make_executor({"work_dir": str(tmp_path / "work"), "executor": "sandbox"})
+
+
+def moot_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`moot run coder` (the packaged team, which names no executor) on a scripted model."""
+    replies = '["```python\\nprint(6 * 7)\\n```", "It printed 42. TERMINATE"]'
+    (tmp_path / "models.toml").write_text(f'schema_version = 1\n[[models]]\nname = "bot"\nbackend = "scripted"\n'
+                                          f"replies = {replies}\n")
+    env = {**os.environ, "MOOT_HOME": str(tmp_path / "data")}
+    return subprocess.run([sys.executable, "-m", "moot", "run", "coder", "--task", "six times seven", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+
+def test_a_team_without_docker_runs_in_the_sandbox(no_docker, tmp_path):
+    result = moot_run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\n42\n" in result.stdout and "exitcode: 0 (execution succeeded)" in result.stdout
+    explicit = moot_run(tmp_path, "--executor", "sandbox")
+    assert explicit.returncode == 0 and "\n42\n" in explicit.stdout, explicit.stderr
+
+
+def test_a_team_that_cannot_run_code_stops_before_the_first_model_call(no_docker, no_bwrap, tmp_path):
+    result = moot_run(tmp_path)
+    assert result.returncode == 1
+    assert "[executor_unavailable]" in result.stderr and "bubblewrap" in result.stderr
+    assert "--executor local" in result.stderr
+    assert "6 * 7" not in result.stdout  # the model was never asked
