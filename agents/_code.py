@@ -69,6 +69,10 @@ def executor_of(agent: ConversableAgent) -> Any:
             if run is not None:
                 run.emit(NoticeEvent(run.chat_id, agent=agent.name, text=str(exc), kind="executor_unavailable"))
             raise ChatStop(f"{agent.name} cannot run code: {exc}", "executor_unavailable") from exc
+        run = current_run()
+        for line in getattr(agent.executor, "notices", ()):  # e.g. orphaned containers removed
+            if run is not None:
+                run.emit(NoticeEvent(run.chat_id, agent=agent.name, text=line, kind="executor"))
     return agent.executor
 
 

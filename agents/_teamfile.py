@@ -48,6 +48,9 @@ class CodeExecution(StrictModel):
     image: str | None = None
     last_n_messages: int | Literal["auto"] = "auto"
     memory: str | None = None  # a size: "512m", "1g"
+    cpus: float | None = Field(default=None, ge=0.01, le=1024)  # Docker: CPUs' worth of time (default 1)
+    disk: str | None = None  # Docker: what the work dir may hold, a size (default "512m")
+    files: int | None = Field(default=None, ge=16)  # Docker: files and folders in the work dir (default 10000)
     # Environment variables the code may see beyond the basics (PATH, LANG, ...); keys never by default.
     pass_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
 
@@ -58,7 +61,7 @@ class CodeExecution(StrictModel):
             raise ValueError("must be a number of messages (1 or more) or 'auto'")
         return v
 
-    @field_validator("memory")
+    @field_validator("memory", "disk")
     @classmethod
     def _size(cls, v: str | None) -> str | None:
         try:

@@ -154,6 +154,7 @@ class Team:
             ce = m.code_execution
             code = {k: v for k, v in {"executor": executor or ce.executor, "work_dir": work_dir or ce.work_dir,
                                       "timeout": ce.timeout, "image": ce.image, "memory": ce.memory,
+                                      "cpus": ce.cpus, "disk": ce.disk, "files": ce.files,
                                       "last_n_messages": ce.last_n_messages,
                                       "pass_env": list(ce.pass_env) or None}.items() if v is not None}
         kwargs: dict[str, Any] = {"name": m.name, "description": m.description, "default_auto_reply": m.default_auto_reply,

@@ -19,28 +19,32 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY = "512m"
 DEFAULT_PIDS = 128
 DEFAULT_OUTPUT_LIMIT = 100_000  # characters kept per run; the rest is counted, not stored
+DEFAULT_CPUS = 1.0
+DEFAULT_DISK = "512m"  # what a Docker block may keep in its work dir (a tmpfs of this size)
+DEFAULT_FILES = 10_000  # files and folders a Docker block's work dir may hold
 MAX_FILENAME = 200  # characters in a block's `# filename:` (a longer one is refused, not truncated)
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
-def parse_memory(value: str | int | None) -> int | None:
-    """Bytes from a Docker-style size: 268435456, "256m", "1g", "512MB", "64MiB"; None means no limit."""
+def parse_memory(value: str | int | None, what: str = "memory limit") -> int | None:
+    """Bytes from a Docker-style size: 268435456, "256m", "1g", "512MB", "64MiB"; None means no limit.
+    `what` names the limit in errors (a disk limit is parsed the same way)."""
     if value is None or value is False:
         return None
     if isinstance(value, bool):
-        raise ExecutorError(f"memory limit must be a size like '256m', not {value!r}")
+        raise ExecutorError(f"{what} must be a size like '256m', not {value!r}")
     if isinstance(value, int):
         if value <= 0:
-            raise ExecutorError(f"memory limit must be positive, not {value}")
+            raise ExecutorError(f"{what} must be positive, not {value}")
         return value
-    match = _MEMORY.match(str(value))
+    match = _MEMORY.match(str(value)[:100])
     if not match:
-        raise ExecutorError(f"memory limit {value!r} is not a size: write e.g. '256m', '1g' or a number of bytes")
+        raise ExecutorError(f"{what} {str(value)[:40]!r} is not a size: write e.g. '256m', '1g' or a number of bytes")
     size = int(float(match[1]) * _UNITS[match[2].lower()])
     if size < 6 * 1024**2:
-        raise ExecutorError(f"memory limit {value!r} is too small: Docker needs at least 6m")
+        raise ExecutorError(f"{what} {value!r} is too small: at least 6m")
     return size
 
 
@@ -58,12 +62,17 @@ def describe_seconds(seconds: float) -> str:
 @dataclass(frozen=True)
 class Limits:
     """What one run may use. `memory` in bytes (None: no limit), `pids` processes/threads
-    (None: no limit), `output` characters of output kept, `timeout_s` wall-clock seconds."""
+    (None: no limit), `output` characters of output kept, `timeout_s` wall-clock seconds; `cpus`
+    CPUs' worth of time (None: no limit), `disk` bytes and `files` files and folders the work dir
+    may hold (the Docker executor enforces these three: its code works in a scratch dir that size)."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory: int | None = parse_memory(DEFAULT_MEMORY)
     pids: int | None = DEFAULT_PIDS
     output: int = DEFAULT_OUTPUT_LIMIT
+    cpus: float | None = DEFAULT_CPUS
+    disk: int = parse_memory(DEFAULT_DISK)
+    files: int = DEFAULT_FILES
 
 
 class Executor(ABC):

@@ -6,7 +6,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._base import DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS, DEFAULT_TIMEOUT_S, Executor, Limits, parse_memory
+from ._base import (
+    DEFAULT_CPUS,
+    DEFAULT_DISK,
+    DEFAULT_FILES,
+    DEFAULT_MEMORY,
+    DEFAULT_OUTPUT_LIMIT,
+    DEFAULT_PIDS,
+    DEFAULT_TIMEOUT_S,
+    Executor,
+    Limits,
+    parse_memory,
+)
 from ._results import ExecutorError, ExecutorUnavailable
 from ._local import LocalExecutor
 from ._sandbox import HOW_TO_GET, SandboxExecutor, sandbox_problem
@@ -21,7 +32,7 @@ _EXECUTOR_NAMES = {
     "local": "local",
     "commandline-local": "local",
 }
-_LIMIT_KEYS = ("memory", "pids", "output_limit")
+_LIMIT_KEYS = ("memory", "pids", "output_limit", "cpus", "disk", "files")
 KNOWN_KEYS = frozenset(
     {"work_dir", "use_docker", "timeout", "last_n_messages", "executor", "image", "limits", "docker_host", "pass_env",
      *_LIMIT_KEYS}
@@ -149,7 +160,20 @@ def _limits(config: dict[str, Any], kind: str) -> Limits:
     output = merged.get("output_limit", DEFAULT_OUTPUT_LIMIT)
     if isinstance(output, bool) or not isinstance(output, int) or output < 100:
         raise ExecutorError(f"code_execution_config: output_limit must be a number of characters (>= 100), not {output!r}")
-    return Limits(timeout_s=float(timeout), memory=memory, pids=pids, output=output)
+    cpus = merged.get("cpus", DEFAULT_CPUS)
+    if cpus is not None and (isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0.01 <= cpus <= 1024):
+        raise ExecutorError(f"code_execution_config: cpus must be a number of CPUs such as 1 or 0.5, not {str(cpus)[:40]!r}")
+    try:
+        disk = parse_memory(merged.get("disk", DEFAULT_DISK), "code_execution_config: disk")
+    except ExecutorError as exc:
+        raise ExecutorError(f"{exc} (the most the work dir may hold, e.g. '512m')") from None
+    if disk is None:
+        raise ExecutorError("code_execution_config: disk must be a size such as '512m'; there is no unlimited disk")
+    files = merged.get("files", DEFAULT_FILES)
+    if isinstance(files, bool) or not isinstance(files, int) or not 16 <= files <= 10_000_000:
+        raise ExecutorError(f"code_execution_config: files must be a whole number of files from 16 up, not {str(files)[:40]!r}")
+    return Limits(timeout_s=float(timeout), memory=memory, pids=pids, output=output, cpus=float(cpus) if cpus else None,
+                  disk=disk, files=files)
 
 
 def make_executor(config: dict[str, Any] | None = None) -> Executor:
@@ -158,8 +182,10 @@ def make_executor(config: dict[str, Any] | None = None) -> Executor:
     Keys: AutoGen's `work_dir` (default "./coding"), `use_docker` (True, False, or an image
     name), `timeout` (seconds, default 60) and `last_n_messages` (accepted; the agent uses it),
     plus `executor` ("docker" | "sandbox" | "local"), `image`, `docker_host`, and the limits `memory`
-    ("256m"; docker default 512m, sandbox and local none), `pids` (default 128, docker only) and
-    `output_limit` (characters kept, default 100000), at the top level or in a `limits` table.
+    ("256m"; docker default 512m, sandbox and local none), `pids` (default 128, docker only),
+    `output_limit` (characters kept, default 100000), and for Docker `cpus` (default 1), `disk`
+    (what the work dir may hold, default "512m") and `files` (files and folders in it, default
+    10000), at the top level or in a `limits` table.
 
     With neither `executor` nor `use_docker`, Docker is used when a daemon answers, else the
     bubblewrap sandbox when it works here, else this raises ExecutorUnavailable saying how to get

@@ -1,9 +1,12 @@
-"""Run code blocks in throw-away Docker containers: no network, bounded memory and processes."""
+"""Run code blocks in throw-away Docker containers: no network, bounded memory, CPU, processes and disk."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
+import socket
 import stat
 import threading
 import time
@@ -19,18 +22,66 @@ from ._base import (
     describe_memory,
     describe_seconds,
     make_work_dir,
+    script_name,
     unrunnable_result,
-    write_script,
 )
 from ._blocks import CodeBlock
 from ._image import CONTAINER_WORK_DIR, default_image_name, ensure_image, image_exists
 from ._results import ExecutionResult, ExecutorError, ExecutorUnavailable, OutputChunk
+from ._scratch import FrameReader, TrailerScanner, copy_back, describe_size, runner_command, scan_work_dir, send_seed
 
 #: Non-root user the code runs as when moot itself runs as root: nobody.
 NOBODY = "65534:65534"
 #: Every container moot starts carries this label, so leftovers can be found and removed.
 LABEL = "moot.executor"
+#: ... and these: which moot process (pid, its start time, the host) owns it.
+OWNER_PID, OWNER_STARTED, OWNER_HOST = "moot.owner_pid", "moot.owner_started", "moot.owner_host"
+#: How long past a block's timeout moot waits for the runner's report before killing the container.
+_GRACE_S = 20.0
 _END = object()
+
+
+def _started(pid: int) -> str | None:
+    """The start time of process `pid` (clock ticks since boot), or None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_labels() -> dict[str, str]:
+    return {LABEL: "docker", OWNER_PID: str(os.getpid()), OWNER_STARTED: _started(os.getpid()) or "",
+            OWNER_HOST: socket.gethostname()}
+
+
+def remove_orphans(client) -> list[str]:
+    """Remove the containers of moot processes on this host that are gone (killed before they could
+    clean up); returns one line per container removed, for moot to show."""
+    import docker.errors
+
+    try:
+        found = client.api.containers(all=True, filters={"label": [OWNER_PID, f"{OWNER_HOST}={socket.gethostname()}"]})
+    except docker.errors.DockerException:
+        return []
+    lines = []
+    for info in found:
+        labels = info.get("Labels") or {}
+        try:
+            pid = int(labels.get(OWNER_PID, ""))
+        except ValueError:
+            continue
+        if pid == os.getpid() or (_started(pid) is not None and _started(pid) == labels.get(OWNER_STARTED)):
+            continue  # its moot still runs
+        try:
+            client.api.remove_container(info["Id"], force=True)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.DockerException:
+            continue
+        name = (info.get("Names") or [info["Id"][:12]])[0].lstrip("/")
+        lines.append(f"removed the Docker container {name}, left running by moot process {pid}, which is gone")
+    return lines
 
 
 def docker_client(base_url: str | None = None, timeout: float = 30):
@@ -62,32 +113,36 @@ def docker_client(base_url: str | None = None, timeout: float = 30):
     return client
 
 
-def _close_stream(stream) -> None:
-    """Close an attach stream and the socket under it (the SDK's close() skips an ended stream's)."""
+def _close_socket(sock) -> None:
+    """Close an attach socket, the socket under it and its HTTP response (a blocked reader wakes up)."""
+    raw = getattr(sock, "_sock", sock)
     try:
-        stream.close()
-    except Exception:
+        raw.shutdown(socket.SHUT_RDWR)
+    except OSError:
         pass
-    response = getattr(stream, "_response", None)
-    if response is not None:
+    for thing in (sock, raw, getattr(sock, "_response", None)):
         try:
-            sock = response.raw._fp.fp.raw._sock
-        except AttributeError:
-            sock = None
-        response.close()
-        if sock is not None:
-            sock.close()
+            if thing is not None:
+                thing.close()
+        except Exception:
+            pass
 
 
 class DockerExecutor(Executor):
     """Each block runs in a fresh container that is always removed afterwards.
 
-    The container has no network, a memory limit without swap, a process limit, a read-only
-    root with a tmpfs /tmp, one writable bind mount (the work dir, at /workspace), all Linux
-    capabilities dropped, no-new-privileges, and a non-root user: the calling user's uid when
-    moot runs unprivileged (so files the code writes stay yours), else nobody (65534), for
-    whom the work dir is made writable. Python runs with -u so output streams and survives a
-    kill. Timeouts are enforced through the API (kill), never by signals to a CLI.
+    The container has no network, a CPU quota (`cpus`), a memory limit without swap, a process
+    limit, a read-only root with a tmpfs /tmp, all Linux capabilities dropped, no-new-privileges,
+    and a non-root user (the calling user's uid when moot runs unprivileged, else nobody or the
+    work dir's owner). It never sees the host work dir: its /workspace is a scratch tmpfs of the
+    `disk` limit's size and `files` inodes, seeded with the work dir's regular files and copied
+    back after the block within the same limits, links and special files left out (see
+    `moot.executors._scratch`). The scratch lives in RAM, so the container's hard memory cap is
+    `memory` + `disk`; the code's own memory is held to `memory` by the runner, which kills the
+    block when it goes over. The runner is PID 1 and kills every process left when the block
+    ends, at its timeout, or when moot goes away; Python runs with -u so output streams and
+    survives a kill. Containers are labelled with the owning moot process; those of a moot that
+    died are removed when the next Docker executor starts (`notices` says so).
     """
 
     name = "docker"
@@ -119,6 +174,8 @@ class DockerExecutor(Executor):
         self._ready_lock = asyncio.Lock()
         self._active: set[str] = set()
         self._closed = False
+        #: Lines for the user about this executor's start (orphaned containers removed).
+        self.notices: list[str] = remove_orphans(self._client)
 
     @property
     def client(self):
@@ -127,30 +184,16 @@ class DockerExecutor(Executor):
     # -- set-up ---------------------------------------------------------------------------
 
     def _own_work_dir(self) -> None:
-        """Who the code runs as, so that it can write the work dir without opening it to anyone.
+        """Create the work dir (private, 0700, when new) and choose who the code runs as.
 
-        Unprivileged, the code runs as the calling user. As root (the code is never root): a work
-        dir moot creates is made private (0700) and given to nobody (65534), who runs the code; an
-        existing folder keeps its mode and the code runs as the folder's owner; a private folder
-        of root's own cannot be used (saying so), since only opening it would let nobody in."""
-        fresh = not self.work_dir.exists()
+        The container never sees the host work dir (it works in a scratch copy), so nothing is
+        opened to anyone: unprivileged, the code runs as the calling user; as root, as the work
+        dir's owner when that is not root, else as nobody (65534). Never as root."""
         make_work_dir(self.work_dir)
         if os.geteuid() != 0 or self._user_given:
             return
-        if fresh:
-            uid, gid = (int(x) for x in NOBODY.split(":"))
-            os.chown(self.work_dir, uid, gid)
-            self.user = NOBODY
-            return
         info = self.work_dir.stat()
-        if info.st_uid != 0:
-            self.user = f"{info.st_uid}:{info.st_gid}"
-            return
-        if info.st_mode & stat.S_IRWXO != stat.S_IRWXO:
-            raise ExecutorUnavailable(
-                f"the work dir {self.work_dir} belongs to root and is not open to others, and code never runs as "
-                f"root in the sandbox: give a work dir that does not exist yet (moot makes it private to the "
-                f"sandbox user) or one owned by the user the code should run as")
+        self.user = f"{info.st_uid}:{info.st_gid}" if info.st_uid != 0 else NOBODY
 
     def _prepare_sync(self) -> None:
         import docker.errors
@@ -179,32 +222,41 @@ class DockerExecutor(Executor):
     # -- one run --------------------------------------------------------------------------
 
     def _create(self, command: list[str]) -> str:
-        from docker.types import LogConfig
-
         limits = self.limits
-        container = self._client.containers.create(
+        scratch = f"rw,nosuid,nodev,exec,size={limits.disk},nr_inodes={limits.files + 1},mode=0700"
+        uid, _, gid = self.user.partition(":")
+        if uid.isdigit() and gid.isdigit():
+            scratch += f",uid={uid},gid={gid}"
+        # The scratch is RAM the container's memory cgroup is charged for: the hard cap holds both.
+        memory = limits.memory + limits.disk if limits.memory else None
+        api = self._client.api
+        host_config = api.create_host_config(
+            network_mode="none",
+            mem_limit=memory,
+            memswap_limit=memory,  # same as mem_limit: no swap, so the limit is real
+            pids_limit=limits.pids,
+            nano_cpus=int(limits.cpus * 1e9) if limits.cpus else None,
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmpfs_size},mode=1777", CONTAINER_WORK_DIR: scratch},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            # The live attach stream is all moot reads: Docker keeps no copy (the report is binary).
+            log_config={"type": "none", "config": {}},
+        )
+        container = api.create_container(
             self.image,
             command,
             name=f"moot-exec-{uuid.uuid4().hex[:12]}",
-            labels={LABEL: "docker"},
+            labels=_owner_labels(),
             working_dir=CONTAINER_WORK_DIR,
             user=self.user,
             environment={"PYTHONUNBUFFERED": "1", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"},
-            network_mode="none",
-            mem_limit=limits.memory,
-            memswap_limit=limits.memory,  # same as mem_limit: no swap, so the limit is real
-            pids_limit=limits.pids,
-            read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmpfs_size},mode=1777"},
-            volumes={str(self.work_dir): {"bind": CONTAINER_WORK_DIR, "mode": "rw"}},
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            # Docker keeps a copy of all output in its log; bound it (we read the live stream).
-            log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": "1m", "max-file": "1"}),
-            stdin_open=False,
+            host_config=host_config,
+            stdin_open=True,
             tty=False,
         )
-        return container.id
+        # StdinOnce: when moot's attach closes (moot exits or dies), the runner sees the end of its stdin.
+        return container["Id"]
 
     def _remove(self, container_id: str) -> None:
         import docker.errors
@@ -236,22 +288,132 @@ class DockerExecutor(Executor):
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return None
 
-    @staticmethod
-    def _pump(stream, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
-        """Thread: move (stream, bytes) pairs from the blocking attach stream to the event loop."""
-        try:
-            for stdout, stderr in stream:
-                if stdout:
-                    loop.call_soon_threadsafe(queue.put_nowait, ("stdout", stdout))
-                if stderr:
-                    loop.call_soon_threadsafe(queue.put_nowait, ("stderr", stderr))
-        except Exception:
-            pass  # the stream was closed under us (cancel, kill): the run is over either way
-        finally:
+    def _pump(self, sock, scanner: TrailerScanner, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+        """Thread: move output from the attach socket to the event loop; at the runner's marker,
+        read its report and copy the scratch's new files back into the work dir."""
+        from docker.utils.socket import STDERR, frames_iter
+
+        def post(item) -> None:
             try:
-                loop.call_soon_threadsafe(queue.put_nowait, _END)
+                loop.call_soon_threadsafe(queue.put_nowait, item)
             except RuntimeError:
                 pass  # the loop is gone
+
+        def stdout_frames():
+            for stream, data in frames_iter(sock, tty=False):
+                if stream == STDERR:
+                    post(("stderr", data))
+                else:
+                    yield data
+
+        try:
+            frames = stdout_frames()
+            for data in frames:
+                shown = scanner.feed(data)
+                if shown:
+                    post(("stdout", shown))
+                if scanner.found:
+                    break
+            if not scanner.found:
+                held = scanner.flush()
+                if held:
+                    post(("stdout", held))
+                return
+            limits = self.limits
+            reader = FrameReader(scanner.rest, frames, limit=limits.disk + 1024 * (limits.files + 64))
+            try:
+                info = json.loads(reader.readline(1 << 16))
+            except ValueError:
+                info = None
+            if not isinstance(info, dict):
+                return
+            report = copy_back(reader, self.work_dir, limits.disk, limits.files, owner=self._copy_owner())
+            post(("report", (info, report)))
+            for _ in frames:  # the runner exits after its report
+                pass
+        except Exception:
+            pass  # the socket was closed under us (cancel, kill): the run is over either way
+        finally:
+            post(_END)
+
+    def _copy_owner(self) -> tuple[int, int] | None:
+        """Whom files copied back belong to: as root, the work dir's owner (a user's folder stays theirs)."""
+        if os.geteuid() != 0:
+            return None
+        info = self.work_dir.stat()
+        return None if info.st_uid == 0 else (info.st_uid, info.st_gid)
+
+    def _start(self, container_id: str) -> None:
+        import docker.errors
+
+        try:
+            self._client.api.start(container_id)
+        except docker.errors.APIError as exc:
+            if "executable file not found" in str(exc) or "no such file" in str(exc).lower():
+                raise ExecutorUnavailable(
+                    f"the Docker image {self.image!r} has no python3 on its PATH, which moot needs to run blocks "
+                    f"in it (a small runner copies the work dir in and out); use an image with Python, or leave "
+                    f"`image` unset") from None
+            raise
+
+    @staticmethod
+    def _send_seed(sock, work_dir: Path, seed, header: dict, script: tuple[str, bytes]) -> None:
+        """Thread: send the header and the seed to the runner's stdin (left open: its end means moot is gone)."""
+        raw = getattr(sock, "_sock", sock)
+        try:
+            send_seed(raw.sendall, work_dir, seed, header, script)
+        except OSError:
+            pass  # the container went away; the run reports how
+
+    def _result(self, block: CodeBlock, report, exit_code: int | None, state: dict, timed_out: bool,
+                collector: OutputCollector, started: float) -> tuple[list[OutputChunk], ExecutionResult]:
+        """The block's result from the runner's report (or, without one, from Docker's view)."""
+        limits = self.limits
+        reasons: list[str] = []
+        notes = ""
+        if report is not None:
+            info, copied = report
+            timed_out = timed_out or bool(info.get("timed_out"))
+            exit_code = info.get("exit")
+            error = info.get("error") or ""
+            if error.startswith("seed"):
+                reasons.append(f"the work dir does not fit its scratch ({error[6:]}; the disk limit is "
+                               f"{describe_size(limits.disk)}, the files limit {limits.files:,})")
+            elif error:
+                reasons.append(f"the code could not start ({error})")
+            if info.get("memory"):
+                reasons.append(f"out of memory (limit {describe_memory(limits.memory)})")
+            elif info.get("oom_kills") and exit_code == 137:
+                reasons.append(f"out of memory (limit {describe_memory(limits.memory)} for the code, "
+                               f"{describe_size(limits.disk)} for its files)" if limits.memory else "out of memory")
+            if info.get("free_files") == 0:
+                reasons.append(f"the block hit the files limit ({limits.files:,} files and folders)")
+            elif isinstance(info.get("free_bytes"), int) and info["free_bytes"] < 64 * 1024:
+                reasons.append(f"the block hit the disk limit ({describe_size(limits.disk)})")
+            notes = copied.note()
+        elif state.get("OOMKilled"):
+            reasons.append(f"out of memory (limit {describe_memory(limits.memory)})" if limits.memory else "out of memory")
+        if exit_code is None:
+            exit_code = int(state.get("ExitCode", 137) or 137) if not timed_out else 137
+        if timed_out:
+            reasons.insert(0, f"timeout after {describe_seconds(limits.timeout_s)}")
+        elif exit_code == 137 and not reasons:
+            reasons.append("killed (SIGKILL)")
+        if reasons and exit_code == 0:
+            exit_code = 1  # a limit was hit: the block failed, whatever the code said
+        chunks, output = collector.finish()
+        if notes:
+            chunks.append(OutputChunk(notes, "stderr"))
+            output += notes
+        return chunks, ExecutionResult(
+            exit_code=exit_code,
+            output=output,
+            duration_s=time.monotonic() - started,
+            timed_out=timed_out,
+            truncated=collector.truncated,
+            language=block.language,
+            killed_reason="; ".join(reasons) or None,
+        )
 
     async def run(self, block: CodeBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
         """Run one block in a new container; yields output chunks live, then one ExecutionResult."""
@@ -262,89 +424,69 @@ class DockerExecutor(Executor):
             yield unrunnable_result(block, problem)
             return
         await self.prepare()
+        limits = self.limits
         try:
-            script = write_script(self.work_dir, block)
-        except ExecutorError as exc:  # a planted link or FIFO where the script goes: this block fails
+            seed = await asyncio.to_thread(scan_work_dir, self.work_dir, limits.disk, limits.files)
+        except ExecutorError as exc:
             yield unrunnable_result(block, str(exc))
             return
-        command = ["python", "-u", script] if block.language == "python" else ["sh", script]
-        limits = self.limits
+        name = script_name(block)
+        command = ["python", "-u", name] if block.language == "python" else ["sh", name]
+        marker = f"\0moot-report-{secrets.token_hex(16)}\0"
+        header = {"command": command, "timeout": limits.timeout_s, "marker": marker, "script": name,
+                  "memory": limits.memory}
         started = time.monotonic()
-        deadline = started + limits.timeout_s
+        deadline = started + limits.timeout_s + _GRACE_S  # the runner keeps the timeout; this is the backstop
         collector = OutputCollector(limits.output)
+        scanner = TrailerScanner(marker.encode())
         container_id: str | None = None
-        stream = None
+        sock = None
         timed_out = False
+        report = None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         try:
-            container_id = await asyncio.to_thread(self._create, command)
+            container_id = await asyncio.to_thread(self._create, runner_command())
             self._active.add(container_id)
-            stream = await asyncio.to_thread(
-                self._client.api.attach, container_id, stream=True, logs=True, demux=True
-            )
-            pump = threading.Thread(target=self._pump, args=(stream, loop, queue), daemon=True, name="moot-docker-output")
-            pump.start()
-            await asyncio.to_thread(self._client.api.start, container_id)
+            sock = await asyncio.to_thread(
+                self._client.api.attach_socket, container_id, {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            threading.Thread(target=self._pump, args=(sock, scanner, loop, queue), daemon=True,
+                             name="moot-docker-output").start()
+            await asyncio.to_thread(self._start, container_id)
+            script = (name, block.code.encode("utf-8", "surrogatepass"))
+            threading.Thread(target=self._send_seed, args=(sock, self.work_dir, seed, header, script), daemon=True,
+                             name="moot-docker-seed").start()
 
-            # Stream output until the container closes its output or the time is up.
-            ended = False
+            # Stream output until the runner has reported and exited, or the backstop is reached.
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    timed_out = True
                     break
                 try:
                     item = await asyncio.wait_for(queue.get(), remaining)
                 except asyncio.TimeoutError:
-                    break
-                if item is _END:
-                    ended = True
-                    break
-                for chunk in collector.feed(item[1], item[0]):
-                    yield chunk
-
-            exit_code = await asyncio.to_thread(self._wait, container_id, deadline - time.monotonic())
-            if exit_code is None:
-                timed_out = True
-                await asyncio.to_thread(self._kill, container_id)
-                exit_code = await asyncio.to_thread(self._wait, container_id, 30)
-            # Whatever was printed before the end (or the kill) is still in the stream.
-            while not ended:
-                try:
-                    item = await asyncio.wait_for(queue.get(), 5)
-                except asyncio.TimeoutError:
-                    break
+                    continue
                 if item is _END:
                     break
+                if item[0] == "report":
+                    report = item[1]
+                    continue
                 for chunk in collector.feed(item[1], item[0]):
                     yield chunk
-            state = (await asyncio.to_thread(self._client.api.inspect_container, container_id))["State"]
-            if exit_code is None:
-                exit_code = int(state.get("ExitCode", 137))
-            killed_reason = None
             if timed_out:
-                killed_reason = f"timeout after {describe_seconds(limits.timeout_s)}"
-            elif state.get("OOMKilled"):
-                killed_reason = f"out of memory (limit {describe_memory(limits.memory)})" if limits.memory else "out of memory"
-            elif exit_code == 137:
-                killed_reason = "killed (SIGKILL)"
-            last_chunks, output = collector.finish()
+                await asyncio.to_thread(self._kill, container_id)
+            exit_code = await asyncio.to_thread(self._wait, container_id, 30)
+            state = (await asyncio.to_thread(self._client.api.inspect_container, container_id))["State"]
+            last_chunks, result = self._result(block, report, exit_code, state, timed_out, collector, started)
             for chunk in last_chunks:
                 yield chunk
             # Clean up before the last yield: a caller that stops at the result never resumes us.
-            _close_stream(stream)
-            stream = None
+            _close_socket(sock)
+            sock = None
             await asyncio.shield(asyncio.to_thread(self._remove, container_id))
             container_id = None
-            yield ExecutionResult(
-                exit_code=exit_code,
-                output=output,
-                duration_s=time.monotonic() - started,
-                timed_out=timed_out,
-                truncated=collector.truncated,
-                language=block.language,
-                killed_reason=killed_reason,
-            )
+            yield result
         except (ExecutorError, GeneratorExit, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -355,8 +497,8 @@ class DockerExecutor(Executor):
                 raise ExecutorError(f"Docker could not run the code block: {exc}") from exc
             raise
         finally:
-            if stream is not None:
-                _close_stream(stream)
+            if sock is not None:
+                _close_socket(sock)
             if container_id is not None:
                 # Shielded: a second cancellation must not leave the container behind.
                 await asyncio.shield(asyncio.to_thread(self._remove, container_id))

@@ -21,7 +21,7 @@ from pathlib import Path
 from ._results import ExecutorError, ExecutorUnavailable
 
 #: Bumped whenever the image's layout changes, so an image built by an older moot is rebuilt.
-IMAGE_LAYOUT_VERSION = "3"
+IMAGE_LAYOUT_VERSION = "4"
 _LAYOUT_ENV = f"MOOT_IMAGE_LAYOUT={IMAGE_LAYOUT_VERSION}"
 
 #: Where the image's Python finds its code, and the only writable place besides /tmp.
@@ -75,6 +75,13 @@ def _shared_libraries(paths: list[Path]) -> set[Path]:
             if match:
                 found.add(Path(match[1] or match[2]))
     return found
+
+
+def _dlopened_libraries(linked: set[Path]) -> set[Path]:
+    """Libraries glibc loads at run time rather than links: libgcc_s, from next to libc, which it
+    needs when a thread exits (without it threaded programs print "libgcc_s.so.1 must be installed")."""
+    return {lib.parent / "libgcc_s.so.1" for lib in linked
+            if lib.name.startswith("libc.so") and (lib.parent / "libgcc_s.so.1").is_file()}
 
 
 def _copy_file(src: Path, root: Path, dest: Path | None = None) -> None:
@@ -137,7 +144,8 @@ def assemble_root(root: Path, python: Path | None = None) -> str:
             _copy_file(Path(found), root, Path("/usr/bin") / tool)
             sources.append(Path(found))
 
-    for lib in _shared_libraries(sources):
+    linked = _shared_libraries(sources)
+    for lib in linked | _dlopened_libraries(linked):
         _copy_file(lib, root)
 
     etc = root / "etc"

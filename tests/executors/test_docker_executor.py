@@ -187,7 +187,9 @@ async def test_fork_bomb_is_stopped_at_the_pids_limit(make_docker, run_block):
         bomb = await run_block(executor, "sh", "bomb() { bomb | bomb & }; bomb; sleep 10\n")
     finally:
         watcher.cancel()
-    assert bomb.result.timed_out and bomb.result.exit_code == 137
+    # It fails (at the timeout, or sooner when its own `sleep` cannot fork), and the runner kills
+    # every process left in the container when it ends.
+    assert not bomb.result.succeeded
     assert peak - baseline < 32 + 100, f"{peak - baseline} new processes on the host during the bomb"
     # This process is unharmed: it can still start processes, and the bomb is gone.
     assert subprocess.run(["true"]).returncode == 0
