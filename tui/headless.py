@@ -7,6 +7,7 @@ notices, the stop reason and usage go to stderr. The exit code says how the run 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from dataclasses import dataclass, field
 
@@ -140,29 +141,59 @@ class ConsoleRenderer:
                                 style="dim"))
 
 
-async def drive(session, renderer: ConsoleRenderer, message: str | None = None) -> None:
-    """Stream one run of ``session`` through ``renderer`` (the session records every event)."""
-    async with session:
-        async for event in session.stream(message):
-            renderer(event)
+#: Signals that stop a run the way Ctrl+C does: running code is killed, containers removed.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+async def drive(session, renderer: ConsoleRenderer, message: str | None = None,
+                caught: list[int] | None = None) -> None:
+    """Stream one run of ``session`` through ``renderer`` (the session records every event).
+
+    SIGTERM and SIGHUP cancel the run like SIGINT does (asyncio's own handler), so leaving the
+    session closes its executors: running code is killed and containers removed before moot
+    exits. The first such signal is appended to ``caught``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    caught = [] if caught is None else caught
+
+    def stop(signum: int) -> None:
+        if not caught:  # a second signal must not cut the clean-up short
+            caught.append(signum)
+            task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        async with session:
+            async for event in session.stream(message):
+                renderer(event)
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 def run_session(session, renderer: ConsoleRenderer, err: Console, message: str | None = None) -> int:
     """Run ``session`` headless to its stop; the exit code comes from its outcome."""
     from moot.agents import exit_code
 
+    caught: list[int] = []
     try:
-        asyncio.run(drive(session, renderer, message))
-    except KeyboardInterrupt:
+        asyncio.run(drive(session, renderer, message, caught))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         renderer._end_line()
-        err.print(f"[yellow]moot: cancelled; resume it with `moot sessions resume {session.id}`[/]")
-        return EXIT_INTERRUPTED
+        how = f" by {signal.Signals(caught[0]).name}" if caught else ""
+        err.print(f"[yellow]moot: cancelled{how}; resume it with `moot sessions resume {session.id}`[/]")
+        return 128 + caught[0] if caught else EXIT_INTERRUPTED  # 143 for SIGTERM, 129 for SIGHUP
     except Exception as exc:  # the engine failed: the session is recorded as failed and can be resumed
         renderer._end_line()
         err.print(Text(f"moot: {type(exc).__name__}: {exc}", style="bold red"))
         renderer.summary()
         return EXIT_FAILED
     renderer.summary()
+    if caught:  # the session took the cancel in its stride and stopped: still say what stopped it
+        err.print(f"[yellow]moot: cancelled by {signal.Signals(caught[0]).name}; resume it with "
+                  f"`moot sessions resume {session.id}`[/]")
+        return 128 + caught[0]
     if session.outcome is not None and session.outcome.value != "completed":
         err.print(Text(f"outcome: {session.outcome.value}; resume it with `moot sessions resume {session.id}`",
                        style="yellow"))
