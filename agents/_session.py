@@ -24,6 +24,7 @@ recording. ``async with`` (or ``aclose()``) closes the executors, the backends a
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ from moot.backends.config import scripted_models
 from . import _models
 from ._agent import ConversableAgent
 from ._chat import ChatResult, ChatStream, Continuation
+from ._context import ChatStop
+from ._teamfile import CodeExecution, read_team_file, team_dirs
 from ._teams import BuiltTeam, Team, load_team, parse_team
 from .events import Event, NoticeEvent, Stopped
 from .outcome import Outcome
@@ -212,6 +215,48 @@ def _seek_models(registry: Any, events: list[dict[str, Any]]) -> None:
             continue
 
 
+# -- a session someone else recorded -------------------------------------------------------------
+
+APPROVAL_NEEDED = "approval_needed"  # the stop condition when an imported session's code waits for approval
+
+
+def is_imported(info: Any) -> bool:
+    """Whether a stored session came from someone else (``moot sessions import``; forks and
+    replays of it too): how its code ran is not taken from it."""
+    return bool(info is not None and (info.options or {}).get("imported"))
+
+
+def _own_team(name: str | None, models: ModelsConfig) -> Any:
+    """The user's own team file of this name (``./teams``, the user's teams, moot's), or None.
+    Only a bare name is looked up: a recorded name is never a path."""
+    if not name or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return None
+    for folder in team_dirs():
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return read_team_file(candidate, models)
+    return None
+
+
+def imported_team(info: Any, models: ModelsConfig) -> Team:
+    """The team of a session someone else recorded: names, models, prompts and chat settings as
+    recorded (its history needs them), but each member's code execution (executor, work dir,
+    limits, image, environment) from the user's own team of the same name, else the defaults;
+    never from the record. A member that did not run code in the record does not run code now."""
+    source = f"session {info.id} (team {info.team_name or '?'}, imported)"
+    recorded = parse_team(info.team_text, source, models)
+    own = _own_team(info.team_name, models)
+    members = []
+    for m in recorded.spec.members:
+        if m.code_execution:
+            mine = next((o for o in own.members if o.name == m.name), None) if own is not None else None
+            code = mine.code_execution if mine is not None and mine.code_execution else CodeExecution()
+            m = m.model_copy(update={"code_execution": code})
+        members.append(m)
+    spec = recorded.spec.model_copy(update={"members": members})
+    return Team(spec=spec, source=source, name=recorded.name, text=info.team_text)
+
+
 # -- the session --------------------------------------------------------------------------------
 
 class Session:
@@ -220,7 +265,8 @@ class Session:
 
     def __init__(self, team: Team, models: ModelsConfig, *, store: Any, recorder: Any, task: str | None,
                  options: dict[str, Any], ask_human: AskHuman | None = None, approve: Approve | None = None,
-                 approve_code: str = "none", continuation: Continuation | None = None, info: Any = None):
+                 approve_code: str = "none", continuation: Continuation | None = None, info: Any = None,
+                 imported: bool = False, approve_imported_code: bool = False):
         self.team = team
         self.models = models
         self.store = store
@@ -235,6 +281,9 @@ class Session:
         self._ask_human = ask_human
         self._approve = approve
         self._approve_code = approve_code
+        # Someone else's record: its first code block waits for approval (or the explicit flag).
+        self.imported = imported
+        self._imported_pending = imported and not approve_imported_code
         self._stop = ExternalStop()
         self._injected: list[str] = []
         self._steer()
@@ -252,7 +301,8 @@ class Session:
     def start(cls, team: Team | str, task: str | None = None, *, models: Any = None, store: Any = None,
               record: bool = True, executor: str | None = None, work_dir: str | None = None,
               human_input_mode: str | None = None, title: str | None = None, ask_human: AskHuman | None = None,
-              approve: Approve | None = None, approve_code: str = "none") -> Session:
+              approve: Approve | None = None, approve_code: str = "none", imported: bool = False,
+              approve_imported_code: bool = False) -> Session:
         """A new session of ``team`` (a ``Team``, a name or a path) for ``task``.
 
         ``models``: a models.toml path or ``ModelsConfig`` (default: the lookup order).
@@ -260,6 +310,9 @@ class Session:
         every member's code execution; ``human_input_mode`` the user proxy's. ``ask_human(agent,
         prompt)`` answers for the human; ``approve(agent, block)`` is asked before a code block
         runs, for ``approve_code`` "local" (blocks run by the local executor), "all" or "none".
+        ``imported``: the task and replies come from someone else's record (a replay of an
+        imported session): the first code block waits for ``approve``, or needs
+        ``approve_imported_code``, else the chat stops before running it.
         """
         config = _models_config(models)
         if isinstance(team, str):
@@ -275,14 +328,23 @@ class Session:
             recorder = store.recorder(title=title or first_line, team=team, task=task, models=config,
                                       options=options)
         return cls(team, config, store=store, recorder=recorder, task=task, options=options, ask_human=ask_human,
-                   approve=approve, approve_code=approve_code)
+                   approve=approve, approve_code=approve_code, imported=imported,
+                   approve_imported_code=approve_imported_code)
 
     @classmethod
     def open(cls, session_id: str, *, store: Any = None, models: Any = None, human_input_mode: str | None = None,
              executor: str | None = None, work_dir: str | None = None, ask_human: AskHuman | None = None,
-             approve: Approve | None = None, approve_code: str = "none") -> Session:
+             approve: Approve | None = None, approve_code: str = "none",
+             approve_imported_code: bool = False) -> Session:
         """A recorded session, rebuilt and restored so that it can go on (``stream()``).
-        Raises ``SessionBusy`` when another process runs it."""
+        Raises ``SessionBusy`` when another process runs it.
+
+        A session someone else recorded (``is_imported``) never says how code runs: the
+        executor, work dir and limits come from the user's own team of that name
+        (``imported_team``) and from ``executor``/``work_dir``; its models from ``models`` or the
+        lookup order. Its first code block waits for ``approve`` (whatever ``approve_code``
+        says), or runs only with ``approve_imported_code``; otherwise the chat stops before it
+        (condition ``approval_needed``, a failed run that can be resumed)."""
         from moot.memory import SessionStoreError  # here: the store's module is not needed to import the engine
 
         store = _open_store(store)
@@ -291,15 +353,21 @@ class Session:
             store.release(store.acquire(info.id))  # raises SessionBusy naming the process
         if not info.team_text:
             raise SessionStoreError(f"session {info.id} has no team file recorded, so it cannot be rebuilt")
-        config = _models_config(models, info)
-        team = parse_team(info.team_text, f"session {info.id} (team {info.team_name or '?'})", config)
-        options = {k: v for k, v in (info.options or {}).items() if k in ("executor", "work_dir", "human_input_mode")}
+        imported = is_imported(info)
+        config = _models_config(models, None if imported else info)
+        if imported:
+            team = imported_team(info, config)
+        else:
+            team = parse_team(info.team_text, f"session {info.id} (team {info.team_name or '?'})", config)
+        recorded_keys = ("human_input_mode",) if imported else ("executor", "work_dir", "human_input_mode")
+        options = {k: v for k, v in (info.options or {}).items() if k in recorded_keys}
         options.update({k: v for k, v in {"executor": executor, "work_dir": work_dir,
                                           "human_input_mode": human_input_mode}.items() if v is not None})
         recorder = store.recorder(session_id=info.id, secret_names=_key_names(config))  # takes the session's lock
         try:
             session = cls(team, config, store=store, recorder=recorder, task=info.task, options=options,
-                          ask_human=ask_human, approve=approve, approve_code=approve_code, info=info)
+                          ask_human=ask_human, approve=approve, approve_code=approve_code, info=info,
+                          imported=imported, approve_imported_code=approve_imported_code)
             events = store.events(info.id)
             if any(e["type"] == "message" for e in events):
                 try:
@@ -389,6 +457,8 @@ class Session:
             if self._approve is not None and kind is not None and (
                     self._approve_code == "all" or (self._approve_code == "local" and kind == "local")):
                 agent.code_approval = self._approval_for(agent.name)
+            if self._imported_pending and kind is not None:
+                agent.code_approval = self._imported_gate(agent.name, agent.code_approval)
         condition = built.chat_kwargs.get("termination")
         built.chat_kwargs["termination"] = self._stop if condition is None else condition | self._stop
         if built.groupchat is not None:
@@ -409,6 +479,23 @@ class Session:
                 return "skip"
             assert self._approve is not None
             return await self._approve(name, block)
+        return approve
+
+    def _imported_gate(self, name: str, then: Callable[[Any], Awaitable[Any]] | None) -> Callable[[Any], Awaitable[Any]]:
+        """Approval for a session someone else recorded: until the user lets one block run, every
+        block waits for ``approve``; with no one to ask, the chat stops before the block runs."""
+        async def approve(block: Any) -> Any:
+            if not self._imported_pending:
+                return "run" if then is None else await then(block)
+            if self._approve is None:
+                sid = self.id or "ID"
+                raise ChatStop(f"session {sid} was recorded by someone else (imported), so its first code block "
+                               f"is not run without your approval: read it (moot sessions show {sid}), then go on "
+                               f"with `moot sessions resume {sid} --approve-imported-code`", APPROVAL_NEEDED)
+            answer = await self._approval_for(name)(block)
+            if answer not in (None, "skip"):
+                self._imported_pending = False
+            return answer
         return approve
 
     # -- running
@@ -661,9 +748,13 @@ class ReplayResult:
 
 
 async def a_replay_session(session_id: str, *, store: Any = None, on_event: Callable[[Event], Any] | None = None,
-                           record: bool = True) -> ReplayResult:
+                           record: bool = True, approve_imported_code: bool = False) -> ReplayResult:
     """Run a recorded session again with every model replaced by the scripted backend serving the
-    recorded replies (and the human's recorded answers), and compare the transcripts."""
+    recorded replies (and the human's recorded answers), and compare the transcripts.
+
+    The replay of a session someone else recorded runs its code as ``Session.open`` would: the
+    executor and work dir from the user's own team, the first block only with
+    ``approve_imported_code``."""
     store = _open_store(store)
     info = store.get(session_id)
     events = store.events(info.id)
@@ -680,7 +771,9 @@ async def a_replay_session(session_id: str, *, store: Any = None, on_event: Call
                              default=default or names[0], source=f"replay of session {info.id}")
     if not info.team_text:
         raise ValueError(f"session {info.id} has no team file recorded, so it cannot be replayed")
-    team = parse_team(info.team_text, f"session {info.id} (team {info.team_name or '?'})", config)
+    imported = is_imported(info)
+    team = imported_team(info, config) if imported else parse_team(
+        info.team_text, f"session {info.id} (team {info.team_name or '?'})", config)
     answers: dict[str, list[str]] = {}
     for e in events:
         if e["type"] == "human_reply":
@@ -690,14 +783,15 @@ async def a_replay_session(session_id: str, *, store: Any = None, on_event: Call
         queue = answers.get(agent, [])
         return queue.pop(0) if queue else "exit"
 
-    options = {k: v for k, v in (info.options or {}).items() if k in ("executor", "work_dir")}
+    options = {} if imported else {k: v for k, v in (info.options or {}).items() if k in ("executor", "work_dir")}
     first = next((e for e in events if e["type"] == "message"), None)
     task = first.get("content") if first is not None else info.task
     replay_events: list[dict[str, Any]] = []
     # the replay's session has its own registry, of the scripted models
     session = Session.start(
         team, task, models=config, store=store, record=record, title=f"replay of {info.title or info.id}",
-        human_input_mode="ALWAYS" if answers else None, ask_human=recorded if answers else None, **options)
+        human_input_mode="ALWAYS" if answers else None, ask_human=recorded if answers else None,
+        imported=imported, approve_imported_code=approve_imported_code, **options)
     if record:
         store.update(session.id, team_name=info.team_name, team_text=info.team_text,
                      default_model=info.default_model, options={**(info.options or {}), "replay_of": info.id})

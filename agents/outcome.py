@@ -51,6 +51,7 @@ _TABLE: dict[str, Outcome] = {
     "error": Outcome.FAILED,
     "backend_error": Outcome.FAILED,
     "executor_unavailable": Outcome.FAILED,
+    "approval_needed": Outcome.FAILED,  # an imported session's code, not run without approval: resumable
     "summary_error": Outcome.FAILED,
     "cancelled": Outcome.CANCELLED,
     "ExternalStop": Outcome.CANCELLED,

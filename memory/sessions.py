@@ -270,6 +270,9 @@ def _dumps(data: Any) -> str:
 
 EXPORT_FORMAT = "moot-session"
 EXPORT_VERSION = 1
+# The recorded options an import keeps: none of them says how or where code runs.
+IMPORTED_OPTIONS = ("human_input_mode", "replay_of")
+_IMPORTED_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 def _read_export(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -277,6 +280,8 @@ def _read_export(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SessionStoreError(f"not a moot session export: not JSON ({exc})") from None
+    except RecursionError:
+        raise SessionStoreError("not a moot session export: arrays or objects nested too deeply to read") from None
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise SessionStoreError("not a moot session export: no \"format\": \"moot-session\" at the top")
     if not isinstance(data.get("version"), int) or data["version"] > EXPORT_VERSION:
@@ -624,9 +629,19 @@ class SessionStore:
 
     @_reports_damage
     def import_json(self, text: str) -> str:
-        """Import a JSON export; returns the id (the original one unless it is taken)."""
+        """Import a JSON export; returns the id (the original one unless it is taken).
+
+        An export is someone else's record, so how its code ran is not kept: the session is marked
+        ``options["imported"]`` and its executor and work dir are dropped. Resuming it takes those
+        from the user's own team and flags, and its first code block waits for approval."""
         meta, events = _read_export(text)
-        sid = meta.get("id") or uuid.uuid4().hex[:12]
+        if not isinstance(meta, dict):
+            raise SessionStoreError("not a moot session export: \"session\" must be an object")
+        given = meta.get("options") if isinstance(meta.get("options"), dict) else {}
+        options: dict[str, Any] = {k: v for k, v in given.items() if k in IMPORTED_OPTIONS and isinstance(v, str)}
+        options["imported"] = {"at": time.time(), "id": str(meta.get("id") or "")[:64]}
+        sid = meta.get("id") if isinstance(meta.get("id"), str) and _IMPORTED_ID.fullmatch(meta["id"]) else None
+        sid = sid or uuid.uuid4().hex[:12]  # an id names a lock file: never a path
         if self.db.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)).fetchone():
             sid = uuid.uuid4().hex[:12]
         outcome = meta.get("outcome") if meta.get("outcome") in OUTCOMES else None
@@ -640,7 +655,7 @@ class SessionStore:
             session_id=sid, title=meta.get("title") or "", team_name=meta.get("team_name"),
             team_text=meta.get("team_text"), task=meta.get("task"), models_source=meta.get("models_source"),
             models_text=meta.get("models_text"), default_model=meta.get("default_model"),
-            options=meta.get("options") or {}, status=status, root_chat_id=meta.get("root_chat_id"), outcome=outcome)
+            options=options, status=status, root_chat_id=meta.get("root_chat_id"), outcome=outcome)
         self.update(sid, stop_reason=meta.get("stop_reason"), stop_condition=meta.get("stop_condition"),
                     interrupted_message_id=meta.get("interrupted_message_id"),
                     created=meta.get("created") or time.time(), updated=meta.get("updated") or time.time())

@@ -152,7 +152,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
                        f"Go on with a message: moot sessions resume {info.id} --message TEXT, or fork it at a "
                        f"message: moot sessions fork {info.id} --at N", style="red"))
         return EXIT_FAILED
-    session = Session.open(info.id, store=store, models=args.models, human_input_mode=mode)
+    session = Session.open(info.id, store=store, models=args.models, human_input_mode=mode, executor=args.executor,
+                           work_dir=args.work_dir, approve_imported_code=args.approve_imported_code)
+    if session.imported:
+        err.print(Text(f"session {info.id} was imported: its code runs where your own team {session.team.name[:40]!r} "
+                       f"and your flags say, never where the record says"
+                       + ("" if args.approve_imported_code else "; its first code block waits for "
+                          "--approve-imported-code"), style="yellow"))
     what = "with a new message" if args.message is not None else "where it stopped"
     err.print(Text(f"session {info.id} goes on {what} (last run: {info.outcome or info.status}: "
                    f"{info.stop_reason or '-'})", style="dim"))
@@ -185,7 +191,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .headless import ConsoleRenderer
 
     renderer = ConsoleRenderer(out, err) if not args.quiet else None
-    outcome = asyncio.run(a_replay_session(args.id, store=_store(), on_event=renderer))
+    outcome = asyncio.run(a_replay_session(args.id, store=_store(), on_event=renderer,
+                                           approve_imported_code=args.approve_imported_code))
     if renderer is not None:
         renderer.summary()
     if outcome.identical:
@@ -249,6 +256,10 @@ def add_sessions_commands(subparsers) -> None:
     p.add_argument("--message", "-m", metavar="TEXT",
                    help="continue the same chat with this message (as typing it in the app); works after any stop")
     p.add_argument("--human-input", choices=("ALWAYS", "TERMINATE", "NEVER"))
+    p.add_argument("--executor", choices=("docker", "local"), help="where code runs (overrides the team file)")
+    p.add_argument("--work-dir", help="the folder code runs in (overrides the team file)")
+    p.add_argument("--approve-imported-code", action="store_true",
+                   help="an imported session: run its code blocks without asking (read them first: sessions show)")
     p.set_defaults(func=_guard(cmd_resume))
 
     p = sub.add_parser("fork", help="a new session from a session's message (prints its id)")
@@ -260,6 +271,8 @@ def add_sessions_commands(subparsers) -> None:
     p = sub.add_parser("replay", help="run a session again on the scripted backend (its recorded replies) and compare")
     p.add_argument("id")
     p.add_argument("-q", "--quiet", action="store_true", help="only say whether the transcript is identical")
+    p.add_argument("--approve-imported-code", action="store_true",
+                   help="an imported session: run its recorded code blocks (read them first: sessions show)")
     p.set_defaults(func=_guard(cmd_replay))
 
     p = sub.add_parser("delete", help="delete a session and its events")
