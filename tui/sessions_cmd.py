@@ -256,7 +256,7 @@ def add_sessions_commands(subparsers) -> None:
     p.add_argument("--message", "-m", metavar="TEXT",
                    help="continue the same chat with this message (as typing it in the app); works after any stop")
     p.add_argument("--human-input", choices=("ALWAYS", "TERMINATE", "NEVER"))
-    p.add_argument("--executor", choices=("docker", "local"), help="where code runs (overrides the team file)")
+    p.add_argument("--executor", choices=("docker", "sandbox", "local"), help="where code runs (overrides the team file)")
     p.add_argument("--work-dir", help="the folder code runs in (overrides the team file)")
     p.add_argument("--approve-imported-code", action="store_true",
                    help="an imported session: run its code blocks without asking (read them first: sessions show)")
