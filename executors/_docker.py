@@ -80,7 +80,7 @@ def remove_orphans(client) -> list[str]:
         except docker.errors.DockerException:
             continue
         name = (info.get("Names") or [info["Id"][:12]])[0].lstrip("/")
-        lines.append(f"removed the Docker container {name}, left running by moot process {pid}, which is gone")
+        lines.append(f"removed the Docker container {name}, left behind by moot process {pid}, which is gone")
     return lines
 
 

@@ -305,3 +305,39 @@ def test_moot_run_killed_with_sigterm_mid_block_leaves_no_container(tmp_path, pr
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "cancelled by SIGTERM" in err
     assert docker_containers.containers.list(all=True) == []
+
+
+KILLED = """
+import asyncio, sys
+from moot.executors import CodeBlock, DockerExecutor, Limits, docker_client
+
+async def main():
+    executor = DockerExecutor(sys.argv[1], client=docker_client(sys.argv[2]), image=sys.argv[3], limits=Limits(timeout_s=100))
+    async for item in executor.run(CodeBlock("python", "import time\\nprint('up', flush=True)\\ntime.sleep(100)\\n")):
+        print(item, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_moot_killed_with_sigkill_leaves_a_stopped_container_the_next_start_removes(tmp_path, private_docker,
+                                                                                       docker_containers):
+    process = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path / "work"), private_docker.host,
+                                private_docker.image], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "up" in process.stdout.readline()
+        process.kill()  # no clean-up at all
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # The runner sees its stdin end and stops everything in the container...
+    deadline = time.monotonic() + 30
+    while docker_containers.containers.list() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert docker_containers.containers.list() == []
+    assert len(docker_containers.containers.list(all=True)) == 1
+    # ... and the next moot removes the stopped container, saying so.
+    executor = _docker(private_docker, tmp_path / "work")
+    assert docker_containers.containers.list(all=True) == []
+    assert len(executor.notices) == 1 and f"moot process {process.pid}, which is gone" in executor.notices[0]
