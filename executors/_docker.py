@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import socket
-import stat
 import threading
 import time
 import uuid
