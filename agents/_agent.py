@@ -732,8 +732,9 @@ class ConversableAgent(Agent):
         sink = run.sink if run is not None else None
         delta_sink = sink if deltas else None
         completion: Completion | None = None
+        stream = llm.stream(view, **kwargs)
         try:
-            async for item in llm.stream(view, **kwargs):
+            async for item in stream if run is None or not run.stops else run.bounded(stream):
                 kind = type(item)
                 if kind is Delta:
                     if run is not None:
@@ -748,7 +749,8 @@ class ConversableAgent(Agent):
                     completion = item
                 elif isinstance(item, Notice):
                     if run is not None:
-                        run.emit(NoticeEvent(run.chat_id, agent=self.name, text=item.text, kind=item.kind))
+                        run.emit(NoticeEvent(run.chat_id, agent=self.name, text=item.text, kind=item.kind,
+                                             message_id=mid))
         except (BackendError, ConfigError) as exc:
             raise ChatStop(f"{self.name}: the model failed: {exc}", "backend_error") from exc
         if completion is None:

@@ -7,10 +7,11 @@ every call. Nested chats get their own run whose events go to the same sink.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from moot.backends import Usage
@@ -86,6 +87,36 @@ class ChatRun:
             if handle.is_set():
                 return handle
         return None
+
+    def bounded(self, stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """``stream`` (a model call's), stopped with a ``ChatStop`` when the first time limit among
+        the stop handles (a team's ``[termination] timeout_s``) passes, even while nothing arrives;
+        ``stream`` itself when there is none."""
+        limits = [h for h in self.stops if hasattr(h, "deadline")]
+        if not limits:
+            return stream
+        return _until(stream, min(limits, key=lambda h: h.deadline()))
+
+
+async def _until(stream: AsyncIterator[Any], limit: Any) -> AsyncIterator[Any]:
+    """``stream`` under one deadline for the whole call: one ``asyncio.timeout``, held off while an
+    item is handed on (a caller that stops there must not be cancelled later)."""
+    loop = asyncio.get_running_loop()
+    when = loop.time() + limit.deadline() - time.monotonic()
+    timer = asyncio.timeout_at(when)
+    try:
+        async with timer:
+            async for item in stream:
+                timer.reschedule(None)
+                yield item
+                timer.reschedule(when)
+    except TimeoutError:
+        if not timer.expired():
+            raise
+        reason, condition = limit.interrupt()
+        raise ChatStop(reason, condition) from None
+    finally:
+        await stream.aclose()
 
 
 def current_run() -> ChatRun | None:

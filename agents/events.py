@@ -249,12 +249,15 @@ class UsageReport(Event):
 @dataclass(slots=True)
 class NoticeEvent(Event):
     """Something worth showing that is not part of the conversation: a backend retry or
-    fallback, an unavailable executor, a repaired tool call."""
+    fallback, an unavailable executor, a repaired tool call, a reply cut off (kind
+    ``truncated``: the stream closed before the model said it was done). ``message_id`` names
+    the message a model call's notice is about (its reply's id), when there is one."""
 
     type: ClassVar[str] = "notice"
     agent: str
     text: str
     kind: str = "info"
+    message_id: str | None = None
 
 
 @dataclass(slots=True)

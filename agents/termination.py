@@ -210,6 +210,10 @@ class Timeout(TerminationCondition):
     def is_set(self) -> bool:
         return time.monotonic() - self._started >= self.seconds
 
+    def deadline(self) -> float:
+        """When the limit passes, on the ``time.monotonic()`` clock (a model call is stopped then)."""
+        return self._started + self.seconds
+
     def interrupt_fired(self) -> Fired | None:
         if self.is_set():
             return Fired(f"the time limit of {self.seconds:g} s passed", "Timeout")

@@ -8,7 +8,8 @@ the session store keeps them) and keeps a list of turn values:
 - ``MessageTurn``: one message (agent, recipient, content, ids, the speaker-selection reason, memory
   notes, its tool calls with their results, the code runs it caused). While its reply streams in
   (``TokenDelta``) it is *partial*; a partial turn whose stream ended without its message (the
-  chat stopped, the process died) is *interrupted*.
+  chat stopped, the process died) is *interrupted*. A posted message whose stream closed before
+  the model said it was done (a ``truncated`` notice names it) is *truncated*.
 - ``ExecutionTurn``: one code run (code, language, live output, exit code, duration), linked to
   the message whose code it runs.
 - ``ToolResultTurn``: what a tool call returned, linked to the message that asked for it.
@@ -146,6 +147,7 @@ class MessageTurn(_Value):
     streamed: bool = False  # its text arrived as token deltas
     partial: bool = True  # no message posted (yet)
     interrupted: bool = False  # the stream ended without the message
+    truncated: bool = False  # posted, but the model's stream closed before the reply was finished
     cut_reason: str = ""  # why it was interrupted
     _parts: list[str] = field(default_factory=list, repr=False)
 
@@ -283,6 +285,7 @@ class Transcript:
         self._code_message: str | None = None  # the last posted message holding a code block
         self._posted = 0
         self._open: dict[str, MessageTurn] = {}  # partial turns, by message id
+        self._truncated: set[str] = set()  # ids of messages a "truncated" notice named before they began
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -393,6 +396,9 @@ class Transcript:
         turn.partial = turn.interrupted = False
         turn.cut_reason = ""
         turn.recipient, turn.role, turn.content, turn.number = e.recipient, e.role, e.content, self._posted
+        if self._truncated and e.message_id in self._truncated:
+            self._truncated.discard(e.message_id)
+            turn.truncated = True
         turn._parts.clear()
         for call in e.tool_calls:
             fn = call.get("function") or {}
@@ -456,6 +462,12 @@ class Transcript:
         changes: list[Change] = []
         if e.kind in _RUN_STARTS:  # and the reply streaming when the last run ended is not coming
             changes = self._new_run()
+        elif e.kind == "truncated" and e.message_id:  # the reply it names is marked, now or once it begins
+            turn = self.messages.get(e.message_id)
+            if turn is not None:
+                turn.truncated = True
+            else:
+                self._truncated.add(e.message_id)
         changes.insert(0, self._add(NoticeTurn(e.kind or "info", e.chat_id, e.agent, e.text,
                                                depth=self.depth(e.chat_id), run=self.run, ts=e.ts)))
         return changes
@@ -556,7 +568,8 @@ def _message_md(t: MessageTurn) -> list[str]:
         out.append(f"## {t.agent} (interrupted)")
     else:
         nested = " *(nested chat)*" if t.depth else ""
-        out.append(f"## {t.number}. {t.agent} → {t.recipient}{nested}")
+        cut = " (truncated)" if t.truncated else ""
+        out.append(f"## {t.number}. {t.agent} → {t.recipient}{nested}{cut}")
     out.append("")
     if t.selection is not None:
         out += [f"*{t.selection.note}*", ""]
@@ -571,6 +584,8 @@ def _message_md(t: MessageTurn) -> list[str]:
         out += [*([""] if t.content or i else []), f"**Tool call** `{call.name}`:", "", _fence(call.arguments, "json")]
     if t.empty:
         out.append("*(empty message)*")
+    if t.truncated:
+        out += ["", "*(truncated: the model's stream closed before this reply was finished)*"]
     return out
 
 

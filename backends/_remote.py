@@ -1,13 +1,16 @@
-"""What the backends that talk to a server share: the choice schema, error wording, key hygiene."""
+"""What the backends that talk to a server share: the choice schema, error wording, key hygiene,
+the deadline of a streamed call, and the notice of a reply cut off."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import BackendError
+from ._errors import BackendError, BackendTimeout
+from ._types import Notice
 
 # Words servers use when the prompt does not fit (OpenAI, vLLM, llama.cpp, Ollama, Anthropic).
 _CONTEXT_WORDS = re.compile(
@@ -82,3 +85,57 @@ def server_message(body: Any, fallback: str = "") -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()[:300]
     return fallback
+
+
+class Watchdog:
+    """The one deadline of a streamed call: ``timeout_s`` for the first real delta, then
+    ``timeout_s`` for each gap between real deltas, however many bytes arrive meanwhile (an HTTP
+    read timeout starts again on every byte, so SSE keep-alive comments, pings and empty chunks
+    would keep a silent model going for ever).
+
+    ``async with Watchdog(backend, where) as watch:`` around the call; ``watch.hold()`` before a
+    delta is handed on (the caller's time is not the server's), ``watch.rearm()`` after it, and
+    after a real delta that is not handed on. Expiry raises ``BackendTimeout`` naming the model,
+    ``where`` and the limit. One ``asyncio.timeout``, rescheduled: no task or timer per delta.
+    """
+
+    __slots__ = ("seconds", "model", "where", "began", "_timer", "_loop")
+
+    def __init__(self, seconds: float, model: str, where: str):
+        self.seconds = seconds
+        self.model = model
+        self.where = where
+        self.began = False  # a real delta arrived
+
+    async def __aenter__(self) -> Watchdog:
+        self._loop = asyncio.get_running_loop()
+        self._timer = asyncio.timeout_at(self._loop.time() + self.seconds)
+        await self._timer.__aenter__()
+        return self
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        try:
+            await self._timer.__aexit__(kind, exc, tb)
+        except TimeoutError:
+            if not self._timer.expired():
+                raise
+            if self.began:
+                what = f"the reply from {self.where} stalled: nothing new for {self.seconds:g} s"
+            else:
+                what = f"no reply from {self.where} began within {self.seconds:g} s"
+            raise BackendTimeout(f"{what} (keep-alives do not count; raise timeout_s in models.toml if the model "
+                                 f"is just slow)", model=self.model) from None
+
+    def hold(self) -> None:
+        self._timer.reschedule(None)
+
+    def rearm(self) -> None:
+        self.began = True
+        self._timer.reschedule(self._loop.time() + self.seconds)
+
+
+def truncated_notice(model: str, where: str, missing: str) -> Notice:
+    """What a stream that closed mid-reply (no ``missing``) is reported with; the completion's
+    finish reason is then ``"truncated"``."""
+    return Notice(f"model {model!r}: the reply was cut off: the stream from {where} closed without {missing}; "
+                  f"what arrived is kept, marked truncated", "truncated")

@@ -26,7 +26,16 @@ from ._errors import (
     ConfigError,
     ContextOverflow,
 )
-from ._remote import PLACEHOLDER_KEY, choice_schema, mentions_context_overflow, permanent, scrub, server_message
+from ._remote import (
+    PLACEHOLDER_KEY,
+    Watchdog,
+    choice_schema,
+    mentions_context_overflow,
+    permanent,
+    scrub,
+    server_message,
+    truncated_notice,
+)
 from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
 from .config import ModelConfig
 
@@ -185,37 +194,49 @@ class AnthropicBackend(Backend):
         blocks: dict[int, dict[str, str]] = {}  # tool_use blocks by index: id, name, json
         usage = Usage()
         stop: str | None = None
-        started = False
+        started = finished = False
         stream = None
         try:
-            stream = await client.messages.create(**request)
-            async for event in stream:
-                kind = event.type
-                if kind == "message_start":
-                    started = True
-                    u = event.message.usage
-                    cached = getattr(u, "cache_read_input_tokens", None) or 0
-                    created = getattr(u, "cache_creation_input_tokens", None) or 0
-                    usage = Usage(prompt_tokens=(u.input_tokens or 0) + cached + created,
-                                  completion_tokens=u.output_tokens or 0, cached_tokens=cached)
-                elif kind == "content_block_start":
-                    block = event.content_block
-                    if block.type == "tool_use":
-                        blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
-                elif kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        text.append(delta.text)
-                        if not forced:
-                            yield Delta(delta.text)
-                    elif delta.type == "input_json_delta" and event.index in blocks:
-                        blocks[event.index]["json"] += delta.partial_json
-                        if forced == JSON_TOOL and not wrapped and delta.partial_json:
-                            yield Delta(delta.partial_json)
-                elif kind == "message_delta":
-                    stop = event.delta.stop_reason or stop
-                    if event.usage is not None and event.usage.output_tokens is not None:
-                        usage.completion_tokens = event.usage.output_tokens  # the running total
+            async with Watchdog(self.config.timeout_s, self.name, self.url) as watch:
+                stream = await client.messages.create(**request)
+                async for event in stream:
+                    kind = event.type
+                    if kind == "message_start":
+                        started = True
+                        u = event.message.usage
+                        cached = getattr(u, "cache_read_input_tokens", None) or 0
+                        created = getattr(u, "cache_creation_input_tokens", None) or 0
+                        usage = Usage(prompt_tokens=(u.input_tokens or 0) + cached + created,
+                                      completion_tokens=u.output_tokens or 0, cached_tokens=cached)
+                    elif kind == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                            watch.rearm()
+                    elif kind == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta":
+                            if delta.text:
+                                text.append(delta.text)
+                                if not forced:
+                                    watch.hold()
+                                    yield Delta(delta.text)
+                                watch.rearm()
+                        elif delta.type == "input_json_delta" and event.index in blocks:
+                            if delta.partial_json:
+                                blocks[event.index]["json"] += delta.partial_json
+                                if forced == JSON_TOOL and not wrapped:
+                                    watch.hold()
+                                    yield Delta(delta.partial_json)
+                                watch.rearm()
+                        elif getattr(delta, "thinking", None):
+                            watch.rearm()  # the model is thinking: it is writing, if not the reply
+                    elif kind == "message_delta":
+                        stop = event.delta.stop_reason or stop
+                        if event.usage is not None and event.usage.output_tokens is not None:
+                            usage.completion_tokens = event.usage.output_tokens  # the running total
+                    elif kind == "message_stop":
+                        finished = True
         except BackendError:
             raise
         except Exception as exc:
@@ -225,8 +246,10 @@ class AnthropicBackend(Backend):
                 await stream.close()
         if not started:
             raise BadResponse(f"{self.url} answered, but not with a Messages API stream", model=self.name)
+        if not finished:  # the stream closed cleanly mid-reply
+            yield truncated_notice(self.name, self.url, "message_stop")
         calls = tuple(ToolCall(id=b["id"], name=b["name"], arguments=b["json"] or "{}") for _, b in sorted(blocks.items()))
-        reason: FinishReason = _FINISH.get(stop or "end_turn", "stop")
+        reason: FinishReason = _FINISH.get(stop or "end_turn", "stop") if finished else "truncated"
         content = "".join(text)
         if forced:
             answer = next((c for c in calls if c.name == forced), None)

@@ -29,7 +29,16 @@ from ._errors import (
     BadResponse,
     ContextOverflow,
 )
-from ._remote import choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
+from ._remote import (
+    Watchdog,
+    choice_schema,
+    chosen,
+    mentions_context_overflow,
+    permanent,
+    scrub,
+    server_message,
+    truncated_notice,
+)
 from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, Usage
 from .config import ModelConfig
 
@@ -153,30 +162,35 @@ class OllamaBackend(Backend):
         parts = 0
         stream = None
         try:
-            stream = await client.chat(
-                model=self.config.model or "",
-                messages=to_ollama_messages(messages),
-                tools=[t.to_openai() for t in offered] or None,
-                stream=True,
-                format=schema,
-                options=self._options(max_tokens, temperature),
-            )
-            async for part in stream:
-                parts += 1
-                message = part.message
-                if message.content:
-                    text.append(message.content)
-                    if not choices:
-                        yield Delta(message.content)
-                for call in message.tool_calls or ():
-                    calls.append(ToolCall(
-                        id=getattr(call, "id", None) or f"call_{len(calls)}",
-                        name=call.function.name,
-                        arguments=json.dumps(dict(call.function.arguments or {})),
-                    ))
-                if part.done:
-                    done_reason = part.done_reason or "stop"
-                    usage = Usage(prompt_tokens=part.prompt_eval_count or 0, completion_tokens=part.eval_count or 0)
+            async with Watchdog(self.config.timeout_s, self.name, f"Ollama at {self.host}") as watch:
+                stream = await client.chat(
+                    model=self.config.model or "",
+                    messages=to_ollama_messages(messages),
+                    tools=[t.to_openai() for t in offered] or None,
+                    stream=True,
+                    format=schema,
+                    options=self._options(max_tokens, temperature),
+                )
+                async for part in stream:
+                    parts += 1
+                    message = part.message
+                    if message.content:
+                        text.append(message.content)
+                        if not choices:
+                            watch.hold()
+                            yield Delta(message.content)
+                        watch.rearm()
+                    elif message.tool_calls or getattr(message, "thinking", None):
+                        watch.rearm()  # the model is writing, if not text
+                    for call in message.tool_calls or ():
+                        calls.append(ToolCall(
+                            id=getattr(call, "id", None) or f"call_{len(calls)}",
+                            name=call.function.name,
+                            arguments=json.dumps(dict(call.function.arguments or {})),
+                        ))
+                    if part.done:
+                        done_reason = part.done_reason or "stop"
+                        usage = Usage(prompt_tokens=part.prompt_eval_count or 0, completion_tokens=part.eval_count or 0)
         except BackendError:
             raise
         except Exception as exc:
@@ -184,10 +198,13 @@ class OllamaBackend(Backend):
         finally:
             if stream is not None:
                 await stream.aclose()
-        if parts == 0 or done_reason is None:
-            raise BadResponse(f"Ollama at {self.host} ended the reply without saying it was done", model=self.name)
+        if parts == 0:
+            raise BadResponse(f"Ollama at {self.host} ended the reply without sending any of it", model=self.name)
+        if done_reason is None:  # the stream closed cleanly mid-reply
+            yield truncated_notice(self.name, f"Ollama at {self.host}", "a part saying done")
         content = "".join(text)
-        reason: FinishReason = "tool_calls" if calls else _FINISH.get(done_reason, "stop")
+        reason: FinishReason = ("truncated" if done_reason is None else
+                                "tool_calls" if calls else _FINISH.get(done_reason, "stop"))
         if choices:
             content = chosen(content)
             yield Delta(content)

@@ -27,7 +27,17 @@ from ._errors import (
     ConfigError,
     ContextOverflow,
 )
-from ._remote import PLACEHOLDER_KEY, choice_schema, chosen, mentions_context_overflow, permanent, scrub, server_message
+from ._remote import (
+    PLACEHOLDER_KEY,
+    Watchdog,
+    choice_schema,
+    chosen,
+    mentions_context_overflow,
+    permanent,
+    scrub,
+    server_message,
+    truncated_notice,
+)
 from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, Notice, StreamItem, ToolCall, Usage
 from .config import ModelConfig
 
@@ -53,6 +63,11 @@ _FINISH: dict[str, FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "error",
 }
+
+
+def _reasoning(delta: Any) -> bool:
+    """Whether a delta carries reasoning text (vLLM, DeepSeek, llama.cpp's server send it apart)."""
+    return bool(getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None))
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:
@@ -166,46 +181,51 @@ class OpenAIBackend(Backend):
         chunks = 0
         stream = None
         try:
-            try:
-                stream = await client.chat.completions.create(**request)
-            except openai.APIStatusError as exc:
-                if not self._refuses_json_schema(exc, request):
-                    raise
-                log.debug("%s refuses response_format json_schema; using json_object + schema", self.url)
-                self.schema_dialect = "json_object"
-                fmt = request["response_format"]["json_schema"]
-                request["response_format"] = self._response_format(fmt["name"], fmt["schema"])
-                stream = await client.chat.completions.create(**request)
-            async for chunk in stream:
-                chunks += 1
-                if getattr(chunk, "usage", None) is not None:
-                    details = getattr(chunk.usage, "prompt_tokens_details", None)
-                    usage = Usage(
-                        prompt_tokens=chunk.usage.prompt_tokens or 0,
-                        completion_tokens=chunk.usage.completion_tokens or 0,
-                        cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
-                    )
-                for choice in chunk.choices or ():
-                    delta = choice.delta
-                    if delta is not None:
-                        if delta.content:
-                            text.append(delta.content)
-                            if not choices:
-                                yield Delta(delta.content)
-                        for part in delta.tool_calls or ():
-                            slot = calls.setdefault(part.index if part.index is not None else len(calls),
-                                                    {"id": "", "name": "", "arguments": ""})
-                            if part.id:
-                                slot["id"] = part.id
-                            if part.function is not None:
-                                # OpenAI sends the name once; llama-cpp-python's server repeats
-                                # it in every chunk. Append only what is new.
-                                if part.function.name and part.function.name != slot["name"]:
-                                    slot["name"] += part.function.name
-                                if part.function.arguments:
-                                    slot["arguments"] += part.function.arguments
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
+            async with Watchdog(self.config.timeout_s, self.name, self.url) as watch:
+                try:
+                    stream = await client.chat.completions.create(**request)
+                except openai.APIStatusError as exc:
+                    if not self._refuses_json_schema(exc, request):
+                        raise
+                    log.debug("%s refuses response_format json_schema; using json_object + schema", self.url)
+                    self.schema_dialect = "json_object"
+                    fmt = request["response_format"]["json_schema"]
+                    request["response_format"] = self._response_format(fmt["name"], fmt["schema"])
+                    stream = await client.chat.completions.create(**request)
+                async for chunk in stream:
+                    chunks += 1
+                    if getattr(chunk, "usage", None) is not None:
+                        details = getattr(chunk.usage, "prompt_tokens_details", None)
+                        usage = Usage(
+                            prompt_tokens=chunk.usage.prompt_tokens or 0,
+                            completion_tokens=chunk.usage.completion_tokens or 0,
+                            cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+                        )
+                    for choice in chunk.choices or ():
+                        delta = choice.delta
+                        if delta is not None:
+                            if delta.content:
+                                text.append(delta.content)
+                                if not choices:
+                                    watch.hold()
+                                    yield Delta(delta.content)
+                                watch.rearm()
+                            elif delta.tool_calls or _reasoning(delta):
+                                watch.rearm()  # the model is writing, if not text
+                            for part in delta.tool_calls or ():
+                                slot = calls.setdefault(part.index if part.index is not None else len(calls),
+                                                        {"id": "", "name": "", "arguments": ""})
+                                if part.id:
+                                    slot["id"] = part.id
+                                if part.function is not None:
+                                    # OpenAI sends the name once; llama-cpp-python's server repeats
+                                    # it in every chunk. Append only what is new.
+                                    if part.function.name and part.function.name != slot["name"]:
+                                        slot["name"] += part.function.name
+                                    if part.function.arguments:
+                                        slot["arguments"] += part.function.arguments
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
         except BackendError:
             raise
         except Exception as exc:
@@ -213,6 +233,7 @@ class OpenAIBackend(Backend):
         finally:
             if stream is not None:
                 await stream.close()
+        truncated = False
         if chunks == 0:
             # An empty stream. llama-cpp-python's server, for one, reports a failure (a prompt
             # longer than its context) only in its own log once a stream has begun; asked again
@@ -220,13 +241,17 @@ class OpenAIBackend(Backend):
             text, calls, finish, usage = await self._complete_once(client, request)
             if text and not choices:
                 yield Delta("".join(text))
+        elif finish is None:
+            # The stream closed cleanly mid-reply: no finish reason (and so no [DONE] after one).
+            truncated = True
+            yield truncated_notice(self.name, self.url, "a finish reason")
         content = "".join(text)
         tool_calls = tuple(
             ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
             for index, slot in sorted(calls.items())
             if slot["name"]
         )
-        reason: FinishReason = _FINISH.get(finish or "stop", "stop")
+        reason: FinishReason = "truncated" if truncated else _FINISH.get(finish or "stop", "stop")
         if tool_calls and reason == "stop":
             reason = "tool_calls"  # some servers say "stop" after a tool call
         if finish == "content_filter":
@@ -245,8 +270,11 @@ class OpenAIBackend(Backend):
         """One call without streaming: (text pieces, tool-call slots, finish reason, usage)."""
         request = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
         try:
-            # One retry: a server that broke off the stream may have left a dead pooled connection.
-            reply = await client.with_options(max_retries=1).chat.completions.create(**request)
+            async with Watchdog(self.config.timeout_s, self.name, self.url):
+                # One retry: a server that broke off the stream may have left a dead pooled connection.
+                reply = await client.with_options(max_retries=1).chat.completions.create(**request)
+        except BackendError:
+            raise
         except Exception as exc:
             raise self._map_error(exc) from None
         choices = getattr(reply, "choices", None)

@@ -180,9 +180,18 @@ async def test_a_slow_server_is_a_timeout(make_config, loopback_server):
     assert "0.3 s" in str(info.value) and info.value.transient
 
 
-@pytest.mark.parametrize("body", [b"<html>not ollama</html>\n", b'{"message": {"role": "assistant", "content": "hi"}, "done": false}\n'])
-async def test_garbage_or_a_cut_stream_is_a_bad_response(make_config, loopback_server, body):
+@pytest.mark.parametrize("body", [b"<html>not ollama</html>\n", b""])
+async def test_garbage_or_an_empty_stream_is_a_bad_response(make_config, loopback_server, body):
     b = OllamaBackend(make_config(backend="ollama", model=MODEL, base_url=loopback_server(lambda *a: (200, "application/x-ndjson", body))))
     with pytest.raises(BadResponse, match="127.0.0.1"):
         await b.complete([ChatMessage("user", "hi")])
     await b.aclose()
+
+
+async def test_a_stream_cut_before_done_is_a_truncated_reply(make_config, loopback_server):
+    # (tests/backends/test_timeouts_truncation.py covers this for every backend, streamed.)
+    body = b'{"message": {"role": "assistant", "content": "hi"}, "done": false}\n'
+    b = OllamaBackend(make_config(backend="ollama", model=MODEL, base_url=loopback_server(lambda *a: (200, "application/x-ndjson", body))))
+    done = await b.complete([ChatMessage("user", "hi")])
+    await b.aclose()
+    assert (done.content, done.finish_reason) == ("hi", "truncated")

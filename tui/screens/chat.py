@@ -400,6 +400,8 @@ class ChatScreen(Screen):
             if block is not None:
                 for call in turn.tool_calls:
                     block.add_tool_call(f"→ {call.name}(…)", f"{call.name}({call.arguments})")
+                if turn.truncated:
+                    block.add_note("■ truncated: the model's stream closed before this reply was finished", "stopped")
         elif what == "interrupted":
             stop = self.transcript.last_stop
             if block is None or block.finished:
