@@ -148,6 +148,32 @@ def kill_marked(marker: str, spare: int | None = None, rounds: int = 20) -> None
         time.sleep(0.005)
 
 
+def kill_orphans() -> list[str]:
+    """Kill what blocks of a moot that died without cleaning up (SIGKILL) left running: every
+    process of this user whose marker names a moot pid that is gone. Returns a line saying so, if any."""
+    me, killed, owners = os.getpid(), 0, set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                found = [v for v in f.read().split(b"\0") if v.startswith(_MARKER.encode() + b"=")]
+        except OSError:
+            continue
+        owner = found[0].split(b"=", 1)[1].split(b"-", 1)[0].decode() if found else ""
+        if not owner.isdigit() or int(owner) == me or os.path.exists(f"/proc/{owner}"):
+            continue
+        try:
+            os.kill(int(entry.name), signal.SIGKILL)
+            killed += 1
+            owners.add(owner)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if not killed:
+        return []
+    return [f"killed {killed} process(es) that code run by an earlier moot (pid {', '.join(sorted(owners))}) left running"]
+
+
 #: Markers of the blocks running now, in every local executor: killed when moot exits.
 _RUNNING: set[str] = set()
 
@@ -165,7 +191,8 @@ class LocalExecutor(Executor):
     What it does enforce: the timeout (the whole process group is killed, children included),
     that nothing the block started outlives it (when the block ends, times out or moot exits,
     every descendant carrying the block's marker is killed, setsid and double-forked ones too:
-    moot is their subreaper), the output cap, and, when a memory limit is given, an
+    moot is their subreaper; what a killed moot left is killed by the next local executor made,
+    and `notices` says so), the output cap, and, when a memory limit is given, an
     address-space limit (RLIMIT_AS) that makes big allocations fail with MemoryError. The
     process limit (`pids`) cannot be enforced per run here and is ignored.
     Python blocks run with this interpreter (`python`), -u; sh blocks with /bin/sh.
@@ -184,6 +211,7 @@ class LocalExecutor(Executor):
         self.pass_env = tuple(pass_env)  # variables the team lets the code see, beyond the basics
         self._groups: dict[int, str] = {}  # process group -> the block's marker
         self._closed = False
+        self.notices: list[str] = kill_orphans() if self._hunts_orphans else []
 
     def _command(self, block: CodeBlock, script: str) -> list[str]:
         """The command line that runs the saved script (in the work dir)."""

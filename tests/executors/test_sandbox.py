@@ -243,6 +243,7 @@ async def main():
     async for item in executor.run(CodeBlock("python", code)):
         if isinstance(item, OutputChunk) and "left one behind" in item.text:
             print("running", flush=True)
+            sys.stdin.readline()  # the test has seen what the block left
             if sys.argv[4] == "exit":
                 sys.exit(0)  # moot exits while the block still runs
             time.sleep(300)  # waits here for its SIGKILL
@@ -258,10 +259,13 @@ def test_nothing_outlives_moot(kind, how, tmp_path):
     (tmp_path / "driver.py").write_text(DRIVER)
     (tmp_path / "block.py").write_text(textwrap.dedent(_double_fork(token, "time.sleep(300)")))
     process = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), kind, str(tmp_path / "work"),
-                                str(tmp_path / "block.py"), how], stdout=subprocess.PIPE, text=True)
+                                str(tmp_path / "block.py"), how], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
     try:
         assert process.stdout.readline() == "running\n"
         assert _token_processes(token)
+        process.stdin.write("go\n")
+        process.stdin.flush()
         if how == "sigkill":
             process.kill()
         process.wait(timeout=30)
@@ -272,6 +276,31 @@ def test_nothing_outlives_moot(kind, how, tmp_path):
     finally:
         process.kill()
         process.wait()
+        for pid in _token_processes(token):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_what_a_killed_moot_left_is_killed_by_the_next_local_executor(tmp_path):
+    """SIGKILL gives moot no chance to clean up after local code: the next local executor made
+    (the next moot start's) kills what that code left, and says so."""
+    token = f"moot-orphan-{uuid.uuid4().hex}"
+    (tmp_path / "driver.py").write_text(DRIVER)
+    (tmp_path / "block.py").write_text(textwrap.dedent(_double_fork(token, "time.sleep(300)")))
+    process = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), "local", str(tmp_path / "work"),
+                                str(tmp_path / "block.py"), "sigkill"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "running\n"
+        process.kill()
+        process.wait(timeout=30)
+        assert _token_processes(token), "the orphan should still be there for this test"
+        executor = LocalExecutor(tmp_path / "work")
+        assert len(executor.notices) == 1 and f"earlier moot (pid {process.pid})" in executor.notices[0]
+        deadline = time.monotonic() + 10
+        while _token_processes(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _token_processes(token) == []
+    finally:
         for pid in _token_processes(token):
             os.kill(pid, signal.SIGKILL)
 
