@@ -151,27 +151,22 @@ def _private(fn: ast.AST, private_imports: set[str]) -> bool:
     return False
 
 
-def inventory(source: str) -> tuple[dict[str, str], set[str]]:
-    """Each test's node id suffix -> "live" (needs OpenAI), "docker" (needs a Docker daemon) or
-    "offline"; and the tests that touch a private attribute."""
+def inventory(source: str) -> dict[str, tuple[str, int, bool]]:
+    """Each test (``name`` or ``Class::name``) -> (kind, cases, private): kind is "live" (needs
+    OpenAI), "docker" (needs a Docker daemon) or "offline"; cases, how many its parametrize
+    decorators make (read from literal lists; 1 otherwise); private, whether it touches a
+    private attribute."""
     tree = ast.parse(source)
     live, docker = _derived(tree, "skip_openai"), _derived(tree, "skip_docker")
     private_imports = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                        for a in node.names if (a.asname or a.name).startswith("_")}
-    out: dict[str, str] = {}
-    private: set[str] = set()
+    out: dict[str, tuple[str, int, bool]] = {}
 
     def add(prefix: str, fn: ast.FunctionDef | ast.AsyncFunctionDef, outer: list[ast.expr]) -> None:
         decorators = [*outer, *fn.decorator_list]
         names = _skipif_names(decorators)
         kind = "live" if names & live else "docker" if names & docker else "offline"
-        cases = _cases(decorators)
-        touches = _private(fn, private_imports)
-        for i in range(cases):
-            name = f"{prefix}{fn.name}" + (f"[{i}]" if cases > 1 else "")
-            out[name] = kind
-            if touches:
-                private.add(name)
+        out[f"{prefix}{fn.name}"] = (kind, _cases(decorators), _private(fn, private_imports))
 
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
@@ -180,7 +175,7 @@ def inventory(source: str) -> tuple[dict[str, str], set[str]]:
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test"):
                     add(f"{node.name}::", item, node.decorator_list)
-    return out, private
+    return out
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -268,30 +263,35 @@ def main() -> int:
         target = test_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(port(source))
-        kinds, private = inventory(source)
+        tests = inventory(source)
         results, tail, rc = run_file(tmp, rel, args.timeout, python)
-        by_name = {name: (outcome, msg) for name, outcome, msg in results}
-        by_base: dict[str, list[str]] = {}
-        for name, outcome, _msg in results:
-            by_base.setdefault(_base(name), []).append(outcome)
-        counted = [n for n, k in kinds.items() if k == "offline" or (k == "docker" and docker)]
-        live = sum(k == "live" for k in kinds.values())
-        no_docker = len(kinds) - len(counted) - live
+        imported = bool(results) and not any(m.startswith("does not import") for _n, _o, m in results)
+        wanted = {n for n, (kind, _c, _p) in tests.items() if kind == "offline" or (kind == "docker" and docker)}
+        live = sum(c for kind, c, _p in tests.values() if kind == "live")
+        no_docker = 0 if docker else sum(c for kind, c, _p in tests.values() if kind == "docker")
+        # (name, outcome, message, private) of every counted case: pytest's own cases when the
+        # file imported (parametrized ones each), else the cases read from the file, all failed.
+        cases: list[tuple[str, str, str, bool]] = []
+        if imported:
+            for name, outcome, msg in results:
+                base = _base(name)
+                if base in wanted or base not in tests:
+                    cases.append((name, outcome, msg, tests.get(base, ("", 1, False))[2]))
+        else:
+            why = next((m for _n, _o, m in results if m), f"no tests ran (exit {rc})")
+            for name in wanted:
+                cases += [(name, "failed", why, tests[name][2])] * tests[name][1]
         row = {"passed": 0, "failed": 0, "skipped": 0, "public": 0, "public_passed": 0}
         misses: list[str] = []
-        for name in counted:
-            outcome = by_name.get(name, (None, ""))[0]
-            if outcome is None:  # parametrize ids differ from [i]: take the base's outcomes in order
-                seen = by_base.get(_base(name), [])
-                index = int(name[name.rfind("[") + 1:-1]) if name.endswith("]") else 0
-                outcome = seen[index] if index < len(seen) else "failed"
+        for name, outcome, msg, touches in cases:
             key = "passed" if outcome == "passed" else "skipped" if outcome == "skipped" else "failed"
             row[key] += 1
-            if name not in private:
+            if not touches and key != "skipped":
                 row["public"] += 1
                 row["public_passed"] += key == "passed"
-            if key != "passed":
-                misses.append(f"    {key:7} {name}  {by_name.get(name, ('', ''))[1]}")
+            if key != "passed" and imported:
+                misses.append(f"    {key:7} {name}  {msg}")
+        counted = cases
         print(f"{rel:58} {len(counted):5} {row['passed']:5} {row['failed']:5} {row['skipped']:5} {live:5} {no_docker:5} {row['public_passed']:4}/{row['public']:<4}"
               + ("" if results else f"   (no tests ran: exit {rc})"))
         for _name, _outcome, msg in results:
@@ -309,12 +309,15 @@ def main() -> int:
             totals[key] += row[key]
     print(f"{'total':58} {totals['counted']:5} {totals['passed']:5} {totals['failed']:5} {totals['skipped']:5} "
           f"{totals['live']:5} {totals['docker']:5} {totals['public_passed']:4}/{totals['public']:<4}")
-    share = 100 * totals["passed"] / totals["counted"] if totals["counted"] else 0.0
+    ran = totals["counted"] - totals["skipped"]
+    share = 100 * totals["passed"] / ran if ran else 0.0
     public = 100 * totals["public_passed"] / totals["public"] if totals["public"] else 0.0
-    print(f"{totals['passed']} of {totals['counted']} tests that need no live model pass ({share:.0f}%); "
+    print(f"{totals['passed']} of {ran} tests that need no live model pass ({share:.0f}%; "
+          f"{totals['skipped']} more skipped by the tests' own conditions, e.g. Windows only); "
           f"{totals['live']} more need OpenAI and are not counted"
           + (f", nor {totals['docker']} that need Docker (no daemon answers)" if totals["docker"] else ""))
-    print(f"{totals['public_passed']} of the {totals['public']} of them that touch no private attribute pass ({public:.0f}%)")
+    print(f"{totals['public_passed']} of the {totals['public']} of them that touch no private attribute pass "
+          f"({public:.0f}%)")
     if tmp_ctx is not None:
         tmp_ctx.cleanup()
     return 0
