@@ -28,7 +28,15 @@ _EXPORTS = {
         ],
         "moot.agents",
     ),
+    **dict.fromkeys(
+        ["config_list_from_dotenv", "config_list_from_json", "config_list_from_models", "config_list_gpt4_gpt35",
+         "config_list_openai_aoai", "filter_config", "get_config_list"],
+        "moot.oai",
+    ),
 }
+
+# AutoGen's module paths under moot, imported on first attribute use (``autogen.oai.filter_config``).
+_SUBMODULES = frozenset({"agentchat", "oai", "coding", "code_utils"})
 
 __all__ = sorted(_EXPORTS)
 
@@ -37,6 +45,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"moot.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'moot' has no attribute {name!r}")
