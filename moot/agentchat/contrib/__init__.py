@@ -1,0 +1,1 @@
+"""``autogen.agentchat.contrib``: the contributed capabilities moot has (``.capabilities``)."""

@@ -1,0 +1,1 @@
+"""``autogen.agentchat.contrib.capabilities``: capabilities added to an agent after it is made."""

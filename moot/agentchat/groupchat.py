@@ -1,0 +1,5 @@
+"""``autogen.agentchat.groupchat``: re-exported from ``moot.agents``."""
+
+from moot.agents import GroupChat, GroupChatManager
+
+__all__ = ["GroupChat", "GroupChatManager"]
