@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
+
+from pydantic import ValidationError
 
 from moot.backends import (
     Backend,
     ChatMessage,
     Completion,
+    ConfigError,
     DefaultsBackend,
     FallbackBackend,
+    ModelConfig,
     ModelRegistry,
     ModelRequest,
     ModelsConfig,
@@ -31,17 +36,26 @@ from moot.backends import (
     ToolSpec,
     load_models,
 )
+from moot.backends.config import BUILTIN_DEFAULTS
 
 ModelsSource = str | os.PathLike[str] | ModelsConfig | ModelRegistry
 
 _registry: ModelRegistry | None = None  # the process default (use_models); tests save and restore it
 _scoped: contextvars.ContextVar[ModelRegistry | None] = contextvars.ContextVar("moot_models", default=None)
 
-# AutoGen llm_config keys that mean nothing here (keys live in models.toml, caching is the
-# backend's business); accepted so that ported scripts run unchanged.
+# AutoGen llm_config keys that mean nothing here (caching is the backend's business); accepted so
+# that ported scripts run unchanged. The connection keys act only on an ad-hoc entry (see _ad_hoc).
 IGNORED_KEYS = frozenset({"api_key", "base_url", "api_type", "api_version", "cache_seed", "timeout", "tags",
                           "price", "seed", "cache", "api_rate_limit", "max_retries", "functions"})
 OVERRIDES = {"temperature": "temperature", "max_tokens": "max_tokens", "tool_choice": "tool_choice"}
+
+# An entry holding one of these and naming no models.toml model is a model of its own.
+CONNECTION_KEYS = ("api_key", "base_url", "api_type", "api_version", "client_host", "azure_endpoint")
+# AutoGen's api_type -> moot's backend; "azure" is the openai backend with an api_version.
+API_TYPES = {"openai": "openai", "azure": "openai", "ollama": "ollama", "anthropic": "anthropic"}
+DEFAULT_AZURE_API_VERSION = "2024-02-01"  # what AutoGen 0.2 assumes for an Azure entry without one
+# Where AutoGen's clients look for a key an entry does not give.
+_KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
 def registry_of(source: ModelsSource) -> ModelRegistry:
@@ -129,11 +143,62 @@ class LLM:
         return await self.backend.complete(request, **options)
 
 
-def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any]) -> Backend:
+def _key_variable(key: str) -> str:
+    """The name of an environment variable holding ``key``: one that already does (a script that
+    passed ``os.environ["OPENAI_API_KEY"]``), else a new one named after a digest of the key.
+    So a key given in a config_list lives where models.toml keys live: the model's config names
+    a variable, never the key; sessions and exports never see it; the redactor knows it; the
+    executors' allow-listed environments leave it out."""
+    for name, value in os.environ.items():
+        if value == key:
+            return name
+    name = "MOOT_CONFIG_LIST_KEY_" + hashlib.sha256(key.encode()).hexdigest()[:12].upper()
+    os.environ[name] = key
+    return name
+
+
+def _ad_hoc(spec: dict[str, Any], where: str) -> ModelConfig:
+    """The model an OpenAI-style entry describes (``model``, ``base_url``, ``api_key``, ``api_type``,
+    ``api_version``), on the backend its ``api_type`` names (openai when it names none)."""
+    api_type = spec.get("api_type") or "openai"
+    if api_type not in API_TYPES:
+        raise ConfigError([f"{where}: api_type {str(api_type)[:40]!r} is not supported (supported: "
+                           f"{', '.join(API_TYPES)}); or name a models.toml model instead"])
+    api_key = spec.get("api_key")
+    if api_key is not None and not isinstance(api_key, str):
+        raise ConfigError([f"{where}: field 'api_key' must be a string"])
+    # Without a key of its own, an entry for the official endpoint (or Azure) uses the variable
+    # AutoGen's clients read; a server of the user's own never gets that key (moot's rule).
+    fallback_variable = _KEY_VARIABLES.get(api_type) if api_type == "azure" or not spec.get("base_url") else None
+    api_key_env = (_key_variable(api_key) if api_key
+                   else fallback_variable if fallback_variable and os.environ.get(fallback_variable) else None)
+    values: dict[str, Any] = {
+        "name": "".join(ch if ch.isalnum() or ch in "_.:/@+-" else "_" for ch in spec["model"]) or "model",
+        "backend": API_TYPES[api_type], "model": spec["model"],
+        "base_url": spec.get("base_url") or spec.get("azure_endpoint") or spec.get("client_host"),
+        "api_key_env": api_key_env,
+        "temperature": BUILTIN_DEFAULTS["temperature"], "timeout_s": spec.get("timeout") or BUILTIN_DEFAULTS["timeout_s"],
+        "context_length": BUILTIN_DEFAULTS["context_length"], "max_output_tokens": BUILTIN_DEFAULTS["max_output_tokens"],
+    }
+    if api_type == "azure" or spec.get("api_version"):
+        values["api_version"] = spec.get("api_version") or DEFAULT_AZURE_API_VERSION
+    try:
+        return ModelConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError([f"{where}: field {'.'.join(map(str, e['loc'])) or '?'!r}: "
+                           f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]) from None
+
+
+def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any], where: str = "llm_config") -> Backend:
     model = spec.get("model")
     if model is not None and not isinstance(model, str):
-        raise TypeError(f"llm_config: 'model' must be a models.toml model name, not {model!r}")
-    client = registry.client(model)  # ConfigError names the file and the known models
+        raise TypeError(f"{where}: 'model' must be a model name, not {model!r}")
+    if model and model not in registry.config.models and any(spec.get(k) for k in CONNECTION_KEYS):
+        # An AutoGen entry naming its own endpoint; a models.toml model of the same name wins,
+        # so a models.toml can point a ported script at another backend without editing it.
+        client = registry.ad_hoc(_ad_hoc(spec, where))
+    else:
+        client = registry.client(model)  # ConfigError names the file and the known models
     overrides = {}
     for key, arg in OVERRIDES.items():
         value = spec.get(key, shared.get(key))
@@ -160,6 +225,12 @@ def resolve_llm(llm_config: Any, registry: ModelRegistry | None = None) -> LLM |
     model, and an ``LLM`` as it is. Models are looked up in ``registry`` (``current_registry()``
     when none is given). Unknown models raise ``backends.ConfigError`` at once, before any chat
     starts.
+
+    An entry in AutoGen's own shape, ``{"model": "gpt-4o", "api_key": ..., "base_url": ...,
+    "api_type": "openai" | "azure" | "ollama" | "anthropic", "api_version": ...}``, that names no
+    models.toml model is a model of its own on that backend (openai when ``api_type`` is not
+    given; AutoGen's ``timeout`` is its ``timeout_s``). Its key is kept in an environment variable
+    and the model names only the variable, as a models.toml entry does (see ``_key_variable``).
     """
     if llm_config is False or llm_config is None:
         return None
@@ -178,7 +249,7 @@ def resolve_llm(llm_config: Any, registry: ModelRegistry | None = None) -> LLM |
         if not isinstance(config_list, list) or not config_list:
             raise ValueError("llm_config['config_list'] must be a non-empty list of {'model': NAME} entries")
         specs = [{"model": e} if isinstance(e, str) else e for e in config_list]
-        entries = [_entry(registry, spec, llm_config) for spec in specs]
+        entries = [_entry(registry, spec, llm_config, f"llm_config['config_list'][{i}]") for i, spec in enumerate(specs)]
         backend = entries[0] if len(entries) == 1 else FallbackBackend(entries, label="config_list")
         return LLM(backend, tools, [e.name for e in entries])
     return LLM(_entry(registry, llm_config, {}), tools)

@@ -10,7 +10,7 @@ from ._base import Backend
 from ._errors import ConfigError
 from ._types import BackendStatus, ModelRequest, StreamItem
 from ._wrappers import RETRY_DELAYS, FallbackBackend, RetryingBackend, RetryPolicy
-from .config import ModelsConfig
+from .config import ModelConfig, ModelsConfig
 
 # Built-ins are registered like plugins (entry point group "moot.backends"); this table is the
 # same list for running from a source tree where the distribution's metadata is not installed.
@@ -52,6 +52,7 @@ class ModelRegistry:
         self.config = config
         self.retry = RetryPolicy(tuple(retry_delays))
         self._backends: dict[str, Backend] = {}
+        self._ad_hoc: dict[str, Backend] = {}  # models named in no models.toml, by their config
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
@@ -76,6 +77,18 @@ class ModelRegistry:
         inner = chain[0] if len(chain) == 1 else FallbackBackend(chain)
         return RetryingBackend(inner, self.retry)
 
+    def ad_hoc(self, model: ModelConfig) -> Backend:
+        """A model that is in no models.toml (an AutoGen ``config_list`` entry), with this
+        registry's retries; one backend per distinct config, closed with the registry."""
+        key = model.model_dump_json()
+        backend = self._ad_hoc.get(key)
+        if backend is None:
+            problems = model.problems()
+            if problems:
+                raise ConfigError(problems)
+            backend = self._ad_hoc[key] = backend_class(model.backend)(model)
+        return RetryingBackend(backend, self.retry)
+
     def _usable(self, name: str) -> Backend:
         try:
             return self.backend(name)
@@ -93,9 +106,10 @@ class ModelRegistry:
         return backend.status() if backend is not None else BackendStatus("ready")
 
     async def aclose(self) -> None:
-        for backend in self._backends.values():
+        for backend in [*self._backends.values(), *self._ad_hoc.values()]:
             await backend.aclose()
         self._backends.clear()
+        self._ad_hoc.clear()
 
 
 class _NotYetMade(Backend):
