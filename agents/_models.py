@@ -37,6 +37,7 @@ from moot.backends import (
     load_models,
 )
 from moot.backends.config import BUILTIN_DEFAULTS
+from moot.redact import SECRET_NAME
 
 ModelsSource = str | os.PathLike[str] | ModelsConfig | ModelRegistry
 
@@ -144,13 +145,14 @@ class LLM:
 
 
 def _key_variable(key: str) -> str:
-    """The name of an environment variable holding ``key``: one that already does (a script that
-    passed ``os.environ["OPENAI_API_KEY"]``), else a new one named after a digest of the key.
+    """The name of an environment variable holding ``key``: a key-like one that already does (a
+    script that passed ``os.environ["OPENAI_API_KEY"]``), else a new one named after a digest of
+    the key.
     So a key given in a config_list lives where models.toml keys live: the model's config names
     a variable, never the key; sessions and exports never see it; the redactor knows it; the
     executors' allow-listed environments leave it out."""
     for name, value in os.environ.items():
-        if value == key:
+        if value == key and SECRET_NAME.search(name):
             return name
     name = "MOOT_CONFIG_LIST_KEY_" + hashlib.sha256(key.encode()).hexdigest()[:12].upper()
     os.environ[name] = key
