@@ -30,6 +30,7 @@ from moot.executors import (
     ExecutionResult,
     Executor,
     ExecutorError,
+    ExecutorUnavailable,
     Limits,
     LocalExecutor,
     docker_client,
@@ -245,7 +246,10 @@ def _executor_for(use_docker: Any, work_dir: str, timeout: float) -> tuple[Execu
         executor = make_executor({"work_dir": work_dir, "timeout": timeout})
         return executor, getattr(executor, "image", None)
     image = use_docker if isinstance(use_docker, str) else use_docker[0] if isinstance(use_docker, list) and use_docker else None
-    executor = DockerExecutor(work_dir, image=image, limits=Limits(timeout_s=timeout))
+    try:
+        executor = DockerExecutor(work_dir, image=image, limits=Limits(timeout_s=timeout))
+    except ExecutorUnavailable as exc:
+        raise RuntimeError(f"execute_code(use_docker={str(use_docker)[:60]}): {exc}") from None
     return executor, executor.image
 
 
@@ -262,6 +266,10 @@ def execute_code(code: str | None = None, timeout: float | None = None, filename
     without it the code is saved under a fresh name that is removed afterwards. A run past
     ``timeout`` seconds (default 600) gives ``(1, "Timeout", image)``. The output is what the
     code printed; when it failed, with the work dir's path taken out of the traceback.
+
+    Unlike AutoGen, Docker asked for is Docker or an error: running inside a container does not
+    make ``use_docker=True`` run the code in this process, and the default never runs it
+    unsandboxed.
     """
     if code is None and filename is None:
         raise AssertionError("execute_code: give the code to run, or the filename of code saved in work_dir")
