@@ -195,9 +195,14 @@ def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any]
     model = spec.get("model")
     if model is not None and not isinstance(model, str):
         raise TypeError(f"{where}: 'model' must be a model name, not {model!r}")
-    if model and model not in registry.config.models and any(spec.get(k) for k in CONNECTION_KEYS):
-        # An AutoGen entry naming its own endpoint; a models.toml model of the same name wins,
-        # so a models.toml can point a ported script at another backend without editing it.
+    if model == "":
+        raise ValueError("When using OpenAI or Azure OpenAI endpoints, specify a non-empty 'model' either in "
+                         "'llm_config' or in each config of 'config_list'.")
+    if model and model not in registry.config.models and (
+            any(spec.get(k) for k in CONNECTION_KEYS) or os.environ.get("OPENAI_API_KEY")):
+        # An AutoGen entry naming its own endpoint (or, with OPENAI_API_KEY set, a bare OpenAI
+        # model name, as AutoGen reads it); a models.toml model of the same name wins, so a
+        # models.toml can point a ported script at another backend without editing it.
         client = registry.ad_hoc(_ad_hoc(spec, where))
     else:
         client = registry.client(model)  # ConfigError names the file and the known models
@@ -231,7 +236,8 @@ def resolve_llm(llm_config: Any, registry: ModelRegistry | None = None) -> LLM |
     An entry in AutoGen's own shape, ``{"model": "gpt-4o", "api_key": ..., "base_url": ...,
     "api_type": "openai" | "azure" | "ollama" | "anthropic", "api_version": ...}``, that names no
     models.toml model is a model of its own on that backend (openai when ``api_type`` is not
-    given; AutoGen's ``timeout`` is its ``timeout_s``). Its key is kept in an environment variable
+    given; AutoGen's ``timeout`` is its ``timeout_s``); so is a bare ``{"model": "gpt-4o"}``
+    while ``OPENAI_API_KEY`` is set (without it, an unknown name is the ConfigError above). Its key is kept in an environment variable
     and the model names only the variable, as a models.toml entry does (see ``_key_variable``).
     """
     if llm_config is False or llm_config is None:

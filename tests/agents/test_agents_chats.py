@@ -202,12 +202,13 @@ async def test_backend_error_stops_the_chat_with_a_reason():
     assert "asst: the model failed" in result.stop_reason
 
 
-def test_unknown_model_is_a_config_error_at_construction(models):
+def test_unknown_model_is_a_config_error_at_construction(models, monkeypatch):
     from moot.backends import ConfigError
 
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # with it, a bare name is an OpenAI model (tests/compat)
     models(a=["x"])
     with pytest.raises(ConfigError, match="no model named 'gpt-4'"):
-        AssistantAgent("asst", llm_config={"model": "gpt-4"})  # with an api_key it is an ad-hoc model (tests/compat)
+        AssistantAgent("asst", llm_config={"model": "gpt-4"})
 
 
 async def test_agents_naming_one_model_share_one_backend(models):

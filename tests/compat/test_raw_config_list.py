@@ -136,10 +136,27 @@ def test_a_models_toml_name_wins_over_the_raw_fields():
     assert result.chat_history[-1]["content"] == "the local stand-in for gpt-4"
 
 
-def test_a_bare_unknown_name_is_still_a_config_error():
+def test_a_bare_unknown_name_is_a_config_error_without_openai_api_key(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     models()
     with pytest.raises(ConfigError, match="no model named 'gpt-4'"):
         AssistantAgent("assistant", llm_config={"config_list": [{"model": "gpt-4"}]})
+
+
+def test_a_bare_name_is_an_openai_model_while_openai_api_key_is_set(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    models()
+    assistant = AssistantAgent("assistant", llm_config={"config_list": [{"model": "gpt-4"}, {"model": "local"}]})
+    gpt4, local = inner_backends(assistant)
+    assert isinstance(gpt4, OpenAIBackend) and gpt4.url == "https://api.openai.com/v1"
+    assert gpt4.config.api_key_env == "OPENAI_API_KEY" and local.config.backend == "scripted"
+
+
+@pytest.mark.parametrize("llm_config", [{"config_list": [{"model": ""}]}, {"model": "", "api_key": KEY}])
+def test_an_empty_model_name_is_refused_as_autogen_does(llm_config):
+    models()
+    with pytest.raises(ValueError, match="specify a non-empty 'model' either in 'llm_config' or in each config"):
+        AssistantAgent("assistant", llm_config=llm_config)
 
 
 @pytest.mark.parametrize("entry, message", [
