@@ -26,6 +26,7 @@ from ._base import (
     write_script,
 )
 from ._blocks import CodeBlock
+from ._cgroup import ProcessCap
 from ._results import ExecutionResult, ExecutorError, OutputChunk
 
 _END = object()
@@ -210,6 +211,7 @@ class LocalExecutor(Executor):
         self.python = python or sys.executable
         self.pass_env = tuple(pass_env)  # variables the team lets the code see, beyond the basics
         self._groups: dict[int, str] = {}  # process group -> the block's marker
+        self._caps: dict[int, ProcessCap] = {}  # process group -> its process cap (sandbox only)
         self._closed = False
         self.notices: list[str] = kill_orphans() if self._hunts_orphans else []
 
@@ -223,17 +225,24 @@ class LocalExecutor(Executor):
             env[_MARKER] = marker
         return env
 
-    def _preexec(self):
+    def _process_cap(self) -> ProcessCap | None:
+        """The cap on a block's processes (none here: see the class docstring)."""
+        return None
+
+    def _preexec(self, cap: ProcessCap | None = None):
         memory = self.limits.memory
-        if memory is None:
+        if memory is None and cap is None:
             return None
 
-        def limit_memory() -> None:  # runs in the child, between fork and exec
-            import resource
+        def limit() -> None:  # runs in the child, between fork and exec
+            if cap is not None:
+                cap.preexec()
+            if memory is not None:
+                import resource
 
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+                resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-        return limit_memory
+        return limit
 
     def _end_block(self, pgid: int) -> None:
         """Kill the block's process group and everything else it started (its main process,
@@ -242,6 +251,9 @@ class LocalExecutor(Executor):
         marker = self._groups.get(pgid)
         if marker is not None and self._hunts_orphans:
             kill_marked(marker, spare=pgid)
+        cap = self._caps.pop(pgid, None)
+        if cap is not None:
+            cap.release()
 
     async def _read(self, pipe: asyncio.StreamReader, stream: str, queue: asyncio.Queue) -> None:
         try:
@@ -272,6 +284,7 @@ class LocalExecutor(Executor):
         marker = f"{_MARKER}={os.getpid()}-{secrets.token_hex(8)}"
         if self._hunts_orphans:
             _become_subreaper()
+        cap = self._process_cap()
         proc = await asyncio.create_subprocess_exec(
             *self._command(block, script),
             cwd=self.work_dir,
@@ -279,11 +292,13 @@ class LocalExecutor(Executor):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group, so a kill reaches its children
-            preexec_fn=self._preexec(),
+            preexec_fn=self._preexec(cap),
             env=self._environment(marker.split("=", 1)[1]),
         )
         pgid = proc.pid
         self._groups[pgid] = marker
+        if cap is not None:
+            self._caps[pgid] = cap
         _RUNNING.add(marker)
         readers = [
             asyncio.create_task(self._read(proc.stdout, "stdout", queue)),
@@ -318,6 +333,7 @@ class LocalExecutor(Executor):
             # The main process is done (or out of time): nothing it started may outlive it.
             _kill_group(pgid)
             await _returncode(proc, 10)
+            capped = cap is not None and cap.hit()
             self._end_block(pgid)
             # Drain what is still buffered in the pipes.
             drain_until = time.monotonic() + _DRAIN_S
@@ -343,6 +359,8 @@ class LocalExecutor(Executor):
                 killed_reason = f"timeout after {describe_seconds(limits.timeout_s)}"
             elif limits.memory and exit_code != 0 and "MemoryError" in output[-4000:]:
                 killed_reason = f"out of memory (limit {describe_memory(limits.memory)})"
+            elif capped:
+                killed_reason = f"the block hit the process limit ({limits.pids} processes)"
             yield ExecutionResult(
                 exit_code=exit_code,
                 output=output,

@@ -15,6 +15,7 @@ from moot.paths import cache_dir, config_dir, data_dir
 
 from ._base import Limits
 from ._blocks import CodeBlock
+from ._cgroup import ProcessCap
 from ._local import LocalExecutor, code_environment
 from ._results import ExecutorUnavailable
 
@@ -160,7 +161,10 @@ class SandboxExecutor(LocalExecutor):
     or double-forked ones too), no capabilities, no user namespaces of its own (bwrap 0.8+), and
     the same allow-listed environment as local code (HOME is the work dir), given to bwrap
     itself, so no key shows even in /proc/1/environ. Timeout, output cap and memory limit
-    (RLIMIT_AS, when set) work as in the local executor; the process limit is not enforced.
+    (RLIMIT_AS, when set) work as in the local executor. The process limit (``pids``, threads
+    included) is a pids cgroup made for each block where moot may make one (as root, or in a
+    delegated cgroup), else RLIMIT_NPROC; root with neither cannot be capped
+    (``process_cap_problem()``).
     The code runs as the user running moot (root keeps uid 0 with no capability, and cannot write
     outside the work dir).
     """
@@ -184,6 +188,9 @@ class SandboxExecutor(LocalExecutor):
             raise ExecutorUnavailable(f"the work dir {work} holds {exposed[0] if exposed else 'everything'} (your home or "
                                 f"moot's own files), which sandboxed code must not see: give a folder of its own")
         self._prefix: list[str] | None = None
+
+    def _process_cap(self) -> ProcessCap | None:
+        return ProcessCap(self.limits.pids) if self.limits.pids else None
 
     def _command(self, block: CodeBlock, script: str) -> list[str]:
         if self._prefix is None:

@@ -349,6 +349,36 @@ async def test_memory_limit(tmp_path, run):
     assert result.killed_reason == "out of memory (limit 200 MB)"
 
 
+async def test_a_fork_bomb_stops_at_the_process_limit(tmp_path, run):
+    """Processes and threads are capped per block (a pids cgroup of its own; CI runs as root, where
+    RLIMIT_NPROC would not hold): a fork bomb gets no further, the block says which limit it hit,
+    and the next block runs normally."""
+    from moot.executors._cgroup import cgroup_base
+
+    assert cgroup_base() is not None, "as root, moot must be able to make a pids cgroup per block"
+    executor = SandboxExecutor(tmp_path / "work", limits=Limits(timeout_s=20, pids=16))
+    result = (await run(executor, """
+        import os, time
+        children = 0
+        try:
+            for _ in range(200):
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                children += 1
+        except OSError as exc:
+            print("refused after", children, "children:", exc.strerror)
+    """)).result
+    assert "refused after" in result.output, result.output
+    refused_at = int(result.output.split("refused after", 1)[1].split()[0])
+    assert refused_at < 16
+    assert result.killed_reason == "the block hit the process limit (16 processes)"
+    leftovers = [p for p in cgroup_base().iterdir() if p.name.startswith(f"moot-{os.getpid()}-")]
+    assert leftovers == []  # the block's cgroup is gone with it
+    again = SandboxExecutor(tmp_path / "work", limits=Limits(timeout_s=20, pids=16))
+    assert (await run(again, "print('fine')\n")).result.output.strip() == "fine"
+
+
 async def test_a_link_or_fifo_planted_for_the_next_script_is_refused(tmp_path, run_block):
     victim = tmp_path / "victim.txt"
     victim.write_text("host file\n")
