@@ -310,7 +310,7 @@ def execute_code(code: str | None = None, timeout: float | None = None, filename
 
 # -- asking a model to improve code -------------------------------------------------------------
 
-def _ask(prompt: str, config: dict[str, Any]) -> tuple[str, float]:
+def ask_model(prompt: str, config: dict[str, Any]) -> tuple[str, float]:
     """One model answer to ``prompt``; ``config`` is an ``llm_config`` (``config_list=``,
     ``model=``, ...; the default model when empty). The cost is 0.0: moot does not price calls."""
     llm = resolve_llm(dict(config) or True)
@@ -322,7 +322,7 @@ def improve_function(file_name: str, func_name: str, objective: str, **config: A
     """Ask a model to rewrite function ``func_name`` of file ``file_name`` toward ``objective``;
     returns (its answer, cost)."""
     source = Path(file_name).read_text(encoding="utf-8")
-    return _ask(f"Rewrite the function {func_name!r} so that it meets this objective: {objective}\n"
+    return ask_model(f"Rewrite the function {func_name!r} so that it meets this objective: {objective}\n"
                 f"Answer with the new function only. The file holding it now reads:\n{source}", config)
 
 
@@ -332,4 +332,4 @@ def improve_code(files: list[str], objective: str, suggest_only: bool = True, **
     sources = "".join(f"File {name}:\n{Path(name).read_text(encoding='utf-8')}\n\n" for name in files)
     ask = ("Suggest, as a numbered list, how to change this code to meet the objective"
            if suggest_only else "Rewrite this code to meet the objective, and answer with the full new code")
-    return _ask(f"{ask}: {objective}\n\n{sources}", config)
+    return ask_model(f"{ask}: {objective}\n\n{sources}", config)
