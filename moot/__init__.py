@@ -33,10 +33,16 @@ _EXPORTS = {
          "config_list_openai_aoai", "filter_config", "get_config_list"],
         "moot.oai",
     ),
+    **dict.fromkeys(
+        ["AgentNameConflict", "InvalidCarryOverType", "NoEligibleSpeaker", "SenderRequired", "UndefinedNextAgent"],
+        "moot.exception_utils",
+    ),
+    **dict.fromkeys(["DEFAULT_MODEL", "FAST_MODEL"], "moot.code_utils"),
 }
 
 # AutoGen's module paths under moot, imported on first attribute use (``autogen.oai.filter_config``).
-_SUBMODULES = frozenset({"agentchat", "oai", "coding", "code_utils"})
+_SUBMODULES = frozenset({"agentchat", "code_utils", "coding", "exception_utils", "formatting_utils", "math_utils",
+                         "oai"})
 
 __all__ = sorted(_EXPORTS)
 
