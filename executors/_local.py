@@ -361,6 +361,9 @@ class LocalExecutor(Executor):
                 killed_reason = f"out of memory (limit {describe_memory(limits.memory)})"
             elif capped:
                 killed_reason = f"the block hit the process limit ({limits.pids} processes)"
+            elif self.sandboxed and limits.disk and exit_code != 0 and (
+                    exit_code == 128 + signal.SIGXFSZ or "File too large" in output[-4000:]):  # Python ignores SIGXFSZ
+                killed_reason = f"the block hit the disk limit (a file of {describe_memory(limits.disk)})"
             yield ExecutionResult(
                 exit_code=exit_code,
                 output=output,

@@ -23,6 +23,7 @@ from ._results import ExecutorUnavailable
 _SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: New, empty and private to each run.
 _SCRATCH = ("/tmp", "/run", "/var/tmp")
+SCRATCH_BYTES = 64 * 1024**2  # the size of each of those (as Docker's /tmp)
 _NAMESPACES = ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
 #: Newer bwrap (0.8+) can forbid the code to make user namespaces of its own.
 _NO_NESTED = "--disable-userns"
@@ -83,6 +84,16 @@ def _hidden() -> list[str]:
     return sorted(os.path.realpath(p) for p in paths if p and p != "/")
 
 
+@functools.cache
+def _knows_size(bwrap: str) -> bool:
+    """Whether this bwrap can size a tmpfs (0.7 and newer; older ones leave it at their default)."""
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--size" in done.stdout + done.stderr
+
+
 def bwrap_arguments(bwrap: str, work_dir: Path, python: str, *, no_nested: bool = True) -> list[str]:
     """The bwrap command line up to the code's own command: what the sandbox is made of."""
     args = [bwrap, *_NAMESPACES, *([_NO_NESTED] if no_nested else [])]
@@ -105,8 +116,9 @@ def bwrap_arguments(bwrap: str, work_dir: Path, python: str, *, no_nested: bool 
         if _under(path, bound) and os.path.isdir(path):
             args += ["--tmpfs", path]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    for path in _SCRATCH:
-        args += ["--tmpfs", path]
+    sized = _knows_size(bwrap)
+    for path in (*_SCRATCH, "/dev/shm"):  # in RAM: each capped (bwrap's default is half the machine's memory)
+        args += [*(["--size", str(SCRATCH_BYTES)] if sized else []), "--tmpfs", path]
     work = str(work_dir)
     # The root bwrap builds is a tmpfs of its own: read-only too, once every mount point is made.
     return args + ["--bind", work, work, "--remount-ro", "/", "--chdir", work, "--"]
@@ -188,6 +200,21 @@ class SandboxExecutor(LocalExecutor):
             raise ExecutorUnavailable(f"the work dir {work} holds {exposed[0] if exposed else 'everything'} (your home or "
                                 f"moot's own files), which sandboxed code must not see: give a folder of its own")
         self._prefix: list[str] | None = None
+
+    def _preexec(self, cap: ProcessCap | None = None):
+        inner = super()._preexec(cap)
+        disk = self.limits.disk
+        if not disk:
+            return inner
+
+        def limit() -> None:  # no file the code writes in the work dir (on the host's disk) outgrows the disk limit
+            if inner is not None:
+                inner()
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (disk, disk))
+
+        return limit
 
     def _process_cap(self) -> ProcessCap | None:
         return ProcessCap(self.limits.pids) if self.limits.pids else None

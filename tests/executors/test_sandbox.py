@@ -379,6 +379,39 @@ async def test_a_fork_bomb_stops_at_the_process_limit(tmp_path, run):
     assert (await run(again, "print('fine')\n")).result.output.strip() == "fine"
 
 
+async def test_scratch_folders_in_memory_are_capped(tmp_path, run):
+    """/tmp, /run, /var/tmp and /dev/shm live in RAM: each stops at 64 MB instead of taking half the machine."""
+    result = (await run(SandboxExecutor(tmp_path / "work", limits=Limits(timeout_s=30)), """
+        import os
+        for folder in ("/tmp", "/dev/shm", "/var/tmp", "/run"):
+            st = os.statvfs(folder)
+            print(folder, st.f_blocks * st.f_frsize // 2**20)
+        try:
+            with open("/dev/shm/big", "wb") as f:
+                for _ in range(200):
+                    f.write(b"x" * 2**20)
+        except OSError as exc:
+            print("full:", exc.strerror)
+    """)).result
+    sizes = dict(line.split() for line in result.output.splitlines() if line.startswith("/"))
+    assert sizes == {"/tmp": "64", "/dev/shm": "64", "/var/tmp": "64", "/run": "64"}, result.output
+    assert "full: No space left on device" in result.output
+
+
+async def test_no_file_in_the_work_dir_outgrows_the_disk_limit(tmp_path, run):
+    """The work dir is on the host's disk: a file the code writes stops at the disk limit."""
+    work = tmp_path / "work"
+    executor = SandboxExecutor(work, limits=Limits(timeout_s=30, disk=parse_memory("20m")))
+    result = (await run(executor, """
+        with open("big.bin", "wb") as f:
+            for _ in range(100):
+                f.write(b"x" * 2**20)
+    """)).result
+    assert result.exit_code != 0
+    assert result.killed_reason == "the block hit the disk limit (a file of 20 MB)", (result.exit_code, result.output)
+    assert (work / "big.bin").stat().st_size <= 20 * 2**20
+
+
 async def test_a_link_or_fifo_planted_for_the_next_script_is_refused(tmp_path, run_block):
     victim = tmp_path / "victim.txt"
     victim.write_text("host file\n")
