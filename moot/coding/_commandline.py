@@ -175,6 +175,11 @@ class _CommandLineCodeExecutor(Executor):
     def sandboxed(self) -> bool:  # type: ignore[override]
         return self._inner.sandboxed
 
+    @property
+    def notices(self) -> list[str]:
+        """Lines for the user about the executor's start (e.g. orphaned containers removed)."""
+        return list(getattr(self._inner, "notices", ()))
+
     async def run(self, block: MootBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
         """Run one block as moot's engine hands it over; a language the policies say to save
         only is saved, not run."""
