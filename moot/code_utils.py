@@ -66,8 +66,9 @@ T = TypeVar("T")
 DEFAULT_MODEL = "gpt-4"
 FAST_MODEL = "gpt-3.5-turbo"
 #: A fenced block: an optional language word on the opening line, the code, the closing fence.
-#: Groups: (language, code). The same expression as AutoGen 0.2's, so ``pattern=`` users match.
-CODE_BLOCK_PATTERN = r"```[ \t]*(\w+)?[ \t]*\r?\n(.*?)\r?\n[ \t]*```"
+#: Groups: (language, code); it matches what AutoGen 0.2's expression matches, so ``pattern=``
+#: users and code reading the groups see the same blocks.
+CODE_BLOCK_PATTERN = r"```[ \t]*(\w*)[ \t]*\r?\n(.*?)\r?\n[ \t]*```"
 #: The language ``extract_code`` gives text that holds no code block, and ``infer_lang`` code it
 #: cannot place.
 UNKNOWN = "unknown"
