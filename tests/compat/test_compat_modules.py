@@ -70,3 +70,10 @@ def test_eval_math_responses_votes_and_scores():
     assert result["success"] is True and result["votes"] == 2 and result["voted_answer"] == responses[0]
     assert result["success_vote"] == 1.0 and 0 < result["expected_success"] < 1
     assert eval_math_responses([])["votes"] == 0
+
+
+def test_carryover_items_read_as_autogen_reads_them():
+    from moot.agentchat.chat import _post_process_carryover_item
+
+    assert _post_process_carryover_item({"content": "How can I help?", "role": "model"}) == "How can I help?"
+    assert _post_process_carryover_item("plain") == "plain" and _post_process_carryover_item(3) == "3"
