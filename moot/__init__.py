@@ -38,6 +38,7 @@ _EXPORTS = {
         "moot.exception_utils",
     ),
     **dict.fromkeys(["DEFAULT_MODEL", "FAST_MODEL"], "moot.code_utils"),
+    "gather_usage_summary": "moot.agentchat",
 }
 
 # AutoGen's module paths under moot, imported on first attribute use (``autogen.oai.filter_config``).

@@ -13,6 +13,8 @@ from moot.agents import (
     register_function,
 )
 
+from .utils import gather_usage_summary
+
 __all__ = (
     "Agent",
     "AssistantAgent",
@@ -21,6 +23,7 @@ __all__ = (
     "GroupChat",
     "GroupChatManager",
     "UserProxyAgent",
+    "gather_usage_summary",
     "initiate_chats",
     "register_function",
 )

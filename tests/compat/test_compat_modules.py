@@ -8,6 +8,7 @@ import pytest
 
 import moot
 import moot as autogen
+from moot.backends.config import scripted_models
 from moot.exception_utils import AgentNameConflict, InvalidCarryOverType, NoEligibleSpeaker, SenderRequired, UndefinedNextAgent
 from moot.formatting_utils import colored
 from moot.math_utils import eval_math_responses, get_answer, is_equiv, last_boxed_only_string
@@ -77,3 +78,18 @@ def test_carryover_items_read_as_autogen_reads_them():
 
     assert _post_process_carryover_item({"content": "How can I help?", "role": "model"}) == "How can I help?"
     assert _post_process_carryover_item("plain") == "plain" and _post_process_carryover_item(3) == "3"
+
+
+def test_gather_usage_summary_sums_what_the_agents_used():
+    autogen.use_models(scripted_models({"m": ["a reply of several words", "another one"]}, source="test"))
+    assert autogen.gather_usage_summary([]) == {"usage_including_cached_inference": {"total_cost": 0.0},
+                                                "usage_excluding_cached_inference": {"total_cost": 0.0}}
+    one, two = autogen.AssistantAgent("one", llm_config="m"), autogen.AssistantAgent("two", llm_config="m")
+    user = autogen.UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False)
+    user.initiate_chat(one, message="hi", max_turns=1, silent=True)
+    user.initiate_chat(two, message="hi", max_turns=1, silent=True)
+    summary = autogen.gather_usage_summary([one, two, user])["usage_including_cached_inference"]
+    used = [one.usage["m"], two.usage["m"]]
+    assert summary["total_cost"] == 0.0 and summary["m"]["cost"] == 0.0
+    assert summary["m"]["prompt_tokens"] == sum(u.prompt_tokens for u in used) > 0
+    assert summary["m"]["completion_tokens"] == sum(u.completion_tokens for u in used) > 0
