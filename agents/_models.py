@@ -18,6 +18,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -159,9 +160,18 @@ def _key_variable(key: str) -> str:
     return name
 
 
-def _ad_hoc(spec: dict[str, Any], where: str) -> ModelConfig:
+# What an ad-hoc entry may hold besides its connection: an AutoGen client's other settings
+# (http_client, default_headers, organization, ...) are refused, since moot makes the client.
+_ENTRY_KEYS = frozenset({"model", "tools", "config_list", "stream", *CONNECTION_KEYS, *IGNORED_KEYS, *OVERRIDES})
+
+
+def _ad_hoc(spec: dict[str, Any], where: str, model: str) -> ModelConfig:
     """The model an OpenAI-style entry describes (``model``, ``base_url``, ``api_key``, ``api_type``,
     ``api_version``), on the backend its ``api_type`` names (openai when it names none)."""
+    unknown = sorted(str(k) for k in spec if k not in _ENTRY_KEYS)
+    if unknown:
+        raise TypeError(f"{where}: {', '.join(map(repr, unknown))} cannot be set in a config_list entry here (moot "
+                        f"makes the model's client itself; the entry takes {', '.join(sorted(_ENTRY_KEYS - {'config_list'}))})")
     api_type = spec.get("api_type") or "openai"
     if api_type not in API_TYPES:
         raise ConfigError([f"{where}: api_type {str(api_type)[:40]!r} is not supported (supported: "
@@ -174,10 +184,12 @@ def _ad_hoc(spec: dict[str, Any], where: str) -> ModelConfig:
     fallback_variable = _KEY_VARIABLES.get(api_type) if api_type == "azure" or not spec.get("base_url") else None
     api_key_env = (_key_variable(api_key) if api_key
                    else fallback_variable if fallback_variable and os.environ.get(fallback_variable) else None)
+    base_url = spec.get("base_url") or spec.get("azure_endpoint") or spec.get("client_host")
+    label = model or (urlsplit(base_url).netloc if isinstance(base_url, str) else "") or "model"
     values: dict[str, Any] = {
-        "name": "".join(ch if ch.isalnum() or ch in "_.:/@+-" else "_" for ch in spec["model"]) or "model",
-        "backend": API_TYPES[api_type], "model": spec["model"],
-        "base_url": spec.get("base_url") or spec.get("azure_endpoint") or spec.get("client_host"),
+        "name": "".join(ch if ch.isalnum() or ch in "_.:/@+-" else "_" for ch in label),
+        "backend": API_TYPES[api_type], "model": model,  # no model: the server's own (local servers serve one)
+        "base_url": base_url,
         "api_key_env": api_key_env,
         "temperature": BUILTIN_DEFAULTS["temperature"], "timeout_s": spec.get("timeout") or BUILTIN_DEFAULTS["timeout_s"],
         "context_length": BUILTIN_DEFAULTS["context_length"], "max_output_tokens": BUILTIN_DEFAULTS["max_output_tokens"],
@@ -198,12 +210,12 @@ def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any]
     if model == "":
         raise ValueError("When using OpenAI or Azure OpenAI endpoints, specify a non-empty 'model' either in "
                          "'llm_config' or in each config of 'config_list'.")
-    if model and model not in registry.config.models and (
-            any(spec.get(k) for k in CONNECTION_KEYS) or os.environ.get("OPENAI_API_KEY")):
+    if model not in registry.config.models and (
+            any(k in spec for k in CONNECTION_KEYS) or (model and os.environ.get("OPENAI_API_KEY"))):
         # An AutoGen entry naming its own endpoint (or, with OPENAI_API_KEY set, a bare OpenAI
         # model name, as AutoGen reads it); a models.toml model of the same name wins, so a
         # models.toml can point a ported script at another backend without editing it.
-        client = registry.ad_hoc(_ad_hoc(spec, where))
+        client = registry.ad_hoc(_ad_hoc(spec, where, model or shared.get("model") or ""))
     else:
         client = registry.client(model)  # ConfigError names the file and the known models
     overrides = {}

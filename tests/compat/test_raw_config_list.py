@@ -194,3 +194,19 @@ def test_a_server_of_ones_own_never_gets_openai_api_key(openai_standin, monkeypa
     assistant = AssistantAgent("assistant", llm_config={"config_list": [{"model": "qwen", "base_url": server.url}]})
     proxy().initiate_chat(assistant, message="hi", max_turns=1, silent=True)
     assert server.requests[0]["auth"] == "Bearer not-needed"
+
+
+def test_client_settings_moot_does_not_take_are_refused_by_name():
+    models()
+    with pytest.raises(TypeError, match=r"llm_config\['config_list'\]\[0\]: 'http_client', 'organization' cannot be set"):
+        AssistantAgent("assistant", llm_config={"config_list": [
+            {"model": "gpt-4o", "api_key": "", "http_client": object(), "organization": "org"}]})
+
+
+def test_an_entry_without_a_model_serves_the_servers_own(openai_standin):
+    models()
+    server = openai_standin(["from the only model there"])
+    assistant = AssistantAgent("assistant", llm_config={"config_list": [{"base_url": server.url, "api_key": "NULL"}]})
+    result = proxy().initiate_chat(assistant, message="hi", max_turns=1, silent=True)
+    assert result.chat_history[-1]["content"] == "from the only model there"
+    assert server.requests[0]["body"]["model"] == ""
