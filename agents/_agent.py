@@ -111,6 +111,7 @@ class ConversableAgent(Agent):
         # Per partner: the ChatMessages already converted and how many stored dicts they cover.
         self._views: dict[Agent | None, ConversationView] = {}
         self._head_key: Any = None  # (system message, model) the head and room below were made for
+        self._head_version = 0  # bumped when the head changes: views made with an older one start again
         self._head: list[ChatMessage] = []
         self._head_chars = 0
         self._room: int | None = None
@@ -691,16 +692,16 @@ class ConversableAgent(Agent):
             self._head_chars = size_of(self._head)
             self._room = room_for(llm, self._head)
             self._head_key = key
-        head = self._head
+            self._head_version += 1
         stored = self._oai_messages.get(sender) if sender is not None else None
         if stored is None or messages is not stored:
             body = trimmed(to_chat_messages(messages), self._room)
-            return head + body, self._head_chars + size_of(body)
+            return self._head + body, self._head_chars + size_of(body)
         view = self._views.get(sender)
-        if view is None or view.upto > len(stored):  # new, or the history was cut: start again
-            view = self._views[sender] = ConversationView()
-        body = view.update(stored, self._room)
-        return head + body, self._head_chars + view.chars
+        if view is None or view.upto > len(stored) or view.version != self._head_version:
+            # new, the history was cut, or another head: start again
+            view = self._views[sender] = ConversationView(self._head, self._head_version)
+        return view.update(stored, self._room), self._head_chars + view.chars
 
     async def a_generate_oai_reply(self, messages: list[dict[str, Any]] | None = None,
                                    sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:

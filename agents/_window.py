@@ -49,10 +49,12 @@ def room_for(llm: LLM | None, head: list[ChatMessage]) -> int | None:
     return max(1000, (context - reserve) * CHARS_PER_TOKEN - size_of(head))
 
 
-def _cut_index(sizes: list[int], converted: list[ChatMessage], start_at: int) -> int:
-    """The first message to keep so that at most ``total - start_at`` characters remain."""
-    cut = min(bisect.bisect_left(sizes, start_at), len(converted) - 1)
-    while cut < len(converted) - 1 and converted[cut].role == "tool":
+def _cut_index(sizes: list[int], converted: list[ChatMessage], start_at: int, offset: int = 0) -> int:
+    """The first message to keep (``converted[offset + i]`` is message ``i``) so that at most
+    ``total - start_at`` characters remain."""
+    last = len(converted) - offset - 1
+    cut = min(bisect.bisect_left(sizes, start_at), last)
+    while cut < last and converted[offset + cut].role == "tool":
         cut += 1
     return max(cut, 0)
 
@@ -70,36 +72,45 @@ def trimmed(body: list[ChatMessage], room: int | None) -> list[ChatMessage]:
 
 
 class ConversationView:
-    """The converted conversation with one partner, and where the context cut is."""
+    """What one agent's model sees of its conversation with one partner: the head (its system
+    message) and the converted messages, kept between turns, and where the context cut is. With
+    no cut the view is its own list (no copy of the history per turn); a cut copies the window."""
 
-    __slots__ = ("converted", "upto", "sizes", "total", "cut")
+    __slots__ = ("converted", "head", "version", "upto", "sizes", "total", "cut")
 
-    def __init__(self) -> None:
-        self.converted: list[ChatMessage] = []
+    def __init__(self, head: list[ChatMessage] | tuple[ChatMessage, ...] = (), version: int = 0) -> None:
+        self.converted: list[ChatMessage] = list(head)
+        self.head = len(self.converted)  # converted[head + i] is stored message i's (first) part
+        self.version = version  # of the head it was made with
         self.upto = 0  # stored dicts converted so far
-        self.sizes = [0]  # sizes[i]: characters before converted[i]
+        self.sizes = [0]  # sizes[i]: characters of the conversation before its message i
         self.total = 0
-        self.cut = 0
+        self.cut = 0  # the first message kept
 
     @property
     def chars(self) -> int:
-        """The size of what the model sees, in characters (as the cut counts them)."""
+        """The size of the conversation the model sees, in characters (as the cut counts them)."""
         return self.total - self.sizes[self.cut]
 
+    def _convert(self, stored: list[dict[str, Any]], end: int) -> None:
+        converted, sizes = self.converted, self.sizes
+        total = self.total
+        for i in range(self.upto, end):
+            before = len(converted)
+            to_chat(stored[i], converted)
+            for j in range(before, len(converted)):  # usually one; tool responses expand
+                total += _size(converted[j])
+                sizes.append(total)
+        self.total = total
+        self.upto = end
+
     def update(self, stored: list[dict[str, Any]], room: int | None) -> list[ChatMessage]:
-        """Convert what ``stored`` gained since the last call; the messages the model sees."""
-        upto = self.upto
-        if upto < len(stored):
-            converted, sizes = self.converted, self.sizes
-            total = self.total
-            for i in range(upto, len(stored)):
-                before = len(converted)
-                to_chat(stored[i], converted)
-                for j in range(before, len(converted)):  # usually one; tool responses expand
-                    total += _size(converted[j])
-                    sizes.append(total)
-            self.total = total
-            self.upto = len(stored)
+        """Convert what ``stored`` gained since the last call; the messages the model sees (the
+        view's own list when nothing is cut: callers do not change it)."""
+        if self.upto < len(stored):
+            self._convert(stored, len(stored))
         if room is not None and self.total - self.sizes[self.cut] > room:
-            self.cut = _cut_index(self.sizes, self.converted, self.total - int(room * KEEP_AFTER_CUT))
-        return self.converted[self.cut:] if self.cut else self.converted
+            self.cut = _cut_index(self.sizes, self.converted, self.total - int(room * KEEP_AFTER_CUT), self.head)
+        if not self.cut:
+            return self.converted
+        return self.converted[:self.head] + self.converted[self.head + self.cut:]
