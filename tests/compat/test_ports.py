@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from moot.backends.config import models_document, toml_document
+from moot.memory.memos import MemoStore
 
 PORTS = Path(__file__).with_name("ports")
 # The whole port: `import autogen` -> `import moot as autogen`, `from autogen.x import` -> `from moot.x import`.
@@ -71,6 +72,19 @@ def test_the_review_group_follows_its_transition_graph(tmp_path):
     assert speakers[:5] == ["admin", "coder", "reviewer", "admin", "coder"]
     allowed = {"admin": {"coder"}, "coder": {"reviewer"}, "reviewer": {"coder", "admin"}}
     assert all(b in allowed[a] for a, b in zip(speakers, speakers[1:]))
+
+
+def test_the_teachable_agent_learns_in_one_chat_and_recalls_in_the_next(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEACHABLE_DB", str(tmp_path / "teachable_db"))
+    script = port("teachable.py", tmp_path)
+    learnt = {"memos": [{"kind": "fact", "match": "the name of the user's cat", "recall": "The user's cat is called Miso.",
+                         "replaces": None}]}
+    config_list = [{"model": "chat", "tags": ["chat"]}, {"model": "learner", "tags": ["learner"]}]
+    models = {"chat": ["I will remember that.", "Your cat is called Miso."], "learner": [json.dumps(learnt)]}
+    done = run(script, config_list, models, tmp_path)
+    assert printed(done, "ANSWER") == "Your cat is called Miso."
+    memos = MemoStore(tmp_path / "teachable_db").list()
+    assert [m.recall for m in memos] == ["The user's cat is called Miso."]
 
 
 @pytest.mark.model
