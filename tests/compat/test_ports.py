@@ -92,3 +92,20 @@ def test_the_code_loop_runs_unchanged_on_the_bundled_model(tmp_path, bundled_mod
     script = port("code_loop.py", tmp_path)
     done = run(script, [{"model": "smollm2", "tags": ["coding"]}], None, tmp_path)
     assert 2 <= int(printed(done, "TURNS")) <= 8  # the chat ran and stopped within max_consecutive_auto_reply
+
+
+@pytest.mark.model
+def test_the_review_group_runs_unchanged_on_the_bundled_model(tmp_path, bundled_model_path):
+    script = port("review_group.py", tmp_path)
+    config_list = [{"model": "smollm2", "tags": ["coder", "reviewer", "manager"]}]
+    speakers = json.loads(printed(run(script, config_list, None, tmp_path), "SPEAKERS").replace("'", '"'))
+    allowed = {"admin": {"coder"}, "coder": {"reviewer"}, "reviewer": {"coder", "admin"}}
+    assert speakers[0] == "admin" and all(b in allowed[a] for a, b in zip(speakers, speakers[1:]))
+
+
+@pytest.mark.model
+def test_the_teachable_agent_runs_unchanged_on_the_bundled_model(tmp_path, monkeypatch, bundled_model_path):
+    monkeypatch.setenv("TEACHABLE_DB", str(tmp_path / "teachable_db"))
+    script = port("teachable.py", tmp_path)
+    done = run(script, [{"model": "smollm2", "tags": ["chat", "learner"]}], None, tmp_path)
+    assert printed(done, "ANSWER")  # the small model answered; what it learnt is its own business
