@@ -1,7 +1,7 @@
 """The judge of issue 10: AutoGen 0.2.40's own tests, imports changed to ``moot``, run on moot.
 
     .venv/bin/python bench/autogen_suite.py [--mirror GIT_DIR] [--ref 0.2] [--only NAME ...] [--keep DIR]
-                                            [--timeout 300] [--extra] [-v]
+                                            [--timeout 300] [--extra] [--json OUT] [-v]
 
 What it does, step by step:
 1. Reads the test files below from AutoGen's git mirror (the ``0.2`` branch, 0.2.40) with
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import re
 import subprocess
@@ -243,6 +244,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="write the ported tests here and keep them (must not exist)")
     parser.add_argument("--timeout", type=int, default=300, help="seconds per file")
     parser.add_argument("--extra", action="store_true", help="also run EXTRA_FILES (reported in the same table)")
+    parser.add_argument("--json", type=Path, help="also write every counted test's outcome here, to compare runs")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every counted test that did not pass")
     args = parser.parse_args()
 
@@ -264,6 +266,7 @@ def main() -> int:
     (test_dir / "conftest.py").write_text(CONFTEST.format(skip_docker=not docker))
     (test_dir / "agentchat" / "test_assistant_agent.py").write_text(ASSISTANT_STUB)
 
+    outcomes: dict[str, dict[str, dict[str, str]]] = {}
     totals = {"counted": 0, "passed": 0, "failed": 0, "skipped": 0, "live": 0, "docker": 0, "public": 0,
               "public_passed": 0}
     print(f"AutoGen {args.ref} tests from {args.mirror}, imports ported to moot; docker "
@@ -302,6 +305,7 @@ def main() -> int:
                 row["public_passed"] += key == "passed"
             if key != "passed" and imported:
                 misses.append(f"    {key:7} {name}  {msg}")
+            outcomes.setdefault(rel, {})[name] = {"outcome": key, "message": msg, "private": str(touches).lower()}
         counted = cases
         print(f"{rel:58} {len(counted):5} {row['passed']:5} {row['failed']:5} {row['skipped']:5} {live:5} {no_docker:5} {row['public_passed']:4}/{row['public']:<4}"
               + ("" if results else f"   (no tests ran: exit {rc})"))
@@ -329,6 +333,9 @@ def main() -> int:
           + (f", nor {totals['docker']} that need Docker (no daemon answers)" if totals["docker"] else ""))
     print(f"{totals['public_passed']} of the {totals['public']} of them that touch no private attribute pass "
           f"({public:.0f}%)")
+    if args.json:
+        args.json.write_text(json.dumps({"ref": args.ref, "docker": docker, "totals": totals, "tests": outcomes},
+                                        indent=1) + "\n")
     if tmp_ctx is not None:
         tmp_ctx.cleanup()
     return 0
