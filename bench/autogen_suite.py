@@ -305,7 +305,7 @@ def main() -> int:
                 row["public_passed"] += key == "passed"
             if key != "passed" and imported:
                 misses.append(f"    {key:7} {name}  {msg}")
-            outcomes.setdefault(rel, {})[name] = {"outcome": key, "message": msg, "private": str(touches).lower()}
+            outcomes.setdefault(rel, {})[name] = {"outcome": key, "message": msg, "private": touches}
         counted = cases
         print(f"{rel:58} {len(counted):5} {row['passed']:5} {row['failed']:5} {row['skipped']:5} {live:5} {no_docker:5} {row['public_passed']:4}/{row['public']:<4}"
               + ("" if results else f"   (no tests ran: exit {rc})"))
