@@ -248,9 +248,11 @@ def resolve_llm(llm_config: Any, registry: ModelRegistry | None = None) -> LLM |
     An entry in AutoGen's own shape, ``{"model": "gpt-4o", "api_key": ..., "base_url": ...,
     "api_type": "openai" | "azure" | "ollama" | "anthropic", "api_version": ...}``, that names no
     models.toml model is a model of its own on that backend (openai when ``api_type`` is not
-    given; AutoGen's ``timeout`` is its ``timeout_s``); so is a bare ``{"model": "gpt-4o"}``
-    while ``OPENAI_API_KEY`` is set (without it, an unknown name is the ConfigError above). Its key is kept in an environment variable
-    and the model names only the variable, as a models.toml entry does (see ``_key_variable``).
+    given; AutoGen's ``timeout`` is its ``timeout_s``; without a model, the server's own); so is a
+    bare ``{"model": "gpt-4o"}`` while ``OPENAI_API_KEY`` is set (without it, an unknown name is
+    the ConfigError above). Its key is kept in an environment variable and the model names only
+    the variable, as a models.toml entry does (see ``_key_variable``). Client settings moot does
+    not take (``http_client``, ``organization``, ...) are a TypeError naming them.
     """
     if llm_config is False or llm_config is None:
         return None
