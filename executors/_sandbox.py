@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -9,6 +10,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from moot.paths import cache_dir, config_dir, data_dir
@@ -17,7 +19,7 @@ from ._base import Limits
 from ._blocks import CodeBlock
 from ._cgroup import ProcessCap
 from ._local import LocalExecutor, code_environment
-from ._results import ExecutorUnavailable
+from ._results import ExecutionResult, ExecutorUnavailable, OutputChunk
 
 #: Host folders the code may read (read-only): the system, not the users' files.
 _SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -144,6 +146,32 @@ def _probe(bwrap: str) -> tuple[str | None, bool]:
     return "bwrap cannot make a sandbox here", False
 
 
+_SET_ID = stat.S_ISUID | stat.S_ISGID
+
+
+def strip_set_id_bits(work_dir: Path) -> list[str]:
+    """Clear the setuid and setgid bits of every file the code left in ``work_dir`` (it keeps its
+    uid in the sandbox: run as root, a setuid file there would be a setuid-root program on the
+    host). Links are not followed. Returns the files changed, relative to the work dir."""
+    changed = []
+    for top, dirs, files in os.walk(work_dir):
+        for name in files + dirs:
+            path = os.path.join(top, name)
+            try:
+                info = os.lstat(path)
+                if stat.S_ISLNK(info.st_mode) or not info.st_mode & _SET_ID:
+                    continue
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                try:
+                    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~_SET_ID)
+                finally:
+                    os.close(fd)
+                changed.append(os.path.relpath(path, work_dir))
+            except OSError:
+                continue
+    return changed
+
+
 def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
@@ -200,6 +228,17 @@ class SandboxExecutor(LocalExecutor):
             raise ExecutorUnavailable(f"the work dir {work} holds {exposed[0] if exposed else 'everything'} (your home or "
                                 f"moot's own files), which sandboxed code must not see: give a folder of its own")
         self._prefix: list[str] | None = None
+
+    async def run(self, block: CodeBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
+        async for item in super().run(block):
+            if isinstance(item, ExecutionResult):  # before the result: a caller may stop there
+                stripped = strip_set_id_bits(self.work_dir)
+                if stripped:
+                    note = f"\n[moot cleared the setuid/setgid bits of {', '.join(stripped[:5])}" + \
+                           (f" and {len(stripped) - 5} more" if len(stripped) > 5 else "") + "]\n"
+                    yield OutputChunk(note, "stderr")
+                    item = dataclasses.replace(item, output=item.output + note)
+            yield item
 
     def _preexec(self, cap: ProcessCap | None = None):
         inner = super()._preexec(cap)

@@ -412,6 +412,24 @@ async def test_no_file_in_the_work_dir_outgrows_the_disk_limit(tmp_path, run):
     assert (work / "big.bin").stat().st_size <= 20 * 2**20
 
 
+async def test_no_setuid_program_is_left_on_the_host(tmp_path, run):
+    """Run as root, sandboxed code keeps uid 0: a setuid file it leaves in the work dir would be a
+    setuid-root program on the host. moot clears those bits before the block's result."""
+    work = tmp_path / "work"
+    result = (await run(SandboxExecutor(work, limits=Limits(timeout_s=20)), """
+        import os, shutil
+        shutil.copy("/bin/sh", "shell")
+        os.chmod("shell", 0o6755)
+        os.mkdir("d")
+        os.chmod("d", 0o2755)
+        print(oct(os.stat("shell").st_mode & 0o7777))
+    """)).result
+    assert result.exit_code == 0, result.output
+    assert (work / "shell").stat().st_mode & 0o7777 == 0o755
+    assert (work / "d").stat().st_mode & 0o7777 == 0o755
+    assert "cleared the setuid/setgid bits of" in result.output
+
+
 async def test_a_link_or_fifo_planted_for_the_next_script_is_refused(tmp_path, run_block):
     victim = tmp_path / "victim.txt"
     victim.write_text("host file\n")
