@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import sys
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Literal
@@ -15,10 +17,11 @@ from moot.backends import BackendError, ChatMessage, ConfigError, Completion, De
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
 from ._context import ChatStop, NoReply, current_run
+from ._errors import SenderRequired, ToolsNeedModel, UsageError
 from ._messages import as_message, content_str, stored_copy, to_chat_messages
 from ._models import LLM, current_registry, resolve_llm
 from ._sync import run_sync
-from ._tools import Tool, build_tool, run_tool
+from ._tools import Tool, build_tool, run_tool, wrap_function
 from ._window import ConversationView, room_for, size_of, trimmed
 from .events import (
     HumanInputRequested,
@@ -33,7 +36,8 @@ from .events import (
 )
 
 HumanInputMode = Literal["ALWAYS", "TERMINATE", "NEVER"]
-HOOKABLE = ("process_last_received_message", "process_all_messages_before_reply", "process_message_before_send")
+HOOKABLE = ("process_last_received_message", "process_all_messages_before_reply", "process_message_before_send",
+            "a_process_last_received_message", "a_process_all_messages_before_reply", "a_process_message_before_send")
 INTERRUPTED = "Interrupted: the user replied instead, so this tool call was not run."
 
 
@@ -121,7 +125,8 @@ class ConversableAgent(Agent):
 
         if llm_config is None:
             llm_config = self.DEFAULT_CONFIG
-        self.llm_config = llm_config
+        # A copy, as AutoGen keeps: register_for_llm writes its "tools" into it.
+        self.llm_config = dict(llm_config) if isinstance(llm_config, dict) else llm_config
         self._llm_registry = None
         self._llm: LLM | None = None
         self._resolve_llm()
@@ -143,6 +148,7 @@ class ConversableAgent(Agent):
         self.register_reply([Agent, None], ConversableAgent.a_generate_oai_reply)
         self.register_reply([Agent, None], ConversableAgent.a_generate_code_execution_reply)
         self.register_reply([Agent, None], ConversableAgent.a_generate_tool_calls_reply)
+        self.register_reply([Agent, None], ConversableAgent.a_generate_function_call_reply)
         self.register_reply([Agent, None], ConversableAgent.a_check_termination_and_human_reply)
 
     # -- properties AutoGen scripts use ---------------------------------------------------------
@@ -181,11 +187,26 @@ class ConversableAgent(Agent):
             msgs = next(iter(self._oai_messages.values()))
             return msgs[-1] if msgs else None
         msgs = self._oai_messages.get(agent)
+        if msgs is None:
+            raise KeyError(f"The agent {getattr(agent, 'name', agent)!r} is not in any conversation with "
+                           f"{self.name!r}, so there is no last message")
         return msgs[-1] if msgs else None
 
     @property
     def function_map(self) -> dict[str, Callable[..., Any]]:
-        return {n: t.func for n, t in self._function_map.items()}
+        """The functions this agent runs, by name: as given to ``function_map`` /
+        ``register_function``, or AutoGen's wrapped form (``_origin`` is the function) for those
+        registered with ``register_for_execution``."""
+        return {n: t.wrapped or t.func for n, t in self._function_map.items()}
+
+    @property
+    def code_executor(self) -> Any:
+        """The code executor object this agent runs code with (``code_execution_config={"executor":
+        ...}``, else the one made on its first code run); ``None`` with code execution off."""
+        if not self._code_execution_config:
+            return None
+        given = self._code_execution_config.get("executor")
+        return given if given is not None and not isinstance(given, str) else self.executor
 
     @property
     def tools(self) -> list[Tool]:
@@ -239,10 +260,21 @@ class ConversableAgent(Agent):
             self.reply_at_receive[sender] = False
 
     def clear_history(self, recipient: Agent | None = None, nr_messages_to_preserve: int | None = None) -> None:
+        """Forget the history with ``recipient`` (with ``None``: every conversation, and the
+        partners too, so ``last_message(partner)`` raises ``KeyError`` as in AutoGen).
+        ``nr_messages_to_preserve`` keeps the newest ones, one more where the cut would part a
+        tool call from its results. Unlike AutoGen 0.2, it also acts with a ``recipient``."""
+        if recipient is None and not nr_messages_to_preserve:
+            self._oai_messages.clear()
+            self._views.clear()
+            return
         targets = [recipient] if recipient is not None else list(self._oai_messages)
         for agent in targets:
             msgs = self._oai_messages[agent]
-            keep = msgs[-nr_messages_to_preserve:] if nr_messages_to_preserve else []
+            n = nr_messages_to_preserve or 0
+            if 0 < n < len(msgs) and "tool_responses" in msgs[-n]:
+                n += 1
+            keep = msgs[-n:] if n else []
             msgs.clear()
             msgs.extend(keep)
             self._views.pop(agent, None)
@@ -297,13 +329,17 @@ class ConversableAgent(Agent):
             self._reply_func_list.clear()
         self._reply_func_list.insert(position, {
             "trigger": trigger,
-            "reply_func": reply_func,
+            "reply_func": _ASYNC_STEP.get(reply_func, reply_func),
             "config": config,
             "init_config": config,
             "reset_config": reset_config,
         })
 
     def replace_reply_func(self, old_reply_func: Callable[..., Any], new_reply_func: Callable[..., Any]) -> None:
+        """Swap a step for another; a built-in step may be named by its sync or async form
+        (``ConversableAgent.generate_oai_reply`` is ``a_generate_oai_reply``)."""
+        old_reply_func = _ASYNC_STEP.get(old_reply_func, old_reply_func)
+        new_reply_func = _ASYNC_STEP.get(new_reply_func, new_reply_func)
         for entry in self._reply_func_list:
             if entry["reply_func"] is old_reply_func:
                 entry["reply_func"] = new_reply_func
@@ -316,60 +352,130 @@ class ConversableAgent(Agent):
         """Add a hook: ``process_last_received_message(content) -> content``,
         ``process_all_messages_before_reply(messages) -> messages`` (both change only what the
         reply sees, never the stored history), ``process_message_before_send(sender, message,
-        recipient, silent) -> message`` (changes what is sent)."""
+        recipient, silent) -> message`` (gets what is sent, a str or a dict; returns what to send).
+        The ``a_`` forms take async hooks; both kinds run in sync and async chats alike. Raises
+        ``AssertionError`` (a ``UsageError``) for an unknown method or a hook given twice."""
         if hookable_method not in self.hook_lists:
-            raise ValueError(f"{hookable_method!r} is not a hookable method (hookable: {', '.join(HOOKABLE)})")
+            raise UsageError(f"{hookable_method} is not a hookable method (hookable: {', '.join(HOOKABLE)})")
         if hook in self.hook_lists[hookable_method]:
-            raise ValueError(f"{hook!r} is already registered as a hook")
+            raise UsageError(f"{hook!r} is already registered as a hook")
+        is_async = inspect.iscoroutinefunction(hook)
+        name = getattr(hook, "__name__", repr(hook))
+        if hookable_method.startswith("a_") and not is_async:
+            warnings.warn(f"Hook '{name}' is synchronous, but it's being registered in a asynchronous context "
+                          f"({hookable_method}); it will be called without awaiting.", UserWarning, stacklevel=2)
+        elif is_async and not hookable_method.startswith("a_"):
+            warnings.warn(f"Hook '{name}' is asynchronous, but it's being registered in a synchronous context "
+                          f"({hookable_method}); register it on 'a_{hookable_method}' instead.", UserWarning,
+                          stacklevel=2)
         self.hook_lists[hookable_method].append(hook)
 
     def register_for_llm(self, *, name: str | None = None, description: str | None = None, api_style: str = "tool") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: offer the function to this agent's model as a tool. The JSON schema comes
         from the type hints (``Annotated[int, "what it is"]``) and the docstring; ``description``
-        defaults to the docstring's first paragraph (AutoGen requires it)."""
+        defaults to the docstring's first paragraph (one of them is required). As in AutoGen, the
+        description lands in ``llm_config["tools"]`` (``api_style="function"``: in
+        ``llm_config["functions"]``, the legacy form)."""
+        if api_style not in ("tool", "function"):
+            raise ValueError(f"api_style must be 'tool' or 'function', not {api_style!r}")
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-            if self.llm_config is False:
-                raise RuntimeError(f"agent {self.name!r} has llm_config=False, so it cannot offer tools to a model")
+            self._need_llm()
             tool = getattr(func, "_moot_tool", None)
             if tool is None or (name and tool.name != name) or (description is not None and tool.description != description):
                 tool = build_tool(getattr(func, "_moot_func", func), name=name or (tool.name if tool else None),
                                   description=description if description is not None else (tool.description if tool else None))
-            self._llm_tools[tool.name] = tool.spec
+            if not tool.description:
+                raise ValueError("Function description is required, none found.")
+            schema = tool.openai_schema()
+            if api_style == "function":
+                self.update_function_signature(schema["function"], is_remove=False)
+            else:
+                self.update_tool_signature(schema, is_remove=False)
             return _tag(func, tool)
 
         return decorator
 
     def register_for_execution(self, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: this agent runs the function when a model calls it."""
+        """Decorator: this agent runs the function when a model calls it. ``function_map`` shows
+        it in AutoGen's wrapped form (``_origin`` is the function)."""
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             tool = getattr(func, "_moot_tool", None)
             if tool is None or (name and tool.name != name):
                 tool = build_tool(getattr(func, "_moot_func", func), name=name or (tool.name if tool else None),
                                   description=tool.description if tool else None)
+            wrap_function(tool)
             self._function_map[tool.name] = tool
             return _tag(func, tool)
 
         return decorator
 
+    def _wrap_function(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """AutoGen's wrapper of a function to run (``moot.agents._tools.wrap_function``)."""
+        return wrap_function(build_tool(func))
+
     def register_function(self, function_map: dict[str, Callable[..., Any] | None]) -> None:
-        """Let this agent run these functions (``None`` removes one)."""
+        """Let this agent run these functions (``None`` removes one; replacing one warns)."""
         for fname, func in function_map.items():
             if func is None:
                 self._function_map.pop(fname, None)
+                continue
+            if fname in self._function_map:
+                warnings.warn(f"Function '{fname}' is being overridden.", UserWarning, stacklevel=2)
+            self._function_map[fname] = build_tool(getattr(func, "_moot_func", func), name=fname)
+
+    def _need_llm(self) -> None:
+        if self.llm_config is False or self.llm_config is None:
+            raise ToolsNeedModel(f"To update a tool signature, agent must have an llm_config: agent {self.name!r} "
+                                 f"has llm_config=False, so it cannot offer tools to a model")
+
+    def _set_description(self, key: str, fname: str, entry: dict[str, Any] | None) -> None:
+        """Add, replace (warning) or with ``entry=None`` remove a description in
+        ``llm_config[key]`` ("tools" or "functions"), and in what the model is offered."""
+        listed: list[dict[str, Any]] | None = None
+        if isinstance(self.llm_config, dict):
+            listed = [d for d in self.llm_config.get(key) or ()
+                      if (d.get("function", d) if key == "tools" else d).get("name") != fname]
+        if entry is None:
+            self._llm_tools.pop(fname, None)
+        else:
+            if fname in self._llm_tools:
+                warnings.warn(f"Function '{fname}' is being overridden.", UserWarning, stacklevel=3)
+            fn = entry["function"] if key == "tools" else entry
+            self._llm_tools[fname] = ToolSpec(fname, fn.get("description", ""),
+                                              fn.get("parameters") or {"type": "object", "properties": {}})
+            if listed is not None:
+                listed.append(entry)
+        if listed is not None:
+            if listed:
+                self.llm_config[key] = listed
             else:
-                self._function_map[fname] = build_tool(getattr(func, "_moot_func", func), name=fname)
+                self.llm_config.pop(key, None)
 
     def update_tool_signature(self, tool_sig: str | dict[str, Any], is_remove: bool) -> None:
-        """Add (or with ``is_remove``, remove) an OpenAI-format tool description."""
+        """Add (or with ``is_remove``, remove: a name or a description) an OpenAI-format tool
+        description, in ``llm_config["tools"]``."""
+        self._need_llm()
         if is_remove:
             fname = tool_sig if isinstance(tool_sig, str) else tool_sig.get("function", tool_sig)["name"]
-            self._llm_tools.pop(fname, None)
+            self._set_description("tools", fname, None)
             return
-        fn = tool_sig["function"] if isinstance(tool_sig, dict) and "function" in tool_sig else tool_sig
-        assert isinstance(fn, dict)
-        self._llm_tools[fn["name"]] = ToolSpec(fn["name"], fn.get("description", ""), fn.get("parameters") or {"type": "object", "properties": {}})
+        if not isinstance(tool_sig, dict) or not isinstance(tool_sig.get("function"), dict) or not tool_sig["function"].get("name"):
+            raise ValueError(f"a tool description is {{'type': 'function', 'function': {{'name': ...}}}}, not {tool_sig!r}")
+        self._set_description("tools", tool_sig["function"]["name"], {"type": "function", **tool_sig})
+
+    def update_function_signature(self, func_sig: str | dict[str, Any], is_remove: bool) -> None:
+        """The legacy form of ``update_tool_signature``: a function description
+        (``{"name", "description", "parameters"}``) in ``llm_config["functions"]``; the model is
+        offered it as a tool."""
+        self._need_llm()
+        if is_remove:
+            self._set_description("functions", func_sig if isinstance(func_sig, str) else func_sig["name"], None)
+            return
+        if not isinstance(func_sig, dict) or not func_sig.get("name"):
+            raise ValueError(f"a function description is {{'name': ..., 'parameters': ...}}, not {func_sig!r}")
+        self._set_description("functions", func_sig["name"], dict(func_sig))
 
     def register_nested_chats(
         self,
@@ -416,18 +522,25 @@ class ConversableAgent(Agent):
         self._oai_messages[partner].append(stored)
         return stored
 
-    def _process_before_send(self, message: Any, recipient: Agent, silent: bool) -> dict[str, Any]:
-        msg = dict(as_message(message))
-        for hook in self.hook_lists["process_message_before_send"]:
-            msg = as_message(hook(sender=self, message=msg, recipient=recipient, silent=silent))
-        return msg
+    async def _process_before_send(self, message: Any, recipient: Agent, silent: bool) -> Any:
+        """The before-send hooks, sync then async, each given what the one before returned (the
+        message as the caller gave it first: a str or a dict)."""
+        hooks = self.hook_lists
+        for hook in (*hooks["process_message_before_send"], *hooks["a_process_message_before_send"]):
+            message = hook(sender=self, message=message, recipient=recipient, silent=silent)
+            if inspect.isawaitable(message):
+                message = await message
+        return message
 
     async def a_send(self, message: dict[str, Any] | str, recipient: ConversableAgent, request_reply: bool | None = None,
                      silent: bool | None = False, *, message_id: str | None = None) -> None:
         """Send a message; with ``request_reply=True`` the conversation goes on from there.
         ``message_id``: the id the message is posted with (the chat loop passes the id its token
         deltas carried); a new one by default."""
-        msg = self._process_before_send(message, recipient, bool(silent))
+        hooks = self.hook_lists
+        if hooks["process_message_before_send"] or hooks["a_process_message_before_send"]:
+            message = await self._process_before_send(message, recipient, bool(silent))
+        msg = dict(as_message(message))
         stored = self.append_message(msg, "assistant", recipient, self.name)
         run = current_run()
         mid = message_id or new_id()
@@ -489,27 +602,38 @@ class ConversableAgent(Agent):
         if isinstance(trigger, type):
             return isinstance(sender, trigger)
         if isinstance(trigger, str):
-            return sender is not None and trigger == sender.name
+            if sender is None:
+                raise SenderRequired(f"a reply step of {getattr(trigger, 'name', trigger)!r} is triggered by the sender's "
+                                     f"name, so generate_reply needs a sender")
+            return trigger == sender.name
         if isinstance(trigger, Agent):
             return trigger is sender
         if callable(trigger):
             return bool(trigger(sender))
         raise ValueError(f"unsupported trigger {trigger!r}")
 
-    def _apply_receive_hooks(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        last_hooks = self.hook_lists["process_last_received_message"]
-        all_hooks = self.hook_lists["process_all_messages_before_reply"]
-        if not last_hooks and not all_hooks:
-            return messages
+    async def _apply_receive_hooks(self, messages: list[dict[str, Any]], stored: bool) -> list[dict[str, Any]]:
+        """The receive hooks (sync, then ``a_``): what the reply steps see. The stored history
+        never changes; messages the caller passed get the last one's new content in place, as
+        AutoGen 0.2 does."""
+        hooks = self.hook_lists
+        last_hooks = (*hooks["process_last_received_message"], *hooks["a_process_last_received_message"])
+        all_hooks = (*hooks["process_all_messages_before_reply"], *hooks["a_process_all_messages_before_reply"])
         msgs = [dict(m) for m in messages]  # hooks may edit dicts in place; the history must not change
         if last_hooks and msgs:
             content = msgs[-1].get("content")
             if isinstance(content, str):
                 for hook in last_hooks:
                     content = hook(content)
+                    if inspect.isawaitable(content):
+                        content = await content
                 msgs[-1]["content"] = content
+                if not stored:
+                    messages[-1]["content"] = content
         for hook in all_hooks:
             msgs = hook(msgs)
+            if inspect.isawaitable(msgs):
+                msgs = await msgs
         return msgs
 
     async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
@@ -524,11 +648,15 @@ class ConversableAgent(Agent):
                       **kwargs: Any) -> str | dict[str, Any] | NoReply:
         """The reply pipeline: the first step that gives a final answer wins. No reply comes back
         as a ``NoReply`` saying why (the step's reason, else "had no reply")."""
-        if messages is None and sender is None:
-            raise ValueError("generate_reply needs messages or a sender")
         if messages is None:
+            if sender is None:
+                raise UsageError("generate_reply needs messages or a sender (Either messages or sender must be provided.)")
             messages = self._oai_messages[sender]
-        messages = self._apply_receive_hooks(messages)
+        hooks = self.hook_lists
+        if (hooks["process_last_received_message"] or hooks["process_all_messages_before_reply"]
+                or hooks["a_process_last_received_message"] or hooks["a_process_all_messages_before_reply"]):
+            stored = sender is not None and messages is self._oai_messages.get(sender)
+            messages = await self._apply_receive_hooks(messages, stored)
         exclude = kwargs.get("exclude", ())
         last = messages[-1] if messages else None
         for entry in tuple(self._reply_func_list):
@@ -679,6 +807,72 @@ class ConversableAgent(Agent):
         """Run the code blocks of the latest message that has some (see ``code_execution_config``)."""
         return await a_generate_code_execution_reply(self, messages, sender, config)
 
+    async def a_execute_function(self, func_call: dict[str, Any], verbose: bool = False) -> tuple[bool, dict[str, Any]]:
+        """Run one legacy ``function_call`` (``{"name", "arguments"}``). Returns ``(ran, result)``
+        with ``result = {"name", "role": "function", "content"}``; what went wrong (an unknown
+        function, arguments that are not JSON, the function raising) is the content, with
+        ``ran=False``."""
+        fname = func_call.get("name", "") or ""
+        args = func_call.get("arguments", "")
+        if not isinstance(args, str):
+            args = json.dumps(args)
+        run = current_run()
+        if run is not None:
+            run.emit(ToolCallRequested(run.chat_id, agent=self.name, call_id="", name=fname, arguments=args))
+        started = time.perf_counter()
+        outcome = await run_tool(self._function_map.get(fname), fname, args, list(self._function_map))
+        if run is not None:
+            run.emit(ToolResult(run.chat_id, agent=self.name, call_id="", name=fname, content=outcome.content,
+                                is_error=outcome.is_error, repaired=outcome.repaired,
+                                duration_s=time.perf_counter() - started))
+        if verbose:
+            print(f"Input arguments: {args}\nOutput:\n{outcome.content}", flush=True)
+        return not outcome.is_error, {"name": fname, "role": "function", "content": outcome.content}
+
+    def execute_function(self, func_call: dict[str, Any], verbose: bool = False) -> tuple[bool, dict[str, Any]]:
+        """Run one legacy ``function_call``; see ``a_execute_function``."""
+        return run_sync(self.a_execute_function(func_call, verbose))
+
+    async def a_generate_function_call_reply(self, messages: list[dict[str, Any]] | None = None,
+                                             sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """Run the legacy ``function_call`` of the last message; its result is the reply."""
+        if messages is None:
+            messages = self._oai_messages[sender]
+        call = messages[-1].get("function_call") if messages else None
+        if not call:
+            return False, None
+        return True, (await self.a_execute_function(call))[1]
+
+    # The sync forms of the reply steps, as AutoGen exposes them. In the pipeline (register_reply,
+    # replace_reply_func) each stands for its async form, so a chat never blocks in one.
+
+    def generate_oai_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
+                           config: Any = None) -> tuple[bool, Any]:
+        """Ask the model (``a_generate_oai_reply``)."""
+        return run_sync(self.a_generate_oai_reply(messages, sender, config))
+
+    def generate_code_execution_reply(self, messages: list[dict[str, Any]] | None = None,
+                                      sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """Run the code blocks of the latest message that has some (``a_generate_code_execution_reply``)."""
+        return run_sync(self.a_generate_code_execution_reply(messages, sender, config))
+
+    def generate_tool_calls_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
+                                  config: Any = None) -> tuple[bool, Any]:
+        """Run the last message's tool calls (``a_generate_tool_calls_reply``)."""
+        return run_sync(self.a_generate_tool_calls_reply(messages, sender, config))
+
+    def generate_function_call_reply(self, messages: list[dict[str, Any]] | None = None,
+                                     sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """Run the last message's legacy function call (``a_generate_function_call_reply``)."""
+        return run_sync(self.a_generate_function_call_reply(messages, sender, config))
+
+    def check_termination_and_human_reply(self, messages: list[dict[str, Any]] | None = None,
+                                          sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
+        """Stop, ask the human, or go on (``a_check_termination_and_human_reply``); a stop comes
+        back as ``(True, None)``."""
+        final, reply = run_sync(self.a_check_termination_and_human_reply(messages, sender, config))
+        return final, None if isinstance(reply, NoReply) else reply
+
     def _view(self, messages: list[dict[str, Any]], sender: Agent | None, llm: LLM | None = None) -> list[ChatMessage]:
         """What the model sees: the system message and the conversation (``_window``)."""
         return self._sized_view(messages, sender, llm)[0]
@@ -712,7 +906,13 @@ class ConversableAgent(Agent):
         if messages is None:
             messages = self._oai_messages[sender]
         view, chars = self._sized_view(messages, sender, llm)
-        tools = (list(self._llm_tools.values()) + llm.tools) if self._llm_tools or llm.tools else None
+        tools = None
+        if self._llm_tools:
+            tools = list(self._llm_tools.values())
+            if llm.tools:  # llm_config["tools"] may list some of them too
+                tools += [t for t in llm.tools if t.name not in self._llm_tools]
+        elif llm.tools:
+            tools = llm.tools
         completion = await self._stream_model(llm, view, tools=tools, prompt_chars=chars)
         if completion.tool_calls:
             return True, {
@@ -774,9 +974,15 @@ class ConversableAgent(Agent):
                               summary_args: dict[str, Any] | None = None, message: Any = None,
                               **kwargs: Any) -> _chat.ChatResult:
         """Start a chat with ``recipient`` and run it until it stops; see ``initiate_chat``."""
-        return await _chat.a_initiate_chat(self, recipient, clear_history=clear_history, silent=silent,
-                                           max_turns=max_turns, summary_method=summary_method,
-                                           summary_args=summary_args, message=message, **kwargs)
+        try:
+            return await _chat.a_initiate_chat(self, recipient, clear_history=clear_history, silent=silent,
+                                               max_turns=max_turns, summary_method=summary_method,
+                                               summary_args=summary_args, message=message, **kwargs)
+        finally:
+            # As AutoGen leaves them: after the chat, a message either sends gets a reply.
+            self.reply_at_receive[recipient] = True
+            if isinstance(recipient, ConversableAgent):
+                recipient.reply_at_receive[self] = True
 
     def initiate_chat(self, recipient: ConversableAgent, clear_history: bool = True, silent: bool | None = False,
                       cache: Any = None, max_turns: int | None = None,
@@ -839,4 +1045,14 @@ def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> 
 _IDLE_STEPS: dict[Callable[..., Any], Callable[[ConversableAgent, dict[str, Any] | None], bool]] = {
     ConversableAgent.a_generate_tool_calls_reply: lambda agent, last: last is None or not last.get("tool_calls"),
     ConversableAgent.a_generate_code_execution_reply: lambda agent, last: not agent._code_execution_config,
+    ConversableAgent.a_generate_function_call_reply: lambda agent, last: last is None or not last.get("function_call"),
+}
+
+# A built-in step named by its sync form stands for its async form in the pipeline.
+_ASYNC_STEP: dict[Callable[..., Any], Callable[..., Any]] = {
+    ConversableAgent.generate_oai_reply: ConversableAgent.a_generate_oai_reply,
+    ConversableAgent.generate_code_execution_reply: ConversableAgent.a_generate_code_execution_reply,
+    ConversableAgent.generate_tool_calls_reply: ConversableAgent.a_generate_tool_calls_reply,
+    ConversableAgent.generate_function_call_reply: ConversableAgent.a_generate_function_call_reply,
+    ConversableAgent.check_termination_and_human_reply: ConversableAgent.a_check_termination_and_human_reply,
 }

@@ -7,6 +7,7 @@ gets a tool result that says what went wrong, so it can try again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import re
@@ -29,6 +30,15 @@ class Tool:
     func: Callable[..., Any]
     parameters: dict[str, Any]
     model: type[BaseModel] | None = None  # validates and converts the arguments
+    wrapped: Callable[..., Any] | None = None  # AutoGen's wrapped form (``wrap_function``), when made
+
+    def arguments(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``args`` validated and converted (a dict becomes the pydantic model a parameter names);
+        raises pydantic's ``ValidationError``."""
+        if self.model is None:
+            return args
+        validated = self.model.model_validate(args)
+        return {k: getattr(validated, k) for k in type(validated).model_fields}
 
     @property
     def spec(self) -> ToolSpec:
@@ -221,11 +231,10 @@ async def run_tool(tool: Tool | None, name: str, arguments: str, available: list
         return ToolOutcome(f"Error: the arguments for {name} must be a JSON object, got {type(args).__name__}.", True, repaired)
     if tool.model is not None:
         try:
-            validated = tool.model.model_validate(args)
+            kwargs = tool.arguments(args)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors())
             return ToolOutcome(f"Error: invalid arguments for {name}: {problems}", True, repaired)
-        kwargs = {k: getattr(validated, k) for k in type(validated).model_fields}
     else:
         kwargs = args
     try:
@@ -239,3 +248,24 @@ async def run_tool(tool: Tool | None, name: str, arguments: str, available: list
     except Exception as exc:
         return ToolOutcome(f"Error: {name} failed: {type(exc).__name__}: {exc}", True, repaired)
     return ToolOutcome(_to_text(result), False, repaired)
+
+
+def wrap_function(tool: Tool) -> Callable[..., Any]:
+    """AutoGen's wrapped form of a function registered for execution: called with the model's
+    arguments, it validates and converts them as a tool call does and returns the result as the
+    text the model gets (a pydantic model as its JSON). Async stays async; ``_origin`` is the
+    function itself. Made once per tool and kept in ``tool.wrapped``."""
+    if tool.wrapped is not None:
+        return tool.wrapped
+    func = tool.func
+    if inspect.iscoroutinefunction(func):
+        @functools.wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return _to_text(await func(*args, **tool.arguments(kwargs)))
+    else:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            return _to_text(func(*args, **tool.arguments(kwargs)))
+    wrapper._origin = func  # type: ignore[attr-defined]
+    tool.wrapped = wrapper
+    return wrapper

@@ -141,7 +141,7 @@ async def test_hooks_change_what_the_model_sees_not_the_history(models):
 
     asst.register_hook("process_all_messages_before_reply", add_note)
     user.register_hook("process_message_before_send",
-                       lambda sender, message, recipient, silent: {**message, "content": message["content"] + "!"})
+                       lambda sender, message, recipient, silent: message + "!")  # gets what is sent: a str
     result = await user.a_initiate_chat(asst, message="hello", max_turns=1, silent=True)
     view = seen_views[0]
     assert [m.content for m in view] == ["sys", "HELLO! (note)", "extra"]
