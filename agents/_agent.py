@@ -17,7 +17,7 @@ from moot.backends import BackendError, ChatMessage, ConfigError, Completion, De
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
 from ._context import ChatStop, NoReply, current_run
-from ._errors import SenderRequired, ToolsNeedModel, UsageError
+from ._errors import InvalidCarryOverType, SenderRequired, ToolsNeedModel, UsageError
 from ._messages import as_message, content_str, stored_copy, to_chat_messages
 from ._models import LLM, current_registry, resolve_llm
 from ._sync import run_sync
@@ -322,7 +322,9 @@ class ConversableAgent(Agent):
         remove_other_reply_funcs: bool = False,
     ) -> None:
         """Add a step to the reply pipeline. ``reply_func(recipient, messages, sender, config)``
-        returns ``(final, reply)``; it may be async. Position 0 runs first."""
+        returns ``(final, reply)``; it may be async. Position 0 runs first. As in AutoGen, a
+        sync ``initiate_chat`` refuses an async step unless ``ignore_async_in_sync_chat`` (then
+        moot runs it all the same: its sync chats run on the async core)."""
         if not isinstance(trigger, (type, str, Agent, list)) and not callable(trigger) and trigger is not None:
             raise ValueError("trigger must be a class, a name, an agent, a callable, a list of these, or None")
         if remove_other_reply_funcs:
@@ -333,7 +335,19 @@ class ConversableAgent(Agent):
             "config": config,
             "init_config": config,
             "reset_config": reset_config,
+            "ignore_async_in_sync_chat": ignore_async_in_sync_chat,
         })
+
+    def _raise_exception_on_async_reply_functions(self) -> None:
+        """AutoGen's check before a sync chat: a step the user registered as async (and did not
+        mark ``ignore_async_in_sync_chat``) raises ``RuntimeError``. The engine's own async steps
+        do not count."""
+        found = [getattr(e["reply_func"], "__name__", repr(e["reply_func"])) for e in self._reply_func_list
+                 if not e.get("ignore_async_in_sync_chat") and inspect.iscoroutinefunction(e["reply_func"])
+                 and not getattr(e["reply_func"], "__module__", "").startswith("moot.agents")]
+        if found:
+            raise RuntimeError("Async reply functions can only be used with ConversableAgent.a_initiate_chat(). "
+                               f"The following async reply functions are found: {', '.join(found)}")
 
     def replace_reply_func(self, old_reply_func: Callable[..., Any], new_reply_func: Callable[..., Any]) -> None:
         """Swap a step for another; a built-in step may be named by its sync or async form
@@ -997,6 +1011,10 @@ class ConversableAgent(Agent):
         Unlike AutoGen 0.2, the chat also stops (instead of going round again) when, with
         ``max_turns`` set, an agent has no reply.
         """
+        for agent in (self, recipient):
+            check = getattr(agent, "_raise_exception_on_async_reply_functions", None)
+            if check is not None:
+                check()
         return run_sync(self.a_initiate_chat(recipient, clear_history, silent, cache, max_turns, summary_method,
                                              summary_args, message, **kwargs))
 
@@ -1013,12 +1031,39 @@ class ConversableAgent(Agent):
         return run_sync(self.a_initiate_chats(chat_queue))
 
     def generate_init_message(self, message: Any = None, **kwargs: Any) -> Any:
-        return _chat.process_carryover(message, kwargs)
+        """The chat's first message: ``message`` with ``carryover`` (a string or a list) added as
+        context; a multimodal message gets it as a text part in front."""
+        return self._handle_carryover(message, kwargs)
 
     async def a_generate_init_message(self, message: Any = None, **kwargs: Any) -> Any:
         if message is None:
             message = await self._ask_human(">")
-        return _chat.process_carryover(message, kwargs)
+        return self._handle_carryover(message, kwargs)
+
+    def _process_carryover(self, content: str, kwargs: dict[str, Any]) -> str:
+        """``content`` with the carryover appended (items may be strings or message dicts)."""
+        carryover = kwargs.get("carryover")
+        if not carryover:
+            return content
+        if isinstance(carryover, str):
+            carryover = [carryover]
+        elif not isinstance(carryover, list):
+            raise InvalidCarryOverType(f"carryover must be a string or a list of strings, not "
+                                       f"{type(carryover).__name__}: {carryover!r}")
+        items = (c if isinstance(c, str) else content_str(c.get("content")) if isinstance(c, dict) else str(c)
+                 for c in carryover)
+        return content + "\nContext: \n" + "\n".join(items)
+
+    def _handle_carryover(self, message: Any, kwargs: dict[str, Any]) -> Any:
+        """The first message with the carryover added; the caller's message is not changed."""
+        if not kwargs.get("carryover"):
+            return message
+        if isinstance(message, dict):
+            content = message.get("content")
+            if isinstance(content, list):
+                return {**message, "content": [{"type": "text", "text": self._process_carryover("", kwargs)}, *content]}
+            return {**message, "content": self._process_carryover(content_str(content), kwargs)}
+        return self._process_carryover("" if message is None else str(message), kwargs)
 
 
 def _tag(func: Callable[..., Any], tool: Tool) -> Callable[..., Any]:

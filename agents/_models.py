@@ -269,7 +269,9 @@ def resolve_llm(llm_config: Any, registry: ModelRegistry | None = None) -> LLM |
     config_list = llm_config.get("config_list")
     if config_list is not None:
         if not isinstance(config_list, list) or not config_list:
-            raise ValueError("llm_config['config_list'] must be a non-empty list of {'model': NAME} entries")
+            raise ValueError("llm_config['config_list'] must be a non-empty list of {'model': NAME} entries (AutoGen: "
+                             "When using OpenAI or Azure OpenAI endpoints, specify a non-empty 'model' either in "
+                             "'llm_config' or in each config of 'config_list'.)")
         specs = [{"model": e} if isinstance(e, str) else e for e in config_list]
         entries = [_entry(registry, spec, llm_config, f"llm_config['config_list'][{i}]") for i, spec in enumerate(specs)]
         backend = entries[0] if len(entries) == 1 else FallbackBackend(entries, label="config_list")
