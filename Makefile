@@ -21,10 +21,11 @@ APT_PACKAGES := tmux docker.io bubblewrap
 
 .PHONY: run test bench bench-anchors deps apt llama-wheel clean
 
-# The app, on the bundled local model, with the coder team ready for a task. Code runs locally
-# here (no Docker daemon needed), and the app asks before running each block.
+# The app, on the bundled local model, with the coder team ready for a task. Code runs where it is
+# safe on this machine: in Docker when a daemon answers, else in the bubblewrap sandbox; only with
+# neither does it run locally, and then the app asks before running each block.
 run: deps
-	$(BIN)/moot --team coder --executor local
+	$(BIN)/moot --team coder $$($(BIN)/python -c 'from moot.executors import planned_executor as p; print("" if p({"work_dir": "coding"}) in ("docker", "sandbox") else "--executor local")')
 
 test: deps
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
