@@ -94,13 +94,23 @@ class ConversationView:
 
     def _convert(self, stored: list[dict[str, Any]], end: int) -> None:
         converted, sizes = self.converted, self.sizes
+        append, mark = converted.append, sizes.append
         total = self.total
         for i in range(self.upto, end):
+            message = stored[i]
+            role = message.get("role", "user")
+            content = message.get("content")
+            if ((role == "user" or role == "assistant") and type(content) is str and "tool_calls" not in message
+                    and "tool_responses" not in message):  # the common message: to_chat's first case, inline
+                append(ChatMessage(role, content, message.get("name")))
+                total += len(content) + 16  # _size of it
+                mark(total)
+                continue
             before = len(converted)
-            to_chat(stored[i], converted)
+            to_chat(message, converted)
             for j in range(before, len(converted)):  # usually one; tool responses expand
                 total += _size(converted[j])
-                sizes.append(total)
+                mark(total)
         self.total = total
         self.upto = end
 

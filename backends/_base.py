@@ -63,6 +63,9 @@ class Backend(ABC):
 
     #: What the backend can do when models.toml declares nothing (a backend may probe instead).
     default_capabilities = Capabilities()
+    #: False for a backend whose calls never fail for a while and then work (a scripted model):
+    #: a retry policy has nothing to retry there, so no retry loop is run around its calls.
+    transient_failures = True
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -88,7 +91,17 @@ class Backend(ABC):
             request = ModelRequest.of(request, **options)
         elif options:
             raise TypeError("stream(request) takes no keywords when given a ModelRequest")
-        return self._serve(request)
+        if request.choices or request.schema is not None:
+            return self._serve(request)  # the completion needs finishing
+        direct = self._direct
+        return self._serve(request) if direct is None else direct._stream(request)
+
+    @property
+    def _direct(self) -> Backend | None:
+        """The backend whose ``_stream`` serves a plain request as it is, with no layer between
+        (no choice to match, no JSON to decode, no retry or fallback that could act); ``None``
+        when a call needs ``_serve``."""
+        return self
 
     async def complete(self, request: ModelRequest | Sequence[ChatMessage], /, **options: Any) -> Completion:
         """Run one call to the end and return its ``Completion`` (the one place a stream is drained)."""

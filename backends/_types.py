@@ -92,7 +92,7 @@ class Capabilities:
         return [k for k, v in asdict(self).items() if v]
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     """Token counts of one call. ``cached_tokens`` were reused from a cache, not evaluated."""
 
@@ -131,7 +131,7 @@ class Notice:
     kind: str = "info"
 
 
-@dataclass
+@dataclass(slots=True)
 class Completion:
     """The end of a call: the whole reply, tool calls, why it finished and what it cost."""
 

@@ -57,6 +57,7 @@ def _estimate_tokens(messages: Sequence[ChatMessage]) -> int:
 
 class ScriptedBackend(Backend):
     default_capabilities = Capabilities(tools=True, json=True, vision=False, streaming=True)
+    transient_failures = False  # a scripted reply is there or it is not
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)

@@ -174,10 +174,27 @@ async def test_one_generator_between_the_caller_and_the_backend_however_deep_the
             pass
         return probe.depth
 
-    assert await consume(probe) == 1  # Backend._serve finishes the completion
+    assert await consume(probe) == 0  # a plain request: nothing to finish, the backend's own stream
+    assert await consume(RetryingBackend(probe, FAST)) == 0  # a scripted model has nothing to retry
     deep = FallbackBackend([RetryingBackend(DefaultsBackend(FallbackBackend([probe]), {"temperature": 0.2}), FAST)])
     assert await consume(deep) == 1  # the plan is flat: Wrapper._serve alone
     assert [s.backend for s in deep.steps] == [probe] and deep.steps[0].defaults == {"temperature": 0.2}
+
+    async def consume_choice(backend: Backend) -> int:
+        Probe.consumer = consume_choice.__code__
+        async for _ in backend.stream(ModelRequest(HI, choices=("from t", "other"))):
+            pass
+        return probe.depth
+
+    assert await consume_choice(probe) == 1  # Backend._serve matches the choice
+
+    class Flaky(Probe):
+        transient_failures = True  # as a remote backend: its calls are retried
+
+    flaky = Flaky(reg.config.get("t"))
+    probe = flaky
+    assert await consume(RetryingBackend(flaky, FAST)) == 1
+    assert await consume(FallbackBackend([flaky, Flaky(reg.config.get("t"))])) == 1
 
 
 async def test_defaults_fill_only_what_the_call_leaves_unset_and_inner_defaults_win():
