@@ -21,7 +21,7 @@ from ._errors import InvalidCarryOverType, SenderRequired, ToolsNeedModel, Usage
 from ._messages import as_message, content_str, stored_copy, to_chat_messages
 from ._models import LLM, current_registry, resolve_llm
 from ._sync import run_sync
-from ._tools import Tool, build_tool, run_tool, wrap_function
+from ._tools import Tool, ToolOutcome, build_tool, format_json_str, run_tool, wrap_function
 from ._window import ConversationView, room_for, size_of, trimmed
 from .events import (
     HumanInputRequested,
@@ -497,13 +497,23 @@ class ConversableAgent(Agent):
         trigger: Any,
         reply_func_from_nested_chats: str | Callable[..., Any] = "summary_from_nested_chats",
         position: int | None = None,
+        use_async: bool | None = None,
         **kwargs: Any,
     ) -> None:
         """Run a sequence of chats when a message from ``trigger`` arrives, and reply with the
         last chat's summary. Each entry is ``initiate_chat`` keywords plus ``recipient`` (and
         optionally ``sender``, default this agent); the first chat's message defaults to the
         message received. Inserted just before the LLM step unless ``position`` says otherwise
-        (AutoGen puts it at 2, which with its duplicated sync/async steps lands in the same place)."""
+        (AutoGen puts it at 2, which with its duplicated sync/async steps lands in the same place).
+        ``use_async=True`` (AutoGen's switch to ``a_initiate_chats``; moot's nested chats run on
+        the async core either way) checks as AutoGen does: every chat needs a ``chat_id`` and a
+        custom reply function must be a coroutine function; otherwise ``ValueError``."""
+        if use_async:
+            for i, chat in enumerate(chat_queue):
+                if chat.get("chat_id") is None:
+                    raise ValueError(f"chat_id is required for async nested chats: chat {i} of the queue has none")
+            if callable(reply_func_from_nested_chats) and not inspect.iscoroutinefunction(reply_func_from_nested_chats):
+                raise ValueError("reply_func_from_nested_chats must be a callable and a coroutine (use_async=True)")
         if reply_func_from_nested_chats == "summary_from_nested_chats":
             func: Callable[..., Any] = _chat.summary_from_nested_chats
         elif callable(reply_func_from_nested_chats):
@@ -569,7 +579,11 @@ class ConversableAgent(Agent):
             ))
         if not silent and not (self.silent is True):
             _print_message(self, recipient, stored)
-        await recipient.a_receive(msg, self, request_reply, silent)
+        receive = getattr(recipient, "a_receive", None)
+        if receive is not None:
+            await receive(msg, self, request_reply, silent)
+        else:  # an agent of the user's own with only AutoGen's sync ``receive``
+            recipient.receive(msg, self, request_reply, silent)
 
     def send(self, message: dict[str, Any] | str, recipient: ConversableAgent, request_reply: bool | None = None,
              silent: bool | None = False) -> None:
@@ -579,6 +593,13 @@ class ConversableAgent(Agent):
                         silent: bool | None = False) -> None:
         self.append_message(as_message(message), "user", sender, sender.name)
         if request_reply is False or (request_reply is None and not self.reply_at_receive[sender]):
+            return
+        if not isinstance(sender, ConversableAgent):
+            # An agent of the user's own (an ``Agent`` with ``receive``/``a_receive``): AutoGen's
+            # one step, this agent's reply sent back, and that agent decides what follows.
+            reply = await self.a_generate_reply(sender=sender)
+            if reply is not None:
+                await self.a_send(reply, sender, silent=silent)
             return
         await _chat.continue_conversation(self, sender, silent=bool(silent))
 
@@ -821,20 +842,48 @@ class ConversableAgent(Agent):
         """Run the code blocks of the latest message that has some (see ``code_execution_config``)."""
         return await a_generate_code_execution_reply(self, messages, sender, config)
 
+    @staticmethod
+    def _format_json_str(jstr: str) -> str:
+        """AutoGen's clean-up of a model's JSON arguments (``moot.agents._tools.format_json_str``)."""
+        return format_json_str(jstr)
+
     async def a_execute_function(self, func_call: dict[str, Any], verbose: bool = False) -> tuple[bool, dict[str, Any]]:
         """Run one legacy ``function_call`` (``{"name", "arguments"}``). Returns ``(ran, result)``
-        with ``result = {"name", "role": "function", "content"}``; what went wrong (an unknown
-        function, arguments that are not JSON, the function raising) is the content, with
-        ``ran=False``."""
+        with ``result = {"name", "role": "function", "content"}``; what went wrong is the content
+        in AutoGen's words, with ``ran=False``: ``Error: Function NAME not found.``, arguments
+        that are not JSON (``... The argument must be in JSON format.``), the function raising."""
+        return await self._execute_function(func_call, verbose, sync=False)
+
+    def execute_function(self, func_call: dict[str, Any], verbose: bool = False) -> tuple[bool, dict[str, Any]]:
+        """Run one legacy ``function_call``; see ``a_execute_function``. An async function is not
+        run here (AutoGen hands back an unawaited coroutine): the content says to use
+        ``a_execute_function``."""
+        return run_sync(self._execute_function(func_call, verbose, sync=True))
+
+    async def _execute_function(self, func_call: dict[str, Any], verbose: bool, sync: bool) -> tuple[bool, dict[str, Any]]:
         fname = func_call.get("name", "") or ""
-        args = func_call.get("arguments", "")
+        args = func_call.get("arguments", "{}")
         if not isinstance(args, str):
             args = json.dumps(args)
+        tool = self._function_map.get(fname)
+        failed: str | None = None
+        if tool is not None:
+            try:
+                args = json.dumps(json.loads(format_json_str(args or "{}")))
+            except json.JSONDecodeError as exc:
+                failed = f"Error: {exc}\n The argument must be in JSON format."
+            else:
+                if sync and inspect.iscoroutinefunction(tool.func):
+                    failed = (f"Error: {fname} is an async function, so execute_function cannot run it: "
+                              f"call a_execute_function (or run the chat with a_initiate_chat).")
         run = current_run()
         if run is not None:
             run.emit(ToolCallRequested(run.chat_id, agent=self.name, call_id="", name=fname, arguments=args))
         started = time.perf_counter()
-        outcome = await run_tool(self._function_map.get(fname), fname, args, list(self._function_map))
+        if failed is not None:
+            outcome = ToolOutcome(failed, True)
+        else:
+            outcome = await run_tool(tool, fname, args, list(self._function_map))
         if run is not None:
             run.emit(ToolResult(run.chat_id, agent=self.name, call_id="", name=fname, content=outcome.content,
                                 is_error=outcome.is_error, repaired=outcome.repaired,
@@ -842,10 +891,6 @@ class ConversableAgent(Agent):
         if verbose:
             print(f"Input arguments: {args}\nOutput:\n{outcome.content}", flush=True)
         return not outcome.is_error, {"name": fname, "role": "function", "content": outcome.content}
-
-    def execute_function(self, func_call: dict[str, Any], verbose: bool = False) -> tuple[bool, dict[str, Any]]:
-        """Run one legacy ``function_call``; see ``a_execute_function``."""
-        return run_sync(self.a_execute_function(func_call, verbose))
 
     async def a_generate_function_call_reply(self, messages: list[dict[str, Any]] | None = None,
                                              sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:

@@ -10,6 +10,8 @@ reason saying so; it never falls back to running locally.
 from __future__ import annotations
 
 import dataclasses
+import re
+import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -101,9 +103,11 @@ async def _approve(agent: ConversableAgent, block: CodeBlock) -> tuple[CodeBlock
     raise TypeError(f"code approval must answer 'run', 'skip' or the edited code, not {answer!r}")
 
 
-async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
+async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock], *, legacy: bool = False) -> str:
     """Run blocks one after another (stopping at the first failure, like AutoGen) and return the
-    report for the model."""
+    report for the model. ``legacy``: AutoGen's report for a ``code_execution_config`` without
+    an ``"executor"``, where each block's output starts on a line of its own
+    ("Code output: \\nhello\\n"); with an executor it follows "Code output: " directly."""
     from moot.executors import ExecutionResult, format_for_agent
 
     run = current_run()
@@ -165,6 +169,9 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock]) -> str:
     if not results:
         return f"exitcode: 0 (execution skipped)\nCode output: {SKIPPED_NOTE}"
     report = format_for_agent(results)
+    if legacy:
+        header, sep, output = report.partition("Code output: ")
+        report = header + sep + "\n" + output
     if skipped:
         report += f"\n({skipped} code block(s) were not run: the user skipped them.)"
     return report
@@ -197,16 +204,33 @@ async def a_generate_code_execution_reply(agent: ConversableAgent, messages: lis
     scan = _messages_to_scan(messages, settings.get("last_n_messages", "auto"))
     if not scan:
         return False, None
-    from moot.executors import extract_code_blocks
-
+    given = settings.get("executor")
+    extractor = getattr(given, "code_extractor", None)
     for message in reversed(messages[-scan:]):
         content = message.get("content")
         if not content:
             continue
         # Only python and sh blocks run; a json or text block is something to read (AutoGen 0.2
         # tries to run it and reports "unknown language").
-        blocks = [b for b in extract_code_blocks(content_str(content)) if b.executable]
+        blocks = [b for b in _blocks_of(content, extractor) if b.executable]
         if not blocks:
             continue
-        return True, await run_blocks(agent, blocks)
+        return True, await run_blocks(agent, blocks, legacy="executor" not in settings)
     return False, None
+
+
+def _blocks_of(content: Any, extractor: Any) -> list[CodeBlock]:
+    """The code blocks of a message. An AutoGen executor object (``code_execution_config=
+    {"executor": ...}``) finds them with its own ``code_extractor``, as AutoGen does (its
+    markdown pattern also finds an indented fence); each is then read as moot reads a block
+    (language, "# filename:"), its common indentation removed so indented code still runs."""
+    from moot.executors import extract_code_blocks
+
+    if extractor is None:
+        return extract_code_blocks(content_str(content))
+    found: list[CodeBlock] = []
+    for block in extractor.extract_code_blocks(content):
+        code = textwrap.dedent(block.code)
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", code)), default=0))
+        found += extract_code_blocks(f"{fence}{block.language}\n{code}\n{fence}")
+    return found

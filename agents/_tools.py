@@ -113,6 +113,33 @@ def build_tool(func: Callable[..., Any], name: str | None = None, description: s
 
 # -- JSON argument repair -----------------------------------------------------------------------
 
+_IN_STRING_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def format_json_str(text: str) -> str:
+    """AutoGen's clean-up of a model's JSON arguments before parsing: line breaks between the
+    tokens go, and a raw newline, tab or carriage return inside a string becomes its escape
+    (``"x=3<newline>print(x)"`` -> ``"x=3\\nprint(x)"``). Escapes already there are kept."""
+    out: list[str] = []
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+            out.append(_IN_STRING_ESCAPES.get(c, c))
+        elif c == "\n":
+            continue
+        else:
+            if c == '"':
+                in_string = True
+            out.append(c)
+    return "".join(out)
+
+
 _WORDS = {"True": "true", "False": "false", "None": "null", "true": "true", "false": "false", "null": "null"}
 
 
@@ -219,9 +246,8 @@ class ToolOutcome:
 
 async def run_tool(tool: Tool | None, name: str, arguments: str, available: list[str]) -> ToolOutcome:
     """Run one call and return what goes back to the model."""
-    if tool is None:
-        listed = ", ".join(available) or "none"
-        return ToolOutcome(f"Error: Function {name} not found (tools available here: {listed}).", True)
+    if tool is None:  # AutoGen's words exactly: scripts and models match on them
+        return ToolOutcome(f"Error: Function {name} not found.", True)
     try:
         args, repaired = repair_json(arguments or "{}")
     except ValueError as exc:
