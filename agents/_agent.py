@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Literal
 
+import moot.runtime_logging as runtime_logging
 from moot.backends import BackendError, ChatMessage, ConfigError, Completion, Delta, Notice, ToolSpec, Usage
 
 from . import _chat
@@ -20,6 +21,7 @@ from ._context import ChatStop, NoReply, current_run
 from ._errors import InvalidCarryOverType, SenderRequired, ToolsNeedModel, UsageError
 from ._messages import as_message, content_str, stored_copy, to_chat_messages
 from ._models import LLM, current_registry, resolve_llm
+from ._replycache import cached_completion, request_key, stored_completion
 from ._sync import run_sync
 from ._tools import Tool, ToolOutcome, build_tool, format_json_str, run_tool, wrap_function
 from ._window import ConversationView, room_for, size_of, trimmed
@@ -122,6 +124,9 @@ class ConversableAgent(Agent):
         self._human_input: list[str] = []
         self._usage: dict[str, Usage] = {}
         self.hook_lists: dict[str, list[Callable[..., Any]]] = {h: [] for h in HOOKABLE}
+        #: The reply cache the model calls use (``moot.cache``), as AutoGen names it: set for the
+        #: length of a chat by ``initiate_chat(cache=...)``; ``None``: no cache.
+        self.client_cache: Any = None
 
         if llm_config is None:
             llm_config = self.DEFAULT_CONFIG
@@ -150,6 +155,12 @@ class ConversableAgent(Agent):
         self.register_reply([Agent, None], ConversableAgent.a_generate_tool_calls_reply)
         self.register_reply([Agent, None], ConversableAgent.a_generate_function_call_reply)
         self.register_reply([Agent, None], ConversableAgent.a_check_termination_and_human_reply)
+        if runtime_logging.active is not None:
+            runtime_logging.log_new_agent(self, {
+                "name": name, "system_message": self._system_message, "human_input_mode": human_input_mode,
+                "max_consecutive_auto_reply": self._max_consecutive_auto_reply, "llm_config": self.llm_config,
+                "code_execution_config": self._code_execution_config, "function_map": list(self._function_map),
+                "description": self._description, "default_auto_reply": default_auto_reply})
 
     # -- properties AutoGen scripts use ---------------------------------------------------------
 
@@ -564,19 +575,21 @@ class ConversableAgent(Agent):
         hooks = self.hook_lists
         if hooks["process_message_before_send"] or hooks["a_process_message_before_send"]:
             message = await self._process_before_send(message, recipient, bool(silent))
-        msg = dict(as_message(message))
+        msg = {"content": message} if type(message) is str else dict(as_message(message))
         stored = self.append_message(msg, "assistant", recipient, self.name)
         run = current_run()
         mid = message_id or new_id()
         if run is not None:
             run.last_posted_id = mid
-        if run is not None and run.sink is not None:
-            run.emit(MessagePosted(
-                run.chat_id, message_id=mid, sender=self.name, recipient=recipient.name, role=stored["role"],
-                content=content_str(stored["content"]) if stored.get("content") is not None else None,
-                name=stored.get("name"), tool_calls=tuple(stored["tool_calls"]) if "tool_calls" in stored else (),
-                tool_responses=tuple(stored["tool_responses"]) if "tool_responses" in stored else (),
-            ))
+            sink = run.sink
+            if sink is not None:
+                content = stored["content"]
+                sink(MessagePosted(
+                    run.chat_id, message_id=mid, sender=self.name, recipient=recipient.name, role=stored["role"],
+                    content=content if content is None or type(content) is str else content_str(content),
+                    name=stored.get("name"), tool_calls=tuple(stored["tool_calls"]) if "tool_calls" in stored else (),
+                    tool_responses=tuple(stored["tool_responses"]) if "tool_responses" in stored else (),
+                ))
         if not silent and not (self.silent is True):
             _print_message(self, recipient, stored)
         receive = getattr(recipient, "a_receive", None)
@@ -592,6 +605,8 @@ class ConversableAgent(Agent):
     async def a_receive(self, message: dict[str, Any] | str, sender: ConversableAgent, request_reply: bool | None = None,
                         silent: bool | None = False) -> None:
         self.append_message(as_message(message), "user", sender, sender.name)
+        if runtime_logging.active is not None:
+            runtime_logging.log_event(self, "received_message", message=message, sender=sender.name, valid=True)
         if request_reply is False or (request_reply is None and not self.reply_at_receive[sender]):
             return
         if not isinstance(sender, ConversableAgent):
@@ -617,6 +632,8 @@ class ConversableAgent(Agent):
         else:
             stored = dict(stored)
         self._oai_messages[sender].append(stored)
+        if runtime_logging.active is not None:
+            runtime_logging.log_event(self, "received_message", message=message, sender=sender.name, valid=True)
 
     # -- the reply pipeline --------------------------------------------------------------------
 
@@ -673,8 +690,17 @@ class ConversableAgent(Agent):
 
     async def a_generate_reply(self, messages: list[dict[str, Any]] | None = None, sender: Agent | None = None,
                                **kwargs: Any) -> str | dict[str, Any] | None:
-        """Run the reply pipeline; ``None`` means no reply (the conversation ends)."""
-        reply = await self.a_reply(messages, sender, **kwargs)
+        """Run the reply pipeline; ``None`` means no reply (the conversation ends). ``cache``:
+        a ``moot.cache.Cache`` its model calls use (this call only)."""
+        cache = kwargs.pop("cache", None)
+        if cache is None:
+            reply = await self.a_reply(messages, sender, **kwargs)
+        else:
+            before, self.client_cache = self.client_cache, cache
+            try:
+                reply = await self.a_reply(messages, sender, **kwargs)
+            finally:
+                self.client_cache = before
         return None if isinstance(reply, NoReply) else reply
 
     a_generate_reply.moot_pipeline = True  # type: ignore[attr-defined]  # the chat loop asks a_reply instead
@@ -696,16 +722,26 @@ class ConversableAgent(Agent):
         last = messages[-1] if messages else None
         for entry in tuple(self._reply_func_list):
             func = entry["reply_func"]
-            if (exclude and func in exclude) or not self._match_trigger(entry["trigger"], sender):
+            if exclude and func in exclude:
                 continue
-            idle = _IDLE_STEPS.get(func)
-            if idle is not None and idle(self, last):
-                continue  # a built-in step with nothing to do here: not even a coroutine made
-            result = func(self, messages=messages, sender=sender, config=entry["config"])
-            if type(result) is not tuple and inspect.isawaitable(result):
-                result = await result
+            trigger = entry["trigger"]
+            if type(trigger) is list and trigger == _ANY_SENDER:  # the built-in steps' trigger, inline
+                if sender is not None and not isinstance(sender, Agent):
+                    continue
+            elif not self._match_trigger(trigger, sender):
+                continue
+            shortcut = _SHORTCUTS.get(func)
+            result = shortcut(self, messages, sender, last) if shortcut is not None else None
+            if result is None:  # no shortcut, or the step has real work: run it
+                result = func(self, messages=messages, sender=sender, config=entry["config"])
+                if type(result) is not tuple and inspect.isawaitable(result):
+                    result = await result
             final, reply = result
             if final:
+                if runtime_logging.active is not None:
+                    runtime_logging.log_event(self, "reply_func_executed", reply_func_module=func.__module__,
+                                              reply_func_name=getattr(func, "__name__", repr(func)), final=True,
+                                              reply=None if isinstance(reply, NoReply) else reply)
                 return NoReply(f"{self.name} had no reply", "no_reply") if reply is None else reply
         if self._default_auto_reply is None:
             return NoReply(f"{self.name} had no reply", "no_reply")
@@ -737,11 +773,39 @@ class ConversableAgent(Agent):
             run.emit(HumanReply(run.chat_id, agent=self.name, text=reply))
         return reply
 
+    def _check_without_human(self, messages: list[dict[str, Any]], sender: Agent | None) -> tuple[bool, Any]:
+        """The first step with ``human_input_mode="NEVER"``: nobody to ask, so nothing to await
+        (the pipeline calls this directly, with no coroutine made, for every message)."""
+        if not messages:
+            return False, None
+        counters = self._consecutive_auto_reply_counter
+        if counters[sender] >= self._max_consecutive_auto_reply_dict[sender]:
+            return True, self._stop_auto_reply(sender, "limit")
+        if self._is_termination_msg(messages[-1]):
+            return True, self._stop_auto_reply(sender, "termination")
+        counters[sender] += 1
+        return False, None
+
+    def _stop_auto_reply(self, sender: Agent | None, why: str) -> NoReply:
+        """The end of the auto-replies to ``sender``: the limit, a termination message, or the
+        human's 'exit'."""
+        self._consecutive_auto_reply_counter[sender] = 0
+        sender_name = "the sender" if sender is None else sender.name
+        if why == "limit":
+            limit = self._max_consecutive_auto_reply_dict[sender]
+            return NoReply(f"{self.name} reached max_consecutive_auto_reply ({limit}) in its chat with "
+                           f"{sender_name}", "max_consecutive_auto_reply")
+        if why == "termination":
+            return NoReply(f"{self.name} received a termination message from {sender_name}", "is_termination_msg")
+        return NoReply(f"the human typed 'exit' as {self.name}", "human_exit")
+
     async def a_check_termination_and_human_reply(self, messages: list[dict[str, Any]] | None = None,
                                                   sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
         """AutoGen's first step: decide whether to stop, ask the human, or go on to auto-reply."""
         if messages is None:
             messages = self._oai_messages[sender] if sender is not None else []
+        if self.human_input_mode == "NEVER":
+            return self._check_without_human(messages, sender)
         if not messages:
             return False, None
         message = messages[-1]
@@ -754,40 +818,26 @@ class ConversableAgent(Agent):
                 f"auto-reply, or type 'exit' to end the conversation: ")
             if not reply and self._is_termination_msg(message):
                 reply, why = "exit", "termination"
-        else:
+        else:  # TERMINATE: the human is asked only when the chat would stop
             counter = self._consecutive_auto_reply_counter[sender]
             limit = self._max_consecutive_auto_reply_dict[sender]
             if counter >= limit:
-                if self.human_input_mode == "NEVER":
-                    reply, why = "exit", "limit"
-                else:
-                    terminate = self._is_termination_msg(message)
-                    reply = await self._ask_human(
-                        f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: "
-                        if terminate else
-                        f"Please give feedback to {sender_name}. Press enter to skip and use auto-reply, or type "
-                        f"'exit' to stop the conversation: ")
-                    if not reply and terminate:
-                        reply, why = "exit", "termination"
-            elif self._is_termination_msg(message):
-                if self.human_input_mode == "NEVER":
+                terminate = self._is_termination_msg(message)
+                reply = await self._ask_human(
+                    f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: "
+                    if terminate else
+                    f"Please give feedback to {sender_name}. Press enter to skip and use auto-reply, or type "
+                    f"'exit' to stop the conversation: ")
+                if not reply and terminate:
                     reply, why = "exit", "termination"
-                else:
-                    reply = await self._ask_human(
-                        f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: ")
-                    if not reply:
-                        reply, why = "exit", "termination"
+            elif self._is_termination_msg(message):
+                reply = await self._ask_human(
+                    f"Please give feedback to {sender_name}. Press enter or type 'exit' to stop the conversation: ")
+                if not reply:
+                    reply, why = "exit", "termination"
 
         if reply == "exit":
-            self._consecutive_auto_reply_counter[sender] = 0
-            if why == "limit":
-                limit = self._max_consecutive_auto_reply_dict[sender]
-                return True, NoReply(f"{self.name} reached max_consecutive_auto_reply ({limit}) in its chat with "
-                                     f"{sender_name}", "max_consecutive_auto_reply")
-            if why == "termination":
-                return True, NoReply(f"{self.name} received a termination message from {sender_name}",
-                                     "is_termination_msg")
-            return True, NoReply(f"the human typed 'exit' as {self.name}", "human_exit")
+            return True, self._stop_auto_reply(sender, why)
 
         if reply or self._max_consecutive_auto_reply_dict[sender] == 0:
             # The human answered: pending tool calls get an "interrupted" result each, so the
@@ -834,6 +884,8 @@ class ConversableAgent(Agent):
                 run.emit(ToolResult(run.chat_id, agent=self.name, call_id=call_id, name=fname, content=outcome.content,
                                     is_error=outcome.is_error, repaired=outcome.repaired,
                                     duration_s=time.perf_counter() - started))
+            if runtime_logging.active is not None:
+                runtime_logging.log_function_use(self, fname, {"arguments": args}, outcome.content)
             returns.append({"tool_call_id": call_id, "role": "tool", "content": outcome.content})
         return True, {"role": "tool", "tool_responses": returns, "content": "\n\n".join(r["content"] for r in returns)}
 
@@ -888,6 +940,8 @@ class ConversableAgent(Agent):
             run.emit(ToolResult(run.chat_id, agent=self.name, call_id="", name=fname, content=outcome.content,
                                 is_error=outcome.is_error, repaired=outcome.repaired,
                                 duration_s=time.perf_counter() - started))
+        if runtime_logging.active is not None:
+            runtime_logging.log_function_use(self, fname, {"arguments": args}, outcome.content)
         if verbose:
             print(f"Input arguments: {args}\nOutput:\n{outcome.content}", flush=True)
         return not outcome.is_error, {"name": fname, "role": "function", "content": outcome.content}
@@ -986,20 +1040,36 @@ class ConversableAgent(Agent):
 
     async def _stream_model(self, llm: LLM, view: list[ChatMessage], *, deltas: bool = True, **kwargs: Any) -> Completion:
         """Stream one model call; ``deltas=False`` for calls whose text is not a message
-        (speaker selection, summaries)."""
+        (speaker selection, summaries). With a ``client_cache`` (``cache=``), an identical
+        request gets the stored reply and the model is not called."""
         run = current_run()
         mid = (run.turn_id if run is not None else None) or new_id()
         sink = run.sink if run is not None else None
         delta_sink = sink if deltas else None
+        started = runtime_logging.now() if runtime_logging.active is not None else None
+        cache = self.client_cache
+        if cache is not None:
+            cache_key = request_key(llm, view, kwargs)
+            hit = cached_completion(cache.get(cache_key, None))
+            if hit is not None:
+                if delta_sink is not None and hit.content:
+                    delta_sink(TokenDelta(run.chat_id, agent=self.name, message_id=mid, text=hit.content))
+                if run is not None:
+                    run.emit(NoticeEvent(run.chat_id, agent=self.name, text=f"{hit.model}: the reply came from the "
+                                         f"cache (no model call)", kind="cache", message_id=mid))
+                if started is not None:
+                    _log_completion(self, llm, view, kwargs, hit, started, cached=True)
+                return hit
         completion: Completion | None = None
-        stream = llm.stream(view, **kwargs)
+        stream = llm.backend.stream(view, **kwargs)  # LLM.stream is this, one call less
         try:
+            chat_id, name = (run.chat_id, self.name) if run is not None else (None, self.name)
             async for item in stream if run is None or not run.stops else run.bounded(stream):
                 kind = type(item)
                 if kind is Delta:
                     if run is not None:
                         if delta_sink is not None:
-                            delta_sink(TokenDelta(run.chat_id, agent=self.name, message_id=mid, text=item.content))
+                            delta_sink(TokenDelta(chat_id, agent=name, message_id=mid, text=item.content))
                         if run.stops:
                             fired = run.stop_requested()
                             if fired is not None:
@@ -1015,13 +1085,17 @@ class ConversableAgent(Agent):
             raise ChatStop(f"{self.name}: the model failed: {exc}", "backend_error") from exc
         if completion is None:
             raise ChatStop(f"{self.name}: the model stream ended without a reply", "backend_error")
-        usage = completion.usage
-        before = self._usage.get(completion.model)
-        self._usage[completion.model] = usage if before is None else before + usage
+        if cache is not None:
+            cache.set(cache_key, stored_completion(completion))
+        if started is not None:
+            _log_completion(self, llm, view, kwargs, completion, started, cached=False)
+        usage, model = completion.usage, completion.model
+        before = self._usage.get(model)
+        self._usage[model] = usage if before is None else before + usage
         if run is not None:
-            run.add_usage(completion.model, usage)
+            run.add_usage(model, usage)
             if sink is not None:
-                sink(UsageReport(run.chat_id, agent=self.name, model=completion.model, prompt_tokens=usage.prompt_tokens,
+                sink(UsageReport(run.chat_id, agent=self.name, model=model, prompt_tokens=usage.prompt_tokens,
                                  completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens))
         return completion
 
@@ -1033,15 +1107,29 @@ class ConversableAgent(Agent):
                               summary_args: dict[str, Any] | None = None, message: Any = None,
                               **kwargs: Any) -> _chat.ChatResult:
         """Start a chat with ``recipient`` and run it until it stops; see ``initiate_chat``."""
+        saved = self._lend_cache(recipient, cache) if cache is not None else ()
         try:
             return await _chat.a_initiate_chat(self, recipient, clear_history=clear_history, silent=silent,
                                                max_turns=max_turns, summary_method=summary_method,
                                                summary_args=summary_args, message=message, **kwargs)
         finally:
+            for agent, before in saved:
+                agent.client_cache = before
             # As AutoGen leaves them: after the chat, a message either sends gets a reply.
             self.reply_at_receive[recipient] = True
             if isinstance(recipient, ConversableAgent):
                 recipient.reply_at_receive[self] = True
+
+    def _lend_cache(self, recipient: Any, cache: Any) -> list[tuple[Any, Any]]:
+        """Give ``cache`` to the chat's agents (both sides; a group's members too), as AutoGen
+        does for the chat's length; returns what each had, to put back."""
+        agents = [self, recipient, *getattr(getattr(recipient, "groupchat", None), "agents", ())]
+        saved = []
+        for agent in dict.fromkeys(agents):
+            if hasattr(agent, "client_cache"):
+                saved.append((agent, agent.client_cache))
+                agent.client_cache = cache
+        return saved
 
     def initiate_chat(self, recipient: ConversableAgent, clear_history: bool = True, silent: bool | None = False,
                       cache: Any = None, max_turns: int | None = None,
@@ -1051,6 +1139,8 @@ class ConversableAgent(Agent):
         """Start a chat with ``recipient``: send ``message`` and let the two reply to each other
         until one has no reply, ``max_turns`` rounds pass, or a ``termination=`` condition fires.
 
+        ``cache``: a ``moot.cache.Cache`` (``with Cache.disk() as cache``) the chat's model calls
+        use, so an identical request is answered from it without a model call.
         Returns a ``ChatResult`` whose ``stop_reason`` always says why it stopped. Extra keywords:
         ``termination`` (a condition from ``moot.agents.termination``), ``carryover``.
         Unlike AutoGen 0.2, the chat also stops (instead of going round again) when, with
@@ -1111,6 +1201,23 @@ class ConversableAgent(Agent):
         return self._process_carryover("" if message is None else str(message), kwargs)
 
 
+def _log_completion(agent: ConversableAgent, llm: LLM, view: list[ChatMessage], options: dict[str, Any],
+                    completion: Completion, started: str, cached: bool) -> None:
+    """One row of ``chat_completions`` (``moot.runtime_logging``): the request as OpenAI's shape."""
+    request: dict[str, Any] = {"model": llm.name, "messages": [m.to_openai() for m in view]}
+    for key, value in options.items():
+        if key == "tools" and value:
+            request["tools"] = [t.to_openai() for t in value]
+        elif key != "prompt_chars" and value is not None:
+            request[key] = value if isinstance(value, (str, int, float, bool, list, dict)) else repr(value)
+    response = {"model": completion.model, "content": completion.content, "finish_reason": completion.finish_reason,
+                "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls],
+                "usage": {"prompt_tokens": completion.usage.prompt_tokens,
+                          "completion_tokens": completion.usage.completion_tokens}}
+    runtime_logging.log_chat_completion(new_id(), id(llm.backend), id(llm), agent, request, response, int(cached),
+                                        0.0, started)
+
+
 def _tag(func: Callable[..., Any], tool: Tool) -> Callable[..., Any]:
     try:
         func._moot_tool = tool  # type: ignore[attr-defined]
@@ -1130,12 +1237,21 @@ def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> 
     print("\n".join(out), file=sys.stdout, flush=True)
 
 
-# Built-in reply steps that certainly do nothing for a message, asked before the step's coroutine
-# is made (the pipeline runs for every message of every chat). A replaced step is not in here.
-_IDLE_STEPS: dict[Callable[..., Any], Callable[[ConversableAgent, dict[str, Any] | None], bool]] = {
-    ConversableAgent.a_generate_tool_calls_reply: lambda agent, last: last is None or not last.get("tool_calls"),
-    ConversableAgent.a_generate_code_execution_reply: lambda agent, last: not agent._code_execution_config,
-    ConversableAgent.a_generate_function_call_reply: lambda agent, last: last is None or not last.get("function_call"),
+# Built-in reply steps answered without making the step's coroutine (the pipeline runs for every
+# message of every chat): each shortcut gives the step's result, or None when the step has real
+# work to do. A replaced step is not in here.
+_NOTHING: tuple[bool, Any] = (False, None)
+_Shortcut = Callable[[ConversableAgent, list[dict[str, Any]], Any, "dict[str, Any] | None"], "tuple[bool, Any] | None"]
+_SHORTCUTS: dict[Callable[..., Any], _Shortcut] = {
+    ConversableAgent.a_check_termination_and_human_reply:
+        lambda agent, messages, sender, last: (agent._check_without_human(messages, sender)
+                                               if agent.human_input_mode == "NEVER" else None),
+    ConversableAgent.a_generate_tool_calls_reply:
+        lambda agent, messages, sender, last: _NOTHING if last is None or not last.get("tool_calls") else None,
+    ConversableAgent.a_generate_code_execution_reply:
+        lambda agent, messages, sender, last: _NOTHING if not agent._code_execution_config else None,
+    ConversableAgent.a_generate_function_call_reply:
+        lambda agent, messages, sender, last: _NOTHING if last is None or not last.get("function_call") else None,
 }
 
 # A built-in step named by its sync form stands for its async form in the pipeline.

@@ -42,8 +42,8 @@ _EXPORTS = {
 }
 
 # AutoGen's module paths under moot, imported on first attribute use (``autogen.oai.filter_config``).
-_SUBMODULES = frozenset({"agentchat", "code_utils", "coding", "exception_utils", "formatting_utils", "math_utils",
-                         "oai"})
+_SUBMODULES = frozenset({"agentchat", "cache", "code_utils", "coding", "exception_utils", "formatting_utils",
+                         "math_utils", "oai", "runtime_logging"})
 
 __all__ = sorted(_EXPORTS)
 
