@@ -12,13 +12,17 @@ Docker runs each block in a fresh, network-less, limited container.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
 import stat
+import subprocess
+import sys
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
+from string import Template
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -27,6 +31,7 @@ from moot.executors import CodeBlock as MootBlock
 from moot.executors import DockerExecutor, ExecutionResult, Executor, Limits, LocalExecutor, OutputChunk
 
 from .base import CodeBlock, CodeExtractor, CommandLineCodeResult
+from .func_with_reqs import build_functions_module, required_packages, to_stub
 from .markdown_code_extractor import MarkdownCodeExtractor
 from .utils import filename_from_content, silence_pip
 
@@ -206,19 +211,84 @@ class LocalCommandLineCodeExecutor(_CommandLineCodeExecutor):
     it an allow-listed environment (PATH, LANG, ... and HOME at the work dir: no API key).
     ``virtual_env_context`` (from ``moot.code_utils.create_virtual_env``) runs Python with that
     environment's interpreter and puts its ``bin`` first on PATH. Shell blocks run with /bin/sh.
-    ``functions`` (AutoGen's user-defined functions module) are not supported yet.
+    ``functions`` (plain functions, ``FunctionWithRequirements``, or source text) become the
+    module ``functions_module`` in the work dir, so code can ``from functions import f``: before
+    the first block runs, the module is written, the packages the functions need are installed
+    with pip into the interpreter the code runs with, and the module is imported once to check
+    it; ``ValueError`` says what failed. ``format_functions_for_prompt()`` tells a model about
+    them.
     """
+
+    FUNCTION_PROMPT_TEMPLATE: ClassVar[str] = (
+        "You have access to the following user defined functions. They can be accessed from the module called "
+        "`$module_name` by their function names.\n\nFor example, if there was a function called `foo` you could "
+        "import it by writing `from $module_name import foo`\n\n$functions")
 
     def __init__(self, timeout: int = 60, virtual_env_context: SimpleNamespace | None = None,
                  work_dir: Path | str = Path("."), functions: list[Any] | None = None,
                  functions_module: str = "functions", execution_policies: dict[str, bool] | None = None) -> None:
-        if functions:
-            raise NotImplementedError("LocalCommandLineCodeExecutor(functions=...) is not supported in moot yet; "
-                                      "register the functions as tools (register_function) instead")
         if not functions_module.isidentifier():
             raise ValueError("Module name must be a valid Python identifier")
         self._virtual_env_context = virtual_env_context
+        self._functions = list(functions or ())
+        self._functions_module = functions_module
+        self._functions_ready = not self._functions
+        # Made now, so a function whose source cannot be found (a lambda) is refused at once.
+        self._functions_text = build_functions_module(self._functions) if self._functions else ""
         super().__init__(timeout, work_dir, execution_policies)
+
+    @property
+    def functions(self) -> list[Any]:
+        """The functions the code may import from ``functions_module``."""
+        return self._functions
+
+    @property
+    def functions_module(self) -> str:
+        """The name of the module the functions are in."""
+        return self._functions_module
+
+    def format_functions_for_prompt(self, prompt_template: str = FUNCTION_PROMPT_TEMPLATE) -> str:
+        """The functions for a system message: ``$module_name`` and ``$functions`` (their stubs,
+        signature and docstring) filled in."""
+        return Template(prompt_template).substitute(
+            module_name=self._functions_module, functions="\n\n".join(to_stub(f) for f in self._functions))
+
+    async def _prepare_functions(self) -> None:
+        """Write the functions module, install what it needs, and import it once."""
+        if self._functions_ready:
+            return
+        _write_saved(self._work_dir, f"{self._functions_module}.py", self._functions_text)
+        packages = required_packages(self._functions)
+        if packages:
+            python = self._virtual_env_context.env_exe if self._virtual_env_context else sys.executable
+            try:
+                done = await asyncio.to_thread(
+                    subprocess.run, [python, "-m", "pip", "install", *packages], cwd=self._work_dir,
+                    capture_output=True, text=True, timeout=float(self._timeout))
+            except subprocess.TimeoutExpired:
+                raise ValueError(f"Pip install timed out (after {self._timeout} s) installing "
+                                 f"{', '.join(packages)} for the functions") from None
+            if done.returncode != 0:
+                raise ValueError(f"Pip install failed for {', '.join(packages)}: {done.stdout}{done.stderr}")
+        check = await run_block(self._inner, MootBlock(language="python", code=f"import {self._functions_module}\n",
+                                                       filename=f"_check_{self._functions_module}.py"))
+        (self._work_dir / f"_check_{self._functions_module}.py").unlink(missing_ok=True)
+        if not check.succeeded:
+            raise ValueError(f"Functions failed to load: {check.output}")
+        self._functions_ready = True
+
+    async def a_execute_code_blocks(self, code_blocks: list[CodeBlock]) -> CommandLineCodeResult:
+        await self._prepare_functions()
+        return await super().a_execute_code_blocks(code_blocks)
+
+    async def run(self, block: MootBlock) -> AsyncIterator[OutputChunk | ExecutionResult]:
+        try:
+            await self._prepare_functions()
+        except ValueError as exc:  # in a chat: the model reads why, the chat goes on
+            yield ExecutionResult(exit_code=1, output=f"{exc}\n", duration_s=0.0, language=block.language)
+            return
+        async for item in super().run(block):
+            yield item
 
     def _make_inner(self) -> Executor:
         limits = Limits(timeout_s=float(self._timeout), memory=None)

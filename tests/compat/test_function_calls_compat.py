@@ -4,13 +4,15 @@ code-execution report, as an AutoGen 0.2 user calls them (scripted models, real 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 import moot as autogen
 from moot import Agent, AssistantAgent, ConversableAgent, UserProxyAgent
 from moot.backends.config import scripted_models
-from moot.coding import LocalCommandLineCodeExecutor
+from moot.coding import CodeBlock, LocalCommandLineCodeExecutor
+from moot.coding.func_with_reqs import FunctionWithRequirements, ImportFromModule, with_requirements
 
 
 def quiet(name: str, **kw) -> ConversableAgent:
@@ -155,3 +157,57 @@ def test_a_coder_chat_with_an_executor_reports_without_the_extra_line(tmp_path):
                           code_execution_config={"executor": LocalCommandLineCodeExecutor(work_dir=tmp_path)})
     result = user.initiate_chat(AssistantAgent("coder", llm_config="coder"), message="go", max_turns=2, silent=True)
     assert result.chat_history[2]["content"] == "exitcode: 0 (execution succeeded)\nCode output: done\n"
+
+
+# -- LocalCommandLineCodeExecutor(functions=...) ------------------------------------------------
+
+def circle_area(radius: float) -> float:
+    """The area of a circle."""
+    return round(3.14159 * radius * radius, 2)
+
+
+@with_requirements(global_imports=["math"])
+def needs_math(x: float) -> float:
+    return math.sqrt(x)
+
+
+@with_requirements(global_imports=[ImportFromModule("no_such_module_here", ["thing"])])
+def cannot_import() -> None:
+    return None
+
+
+def test_the_functions_become_a_module_the_code_imports(tmp_path):
+    tripled = FunctionWithRequirements.from_str("def tripled(n: int) -> int:\n    '''Three times n.'''\n    return 3 * n\n")
+    executor = LocalCommandLineCodeExecutor(work_dir=tmp_path, functions=[needs_math, tripled],
+                                            functions_module="helpers")
+    code = "from helpers import needs_math, tripled\nprint(needs_math(16.0), tripled(5))\n"
+    result = executor.execute_code_blocks([CodeBlock(code=code, language="python")])
+    assert (result.exit_code, result.output) == (0, "4.0 15\n")
+    assert (tmp_path / "helpers.py").read_text().startswith("import math\n")
+    prompt = executor.format_functions_for_prompt()
+    assert "from helpers import foo" in prompt
+    assert "def tripled(n: int) -> int:\n    \"\"\"Three times n.\"\"\"\n    ..." in prompt
+
+
+def test_functions_that_do_not_load_are_a_value_error_naming_the_import(tmp_path):
+    executor = LocalCommandLineCodeExecutor(work_dir=tmp_path, functions=[cannot_import])
+    with pytest.raises(ValueError, match="(?s)Functions failed to load: .*no_such_module_here"):
+        executor.execute_code_blocks([CodeBlock(code="print(1)", language="python")])
+    with pytest.raises(ValueError, match="exactly one function"):
+        FunctionWithRequirements.from_str("def a():\n    pass\ndef b():\n    pass\n")
+    with pytest.raises(ValueError, match="lambda"):
+        LocalCommandLineCodeExecutor(work_dir=tmp_path, functions=[lambda: 1])
+
+
+def test_an_agent_runs_code_that_uses_the_functions(tmp_path):
+    executor = LocalCommandLineCodeExecutor(work_dir=tmp_path, functions=[circle_area])
+    agent = quiet("runner", code_execution_config={"executor": executor})
+    message = "```python\nfrom functions import circle_area\nprint(circle_area(1.0))\n```"
+    reply = agent.generate_reply([{"role": "user", "content": message}], sender=quiet("asker"))
+    assert reply == "exitcode: 0 (execution succeeded)\nCode output: 3.14\n"
+
+    broken = quiet("runner2", code_execution_config={
+        "executor": LocalCommandLineCodeExecutor(work_dir=tmp_path / "b", functions=[cannot_import])})
+    (tmp_path / "b").mkdir(exist_ok=True)
+    reply = broken.generate_reply([{"role": "user", "content": "```python\nprint(1)\n```"}], sender=quiet("asker"))
+    assert reply.startswith("exitcode: 1 (execution failed)") and "Functions failed to load" in reply
