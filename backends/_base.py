@@ -67,9 +67,15 @@ class Backend(ABC):
     #: a retry policy has nothing to retry there, so no retry loop is run around its calls.
     transient_failures = True
 
+    #: The backend whose ``_stream`` serves a plain request as it is, with no layer between (no
+    #: choice to match, no JSON to decode, no retry or fallback that could act); ``None`` when
+    #: every call needs ``_serve``. A backend is its own; a wrapper sets it from its plan.
+    _direct: Backend | None = None
+
     def __init__(self, config: ModelConfig):
         self.config = config
         self.name = config.name
+        self._direct = self
         #: What this model can do: models.toml's declaration over the backend's defaults.
         self.capabilities: Capabilities = self.capabilities_for(config)
 
@@ -95,13 +101,6 @@ class Backend(ABC):
             return self._serve(request)  # the completion needs finishing
         direct = self._direct
         return self._serve(request) if direct is None else direct._stream(request)
-
-    @property
-    def _direct(self) -> Backend | None:
-        """The backend whose ``_stream`` serves a plain request as it is, with no layer between
-        (no choice to match, no JSON to decode, no retry or fallback that could act); ``None``
-        when a call needs ``_serve``."""
-        return self
 
     async def complete(self, request: ModelRequest | Sequence[ChatMessage], /, **options: Any) -> Completion:
         """Run one call to the end and return its ``Completion`` (the one place a stream is drained)."""

@@ -209,8 +209,8 @@ class ModelRequest:
         OpenAI ``{"type": "json_schema", ...}`` wrapper or a pydantic model)."""
         if choices is not None and not choices:
             raise ValueError("choices must name at least one option")
-        return cls(messages, tools or (), tool_choice, schema_of(response_format), choices or None,
-                   max_tokens or None, temperature, prompt_chars)
+        return cls(messages, tools or (), tool_choice, None if response_format is None else schema_of(response_format),
+                   choices or None, max_tokens or None, temperature, prompt_chars)
 
     def with_defaults(self, defaults: Mapping[str, Any]) -> ModelRequest:
         """This request with the unset fields among ``defaults`` filled in (itself when none is)."""

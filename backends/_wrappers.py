@@ -79,12 +79,8 @@ class Wrapper(Backend):
         self.name = self.steps[0].backend.name
         only = self.steps[0] if len(self.steps) == 1 else None
         # One step with no defaults, and nothing to retry: the plan's loop would only pass items on.
-        self._alone = (only.backend if only is not None and only.defaults is None
-                       and (not only.delays or not only.backend.transient_failures) else None)
-
-    @property
-    def _direct(self) -> Backend | None:
-        return self._alone
+        self._direct = (only.backend if only is not None and only.defaults is None
+                        and (not only.delays or not only.backend.transient_failures) else None)
 
     @property
     def primary(self) -> Backend:
