@@ -7,6 +7,7 @@ import inspect
 import json
 import sys
 import time
+import uuid
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -1214,8 +1215,8 @@ def _log_completion(agent: ConversableAgent, llm: LLM, view: list[ChatMessage], 
                 "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls],
                 "usage": {"prompt_tokens": completion.usage.prompt_tokens,
                           "completion_tokens": completion.usage.completion_tokens}}
-    runtime_logging.log_chat_completion(new_id(), id(llm.backend), id(llm), agent, request, response, int(cached),
-                                        0.0, started)
+    runtime_logging.log_chat_completion(uuid.uuid4(), id(llm.backend), id(llm), agent, request, response,
+                                        int(cached), 0.0, started)
 
 
 def _tag(func: Callable[..., Any], tool: Tool) -> Callable[..., Any]:

@@ -307,7 +307,13 @@ async def a_initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]
         sender = info.pop("sender")
         recipient = info.pop("recipient")
         info.pop("chat_id", None)
-        result = await a_initiate_chat(sender, recipient, carryover=carry, **info)
+        cache = info.pop("cache", None)  # lent to the chat's agents for its length (initiate_chat's cache=)
+        lent = sender._lend_cache(recipient, cache) if cache is not None else ()
+        try:
+            result = await a_initiate_chat(sender, recipient, carryover=carry, **info)
+        finally:
+            for agent, before in lent:
+                agent.client_cache = before
         finished.append(result)
     return finished
 

@@ -14,11 +14,14 @@ class InMemoryCache:
         self._prefix = f"{seed}_" if seed else ""
         self._cache: dict[str, Any] = {}
 
+    def _prefixed_key(self, key: str) -> str:
+        return self._prefix + key
+
     def get(self, key: str, default: Any | None = None) -> Any | None:
-        return self._cache.get(self._prefix + key, default)
+        return self._cache.get(self._prefixed_key(key), default)
 
     def set(self, key: str, value: Any) -> None:
-        self._cache[self._prefix + key] = value
+        self._cache[self._prefixed_key(key)] = value
 
     def close(self) -> None:
         """Nothing to release."""

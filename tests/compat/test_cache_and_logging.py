@@ -62,6 +62,16 @@ def test_a_cached_chat_replays_without_the_model_and_survives_the_process(tmp_pa
     assert other.chat_history[-1]["content"] == "a fresh reply"
 
 
+def test_a_chat_queue_entry_may_name_a_cache():
+    autogen.use_models(scripted_models({"m": ["queued once", "queued twice"]}, source="test"))
+    user, asst = quiet("user"), quiet("asst", llm_config="m")
+    cache = Cache.in_memory()
+    chat = {"recipient": asst, "message": "same question", "max_turns": 1, "cache": cache, "silent": True}
+    first, = user.initiate_chats([chat])
+    second, = user.initiate_chats([chat])
+    assert first.summary == second.summary == "queued once"
+
+
 def test_tool_calls_are_cached_too():
     autogen.use_models(scripted_models({"m": [{"tool_calls": [{"name": "add", "arguments": {"a": 1, "b": 2}}]}]},
                                        source="test"))
