@@ -97,7 +97,7 @@ async def test_callable_selection_and_none_ends_the_chat(models):
 
 
 async def test_auto_is_constrained_to_candidates_and_records_the_answer(models):
-    registry = models(sel=["b", "the answer is c", "nobody", "nobody", "a"])
+    registry = models(sel=["b", "the answer is c", "nobody", "nobody", "nobody", "a"])  # 1 + 2 retries
     a, b, c = bot("a"), bot("b"), bot("c")
     gc = GroupChat([a, b, c], max_round=5, speaker_selection_method="auto", max_retries_for_selecting_speaker=2)
     manager = GroupChatManager(gc, llm_config="sel")
@@ -109,7 +109,7 @@ async def test_auto_is_constrained_to_candidates_and_records_the_answer(models):
     assert sel[3].raw_answer == "a" and sel[3].fallback is None
     for s in sel:
         assert s.speaker in s.candidates
-    assert registry.backend("sel").calls == 5
+    assert registry.backend("sel").calls == 6
 
 
 async def test_single_candidate_means_no_model_call(models):
