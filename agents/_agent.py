@@ -558,6 +558,22 @@ class ConversableAgent(Agent):
         self._oai_messages[partner].append(stored)
         return stored
 
+    def _append_oai_message(self, message: dict[str, Any] | str, role: str, conversation_id: Agent,
+                            is_sending: bool) -> bool:
+        """AutoGen's way to store a message in the history with ``conversation_id``: ``False``
+        (nothing stored) for a message with neither content nor calls. ``override_role`` in the
+        message sets the stored role (a tool result or a call keeps its own)."""
+        message = as_message(message)
+        name = self.name if is_sending else conversation_id.name
+        stored = stored_copy(message, role, message.get("name") or name)
+        if stored is None:
+            return False
+        override = message.get("override_role")
+        if override and stored["role"] == role and "tool_calls" not in stored and "function_call" not in stored:
+            stored["role"] = override
+        self._oai_messages[conversation_id].append(stored)
+        return True
+
     async def _process_before_send(self, message: Any, recipient: Agent, silent: bool) -> Any:
         """The before-send hooks, sync then async, each given what the one before returned (the
         message as the caller gave it first: a str or a dict)."""

@@ -211,3 +211,12 @@ def test_an_agent_runs_code_that_uses_the_functions(tmp_path):
     (tmp_path / "b").mkdir(exist_ok=True)
     reply = broken.generate_reply([{"role": "user", "content": "```python\nprint(1)\n```"}], sender=quiet("asker"))
     assert reply.startswith("exitcode: 1 (execution failed)") and "Functions failed to load" in reply
+
+
+def test_append_oai_message_stores_as_autogen_and_may_override_the_role():
+    me, other = quiet("me"), quiet("other")
+    assert me._append_oai_message({"content": "a prompt", "override_role": "system"}, "assistant", other, True)
+    assert me._append_oai_message("plain", "user", other, False)
+    assert not me._append_oai_message({"role": "user"}, "user", other, False)  # nothing to store
+    assert me.chat_messages[other] == [{"content": "a prompt", "role": "system", "name": "me"},
+                                       {"content": "plain", "role": "user", "name": "other"}]
