@@ -560,6 +560,20 @@ class ConversableAgent(Agent):
 
     def _append_oai_message(self, message: dict[str, Any] | str, role: str, conversation_id: Agent,
                             is_sending: bool) -> bool:
+        """AutoGen's private form of ``append_message`` (False for a message with nothing to
+        store); an ``override_role`` key sets the stored role (a group's speaker selection prompt)."""
+        message = as_message(message)
+        stored = stored_copy(message, role, self.name if is_sending else conversation_id.name)
+        if stored is None:
+            return False
+        override = message.get("override_role")
+        if override and stored["role"] == role:
+            stored["role"] = override
+        self._oai_messages[conversation_id].append(stored)
+        return True
+
+    def _append_oai_message(self, message: dict[str, Any] | str, role: str, conversation_id: Agent,
+                            is_sending: bool) -> bool:
         """AutoGen's way to store a message in the history with ``conversation_id``: ``False``
         (nothing stored) for a message with neither content nor calls. ``override_role`` in the
         message sets the stored role (a tool result or a call keeps its own)."""
@@ -1115,6 +1129,13 @@ class ConversableAgent(Agent):
                 sink(UsageReport(run.chat_id, agent=self.name, model=model, prompt_tokens=usage.prompt_tokens,
                                  completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens))
         return completion
+
+    async def _generate_oai_reply_from_client(self, llm_client: LLM, messages: list[dict[str, Any]],
+                                              cache: Any = None) -> str | None:
+        """One model call on AutoGen-shaped messages whose answer is not a chat message (a
+        summary): the reply's text. AutoGen's name, so a script that patches it sees the call."""
+        completion = await self._stream_model(llm_client, to_chat_messages(messages), deltas=False)
+        return completion.content
 
     # -- chats (implemented in _chat) ----------------------------------------------------------
 

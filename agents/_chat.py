@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from moot.backends import ChatMessage, Usage
+from moot.backends import Usage
 
 from ._code import ready_executors
 from ._context import ChatRun, ChatStop, NoReply, Sink, current_run, enter_run, leave_run
 from ._loop import ChatLoop
-from ._messages import content_str, to_chat_messages
+from ._messages import content_str
 from ._models import using_models
 from ._sync import run_sync
 from .events import ChatStarted, Event, NoticeEvent, Stopped
@@ -280,13 +280,12 @@ async def _reflection(sender: ConversableAgent, recipient: ConversableAgent, arg
     if llm is None:
         raise ChatStop("summary_method='reflection_with_llm' needs an agent with a model; neither has one",
                        "summary_error")
-    view: list[ChatMessage] = []
-    if agent.system_message:
-        view.append(ChatMessage("system", agent.system_message))
-    view.extend(to_chat_messages(history))
-    view.append(ChatMessage(role if role in ("system", "user", "assistant") else "system", prompt))
-    completion = await agent._stream_model(llm, view, deltas=False)
-    return completion.content
+    messages = [{"role": "system", "content": agent.system_message}] if agent.system_message else []
+    messages += [*history, {"role": role if role in ("system", "user", "assistant") else "system", "content": prompt}]
+    reply = agent._generate_oai_reply_from_client(llm_client=llm, messages=messages, cache=args.get("cache"))
+    if inspect.isawaitable(reply):
+        reply = await reply
+    return content_str(reply.get("content") if isinstance(reply, dict) else reply)
 
 
 # -- several chats -----------------------------------------------------------------------------
