@@ -60,8 +60,8 @@ def stored_copy(message: dict[str, Any], role: str, name: str) -> dict[str, Any]
         out["role"] = "assistant"  # only an assistant message can carry tool calls
     else:
         out["role"] = role
-    if "name" not in out:
-        out["name"] = name
+    if "name" not in out and "tool_calls" not in out and "function_call" not in out:
+        out["name"] = name  # as AutoGen: a message that makes calls carries no name
     return out
 
 
