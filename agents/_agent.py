@@ -560,23 +560,9 @@ class ConversableAgent(Agent):
 
     def _append_oai_message(self, message: dict[str, Any] | str, role: str, conversation_id: Agent,
                             is_sending: bool) -> bool:
-        """AutoGen's private form of ``append_message`` (False for a message with nothing to
-        store); an ``override_role`` key sets the stored role (a group's speaker selection prompt)."""
-        message = as_message(message)
-        stored = stored_copy(message, role, self.name if is_sending else conversation_id.name)
-        if stored is None:
-            return False
-        override = message.get("override_role")
-        if override and stored["role"] == role:
-            stored["role"] = override
-        self._oai_messages[conversation_id].append(stored)
-        return True
-
-    def _append_oai_message(self, message: dict[str, Any] | str, role: str, conversation_id: Agent,
-                            is_sending: bool) -> bool:
-        """AutoGen's way to store a message in the history with ``conversation_id``: ``False``
-        (nothing stored) for a message with neither content nor calls. ``override_role`` in the
-        message sets the stored role (a tool result or a call keeps its own)."""
+        """AutoGen's private form of ``append_message``: ``False`` (nothing stored) for a message
+        with neither content nor calls. ``override_role`` in the message sets the stored role (a
+        group's speaker selection prompt); a tool result or a call keeps its own."""
         message = as_message(message)
         name = self.name if is_sending else conversation_id.name
         stored = stored_copy(message, role, message.get("name") or name)
