@@ -71,6 +71,14 @@ def trimmed(body: list[ChatMessage], room: int | None) -> list[ChatMessage]:
     return body[_cut_index(sizes, body, sizes[-1] - int(room * KEEP_AFTER_CUT)):]
 
 
+# Every listener of a group chat stores its own copy of a message, but the copies hold the same
+# content string, so their views share one ChatMessage for it (a value: nothing changes one).
+# Keyed by the string's id, which stays that string's while the cached message holds it; a
+# message is converted by every listener within a round, so a small table is enough.
+SHARED_MAX = 1024
+_SHARED: dict[tuple[int, str, str | None], ChatMessage] = {}
+
+
 class ConversationView:
     """What one agent's model sees of its conversation with one partner: the head (its system
     message) and the converted messages, kept between turns, and where the context cut is. With
@@ -95,6 +103,7 @@ class ConversationView:
     def _convert(self, stored: list[dict[str, Any]], end: int) -> None:
         converted, sizes = self.converted, self.sizes
         append, mark = converted.append, sizes.append
+        shared = _SHARED
         total = self.total
         for i in range(self.upto, end):
             message = stored[i]
@@ -102,7 +111,14 @@ class ConversationView:
             content = message.get("content")
             if ((role == "user" or role == "assistant") and type(content) is str and "tool_calls" not in message
                     and "tool_responses" not in message):  # the common message: to_chat's first case, inline
-                append(ChatMessage(role, content, message.get("name")))
+                name = message.get("name")
+                key = (id(content), role, name)
+                chat = shared.get(key)
+                if chat is None or chat.content is not content:
+                    if len(shared) >= SHARED_MAX:
+                        del shared[next(iter(shared))]  # the oldest: every listener has it by now
+                    chat = shared[key] = ChatMessage(role, content, name)
+                append(chat)
                 total += len(content) + 16  # _size of it
                 mark(total)
                 continue
