@@ -86,18 +86,21 @@ class GroupChat:
     raises ``AgentNameConflict`` with ``raise_on_name_conflict=True``; ``recursive=True`` looks
     into nested teams (a ``GroupChatManager`` among the agents).
 
-    "auto" asks a model, ``1 + max_retries_for_selecting_speaker`` times at most: an answer that
-    names several agents, or none, is asked again with ``select_speaker_auto_multiple_template`` /
-    ``select_speaker_auto_none_template``; an answer that names one agent (also written with
-    spaces or ``\\_`` for its underscores) picks it. ``select_speaker_auto_llm_config`` (or moot's
-    ``select_speaker_model``) is the model instead of the manager's; ``select_speaker_transform_messages``
-    (a ``TransformMessages``) changes the messages the selector reads.
+    "auto" asks a model, ``1 + max_retries_for_selecting_speaker`` times at most; an answer that
+    names none of the candidates is asked again with ``select_speaker_auto_none_template`` added.
+    ``select_speaker_auto_llm_config`` (or moot's ``select_speaker_model``) is the model instead of
+    the manager's; ``select_speaker_transform_messages`` (a ``TransformMessages``) changes the
+    messages the selector reads. ``_mentioned_agents`` / ``_validate_speaker_name`` /
+    ``_process_speaker_selection_result`` are AutoGen's helpers (names also written with spaces or
+    ``\\_`` for underscores), for scripts that call them.
 
-    Better than AutoGen 0.2, where no documented result changes: "auto" cannot return an invalid
+    Better than AutoGen 0.2 (constrained speaker selection): "auto" cannot return an invalid
     speaker. Only eligible agents are candidates (the transition graph; the agent that owns a
     pending tool or function call); a single candidate is chosen without a model call; the
-    model's answer is constrained to the candidates' names (``choices=``), and when it still
-    fails, the next in turn speaks and the fallback is recorded in the ``SpeakerSelected`` event.
+    model's answer is constrained to the candidates' names (``choices=``: an answer naming several
+    gives the first one named, where AutoGen asks again with ``select_speaker_auto_multiple_template``),
+    and when it still fails, the next in turn speaks (as in AutoGen) and the fallback is recorded
+    in the ``SpeakerSelected`` event.
     "manual" also takes a name, and with no valid answer lets the model choose (else the next in
     turn). A group of one agent lets it speak (AutoGen refuses fewer than two; none is an error
     here too); an agent whose allowed list is empty ends the chat, as one missing from the dict
@@ -536,32 +539,25 @@ class GroupChat:
         view = self._selection_view(candidates, budget_chars=max(2000, context * 2))
         errors = []
         attempts = 1 + self.max_retries_for_selecting_speaker
+        retry = ChatMessage(self._prompt_role(), self.select_speaker_auto_none_template.format(agentlist=f"{names}"))
         for attempt in range(1, attempts + 1):
             try:
                 completion = await selector._stream_model(llm, view, deltas=False, choices=names, temperature=0.0)
             except ChatStop as stop:
                 cause = stop.__cause__
-                if isinstance(cause, BackendError) and not getattr(cause, "transient", False):
-                    errors.append(str(cause))
-                    continue
-                raise
-            raw = completion.content or ""
+                if not isinstance(cause, BackendError) or getattr(cause, "transient", False):
+                    raise
+                errors.append(str(cause))  # the answer named none of the candidates: ask again, saying so
+                if attempt == 1:
+                    view = [*view, retry]
+                continue
+            raw = completion.content
             chosen = next((a for a in candidates if a.name == raw), None)
-            if chosen is None:
-                mentions = self._mentioned_agents(raw, candidates)
-                if len(mentions) == 1:
-                    chosen = next(a for a in candidates if a.name in mentions)
             if self.select_speaker_auto_verbose:
-                print(f">>>>>>>> Select speaker attempt {attempt} of {attempts}: {raw!r} -> "
-                      f"{chosen.name if chosen else 'no single agent'}", flush=True)
+                print(f">>>>>>>> Select speaker attempt {attempt} of {attempts}: {raw!r}", flush=True)
             if chosen is not None:
                 return Selection(chosen, candidates, "auto", f"chosen by the model among {names}", raw)
             errors.append(f"answered {raw!r}")
-            if attempt < attempts:  # ask again, saying what was wrong with the answer
-                several = len(self._mentioned_agents(raw, candidates)) > 1
-                template = self.select_speaker_auto_multiple_template if several else self.select_speaker_auto_none_template
-                view = [*view, ChatMessage("assistant", raw),
-                        ChatMessage(self._prompt_role(), template.format(agentlist=f"{names}"))]
         return Selection(fallback_agent, candidates, "auto", f"next in turn ({why})", None,
                          f"the model gave no valid name ({'; '.join(errors)}); next in turn")
 
