@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import moot.runtime_logging as runtime_logging
-from moot.backends import BackendError, ChatMessage, ConfigError, Completion, Delta, Notice, ToolSpec, Usage
+from moot.backends import BackendError, ChatMessage, ConfigError, Completion, Delta, ModelRequest, Notice, ToolSpec, Usage
 
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
@@ -1078,7 +1078,11 @@ class ConversableAgent(Agent):
                     _log_completion(self, llm, view, kwargs, hit, started, cached=True)
                 return hit
         completion: Completion | None = None
-        stream = llm.backend.stream(view, **kwargs)  # LLM.stream is this, one call less
+        if kwargs.keys() <= _PLAIN_CALL:  # a reply's call: its request made here, not through ModelRequest.of
+            request = ModelRequest(view, kwargs.get("tools") or (), prompt_chars=kwargs.get("prompt_chars"))
+        else:
+            request = ModelRequest.of(view, **kwargs)
+        stream = llm.backend.stream(request)  # LLM.stream is this, one call less
         try:
             chat_id, name = (run.chat_id, self.name) if run is not None else (None, self.name)
             async for item in stream if run is None or not run.stops else run.bounded(stream):
@@ -1260,6 +1264,8 @@ def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> 
     out.append("\n" + "-" * 80)
     print("\n".join(out), file=sys.stdout, flush=True)
 
+
+_PLAIN_CALL = frozenset({"tools", "prompt_chars"})
 
 # Built-in reply steps answered without making the step's coroutine (the pipeline runs for every
 # message of every chat): each shortcut gives the step's result, or None when the step has real
