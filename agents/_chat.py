@@ -196,6 +196,8 @@ async def a_initiate_chat(initiator: ConversableAgent, recipient: ConversableAge
         group = getattr(recipient, "groupchat", None)
         if group is not None and clear_history and _continue is None:
             group.reset_messages()
+        if group is not None and _continue is None and hasattr(recipient, "prepare_members"):
+            recipient.prepare_members(initiator, clear_history)  # the members start afresh too, as in AutoGen
         participants = tuple(a.name for a in group.agents) if group is not None else (initiator.name, recipient.name)
         if _continue is None:
             run.emit(ChatStarted(run.chat_id, initiator=initiator.name, participants=participants,

@@ -104,7 +104,8 @@ class GroupChat:
     "manual" also takes a name, and with no valid answer lets the model choose (else the next in
     turn). A group of one agent lets it speak (AutoGen refuses fewer than two; none is an error
     here too); an agent whose allowed list is empty ends the chat, as one missing from the dict
-    does. ``termination`` takes conditions from ``moot.agents.termination``.
+    does. ``allow_repeat_speaker`` may be given with a transition graph (AutoGen refuses both): it
+    then also applies. ``termination`` takes conditions from ``moot.agents.termination``.
     """
 
     agents: list[Agent]
@@ -148,9 +149,6 @@ class GroupChat:
         transitions = self.allowed_or_disallowed_speaker_transitions
         if transitions is None and repeat is None:
             repeat = self.allow_repeat_speaker = True
-        if transitions is not None and repeat is not None:
-            raise ValueError("Don't provide both allowed_or_disallowed_speaker_transitions and allow_repeat_speaker "
-                             "in group chat. Please set one of them to None.")
         if transitions is not None and kind is None:
             raise ValueError("GroupChat allowed_or_disallowed_speaker_transitions is not None, but "
                              "speaker_transitions_type is None. Please set speaker_transitions_type to either "
@@ -568,10 +566,9 @@ def _broadcast(manager: Any, groupchat: GroupChat, message: dict[str, Any], spea
         return
     for agent in groupchat.agents:
         if agent is not speaker:
-            deliver = getattr(agent, "deliver", None)
-            if deliver is not None:
-                deliver(message, manager, stored=stored)
-            else:  # an agent of the user's own: AutoGen's receive, no reply asked
+            if isinstance(agent, ConversableAgent):
+                agent.deliver(message, manager, stored=stored)
+            elif hasattr(agent, "receive"):  # an agent of the user's own: AutoGen's receive, no reply asked
                 agent.receive(dict(stored), manager, False, True)
 
 
@@ -667,6 +664,16 @@ class GroupChatManager(ConversableAgent):
     def chat_messages_for_summary(self, agent: Agent) -> list[dict[str, Any]]:
         """The group's messages (whoever ``agent`` is): what a summary of the chat reads."""
         return self._groupchat.messages
+
+    def prepare_members(self, initiator: Agent, clear_history: bool) -> None:
+        """A new chat with this manager: each member (but the initiator, whom the chat prepares)
+        starts its auto-reply count with the manager again, and with ``clear_history`` forgets
+        what it heard from it, as AutoGen prepares them."""
+        for agent in self._groupchat.agents:
+            if agent is not initiator and isinstance(agent, ConversableAgent):
+                agent.reset_consecutive_auto_reply_counter(self)
+                if clear_history:
+                    agent.clear_history(self)
 
     def broadcast(self, message: dict[str, Any], speaker: Agent) -> None:
         """Every member but ``speaker`` hears ``message`` (stored as received; nobody replies)."""

@@ -127,9 +127,8 @@ def test_the_transition_dict_says_who_may_follow_whom():
     banned = GroupChat(agents=[a, b, c], messages=[], allowed_or_disallowed_speaker_transitions={a: [b]},
                        speaker_transitions_type="DISALLOWED")
     assert banned.allowed_speaker_transitions_dict[a] == [a, c] and banned.speaker_transitions_type == "disallowed"
-    with pytest.raises(ValueError, match="Don't provide both"):
-        GroupChat(agents=[a, b], messages=[], allow_repeat_speaker=False,
-                  allowed_or_disallowed_speaker_transitions={a: [b]}, speaker_transitions_type="allowed")
+    with pytest.raises(ValueError, match="speaker_transitions_type is None"):
+        GroupChat(agents=[a, b], messages=[], allowed_or_disallowed_speaker_transitions={a: [b]})
 
 
 def test_the_selector_templates_are_checked_and_filled():
@@ -258,3 +257,15 @@ def test_clear_history_typed_by_a_human_member(monkeypatch):
     a.initiate_chat(manager, message="again", silent=True)
     assert [m["content"] for m in group.messages] == ["b here", "and go on"]
     assert [m["content"] for m in a.chat_messages[manager]] == ["b here", "and go on"]
+
+
+def test_each_chat_with_the_manager_starts_the_members_afresh():
+    a = member("a", max_consecutive_auto_reply=2)
+    b = member("b", max_consecutive_auto_reply=2)
+    group = GroupChat(agents=[a, b], messages=[], max_round=4, speaker_selection_method="round_robin")
+    manager = GroupChatManager(group, llm_config=False)
+    for _ in range(2):  # b's two auto-replies are counted per chat, and it hears only this chat
+        result = a.initiate_chat(manager, message="go", silent=True)
+        assert result.stop_condition == "max_round" and len(b.chat_messages[manager]) == 4
+    a.initiate_chat(manager, message="go on", clear_history=False, silent=True)
+    assert len(b.chat_messages[manager]) == 8
