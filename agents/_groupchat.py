@@ -390,6 +390,8 @@ class GroupChat:
         return chosen
 
     async def a_select_speaker(self, last_speaker: Agent, selector: ConversableAgent) -> Selection:
+        """Who speaks after ``last_speaker``, as a ``Selection`` (the agent, the candidates, why;
+        AutoGen's form returns the agent: ``selection.agent``). ``selector`` is the manager."""
         if self._next_speaker is not None:
             candidates, why = self.eligible(last_speaker)
             chosen, self._next_speaker = self.agent_by_name(self._next_speaker), None
@@ -641,7 +643,9 @@ class GroupChatManager(ConversableAgent):
             raise ValueError("GroupChatManager is not allowed to make function/tool calls. Please remove the "
                              "'functions' or 'tools' config in 'llm_config' you passed in.")
         if llm_config is None:
-            needs_model = (groupchat.speaker_selection_method in ("auto", "manual") and groupchat.select_speaker_model is None
+            method = groupchat.speaker_selection_method
+            needs_model = (isinstance(method, str) and method.lower() in ("auto", "manual")
+                           and groupchat.select_speaker_model is None
                            and not groupchat.select_speaker_auto_llm_config)
             llm_config = {} if needs_model else False
         super().__init__(name=name or "chat_manager", max_consecutive_auto_reply=max_consecutive_auto_reply,
