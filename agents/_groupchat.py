@@ -204,10 +204,14 @@ class GroupChat:
     def _position(self, agent: Any) -> int | None:
         """Where ``agent`` (this very object) is in ``agents``, also after the list was changed."""
         i = self._index.get(id(agent))
-        if i is None or i >= len(self.agents) or self.agents[i] is not agent:
-            self._reindex()
-            i = self._index.get(id(agent))
-        return i
+        if i is not None:
+            try:
+                if self.agents[i] is agent:
+                    return i
+            except IndexError:
+                pass
+        self._reindex()
+        return self._index.get(id(agent))
 
     def request_next_speaker(self, name: str) -> None:
         """Have ``name`` speak next, whatever the selection method (the TUI's ``/next NAME``);
@@ -266,10 +270,12 @@ class GroupChat:
         pool = everyone if agents is None else agents
         if pool is not everyone and any(self._position(a) is None for a in pool):
             raise UndefinedNextAgent()
-        start = self._position(agent)
-        if start is None:  # not one of the group: where an agent of that name is (AutoGen finds it by name)
-            start = next((i for i, a in enumerate(everyone) if a.name == agent.name), -1)
         n = len(everyone)
+        start = self._index.get(id(agent))
+        if start is None or start >= n or everyone[start] is not agent:
+            start = self._position(agent)
+            if start is None:  # not one of the group: where an agent of that name is (AutoGen finds it by name)
+                start = next((i for i, a in enumerate(everyone) if a.name == agent.name), -1)
         if pool is everyone and n:
             return everyone[(start + 1) % n]
         for step in range(1, n + 1):
@@ -682,7 +688,15 @@ class GroupChatManager(ConversableAgent):
     def broadcast(self, message: dict[str, Any], speaker: Agent) -> None:
         """Every member but ``speaker`` hears ``message`` (stored as received; nobody replies)."""
         self._last_speaker = speaker
-        _broadcast(self, self._groupchat, message, speaker)
+        stored = stored_copy(message, "user", message.get("name") or self.name)
+        if stored is None:
+            return
+        for agent in self._groupchat.agents:  # as _broadcast, inline: this runs for every message
+            if agent is not speaker:
+                if isinstance(agent, ConversableAgent):
+                    agent.deliver(message, self, stored=stored)
+                elif hasattr(agent, "receive"):
+                    agent.receive(dict(stored), self, False, True)
 
     def _raise_exception_on_async_reply_functions(self) -> None:
         super()._raise_exception_on_async_reply_functions()
