@@ -538,6 +538,10 @@ class Session:
         if self._closed:
             raise RuntimeError("the session is closed")
         chat, first = self._chat(message)
+        events: AsyncIterator[Event] = chat
+        if self.built.mcp is not None:  # start its MCP servers (the first time) and say what failed
+            self.built.mcp.set_sampler(self.registry)
+            events = await self.built.mcp.prepare(chat, self.root_chat_id)
         self._stop.reset()
         recorder = self._recorder
         if recorder is not None:
@@ -549,7 +553,7 @@ class Session:
                 if recorder is not None:
                     recorder(event)
                 yield event
-            async for event in chat:
+            async for event in events:
                 if recorder is not None:
                     recorder(event)
                 if event.type == "chat_started" and self.root_chat_id is None and not event.parent_chat_id:
@@ -636,6 +640,8 @@ class Session:
                     except Exception:  # a dead daemon must not keep the rest open
                         pass
                     agent.executor = None
+            if self.built.mcp is not None:
+                await self.built.mcp.aclose()
             await self.registry.aclose()
         finally:
             if self._recorder is not None:

@@ -27,6 +27,7 @@ from moot.executors import ExecutorError, parse_memory
 from moot.paths import user_teams_dir
 
 from ._builtin_tools import BUILTIN_TOOLS
+from ._mcpconfig import McpServer, mcp_ref, read_mcp_json, server_problems, user_mcp_file
 
 HumanInputMode = Literal["ALWAYS", "TERMINATE", "NEVER"]
 
@@ -133,6 +134,7 @@ class TeamFile(StrictModel):
     members: list[Member] = Field(min_length=1)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     termination: TerminationSettings = Field(default_factory=TerminationSettings)
+    mcp: dict[str, McpServer] = Field(default_factory=dict)  # [mcp.NAME]: MCP servers (see _mcpconfig)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -161,8 +163,12 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
         if names.index(m.name) != i:
             problems.append(f"{where}: field 'name': duplicate name (also entry {names.index(m.name) + 1})")
         for tool in m.tools:
-            if tool not in BUILTIN_TOOLS:
-                problems.append(f"{where}: field 'tools': no tool named {shown(tool)} (tools: {', '.join(BUILTIN_TOOLS)})")
+            ref = mcp_ref(tool)
+            if ref is not None:
+                problems += _mcp_pick_problems(spec, ref, tool, where)
+            elif tool not in BUILTIN_TOOLS:
+                problems.append(f"{where}: field 'tools': no tool named {shown(tool)} (tools: {', '.join(BUILTIN_TOOLS)}; "
+                                f"an MCP server's: SERVER.TOOL or SERVER.*)")
         if models is not None and isinstance(m.model, str) and m.model not in models.models:
             problems.append(f"{where}: field 'model': no model named {shown(m.model)} in {models.source} (models: {', '.join(models.models)})")
         learn = m.teachability.learn_model if not isinstance(m.teachability, bool) else None
@@ -184,9 +190,25 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
     if not group and len(spec.members) + (0 if any(m.role == "user_proxy" for m in spec.members) else 1) != 2:
         problems.append(f"{source}: [chat]: a team of {len(spec.members)} members needs 'speaker_selection' "
                         f"(a group chat); without it a team is two agents, or one agent and the user")
+    for name, server in spec.mcp.items():
+        problems += server_problems(name, server, f"{source}: [mcp.{name}]")
     if problems:
         raise ConfigError(problems)
     return spec
+
+
+def _mcp_pick_problems(spec: TeamFile, ref: tuple[str, str], tool: str, where: str) -> list[str]:
+    """A member's ``SERVER.PATTERN`` pick: the server must be the team's or in the user's mcp.json."""
+    server, pattern = ref
+    if not pattern:
+        return [f"{where}: field 'tools': {shown(tool)} names no tool (SERVER.TOOL or SERVER.*)"]
+    if server in spec.mcp:
+        return []
+    if server in read_mcp_json():  # a broken mcp.json is a ConfigError naming it
+        return []
+    known = sorted({*spec.mcp, *read_mcp_json()})
+    return [f"{where}: field 'tools': {shown(tool)}: no MCP server named {shown(server)} (declare it as "
+            f"[mcp.{server}] in the team file or in {user_mcp_file()}; servers: {', '.join(known) or 'none'})"]
 
 
 # -- writing ------------------------------------------------------------------------------------

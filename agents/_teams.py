@@ -13,6 +13,8 @@ from typing import Any
 from ._agent import ConversableAgent
 from ._builtin_tools import BUILTIN_TOOLS
 from ._groupchat import GroupChat, GroupChatManager
+from ._mcp import McpTools
+from ._mcpconfig import mcp_ref, team_servers
 from ._roles import AssistantAgent, UserProxyAgent, register_function
 from ._teachability import Teachability
 from ._teamfile import Member, TeachabilitySettings, TeamFile, find_team, read_team, read_team_file
@@ -44,6 +46,7 @@ class BuiltTeam:
     members: dict[str, ConversableAgent]
     chat_kwargs: dict[str, Any]
     groupchat: GroupChat | None = None
+    mcp: McpTools | None = None  # the MCP servers members take tools from (started by the session)
 
 
 @dataclass
@@ -93,9 +96,17 @@ class Team:
         # Tools: the member that asks for a tool may call it; the team's user proxy (else the
         # member itself) runs it.
         runner = next((agents[m.name] for m in self.spec.members if m.role == "user_proxy"), None)
+        wanted = []
         for m in self.spec.members:
             for tool in m.tools:
-                register_function(BUILTIN_TOOLS[tool], caller=agents[m.name], executor=runner or agents[m.name])
+                if mcp_ref(tool) is None:
+                    register_function(BUILTIN_TOOLS[tool], caller=agents[m.name], executor=runner or agents[m.name])
+            if self.spec.mcp or any(mcp_ref(t) for t in m.tools):
+                wanted.append((m.name, agents[m.name], runner or agents[m.name], m.tools))
+        mcp = None
+        if wanted:  # MCP tools come when the session starts the servers
+            servers = team_servers(self.spec.mcp, [t for m in self.spec.members for t in m.tools], self.source)
+            mcp = McpTools.for_team(servers, wanted, self.source)
         chat = self.spec.chat
         proxies = [m.name for m in self.spec.members if m.role == "user_proxy"]
         initiator_name = chat.initiator or (proxies[0] if proxies else "user")
@@ -112,7 +123,7 @@ class Team:
                 kwargs["max_turns"] = chat.max_turns
             if condition is not None:
                 kwargs["termination"] = condition
-            return BuiltTeam(initiator, others[0], agents, kwargs)
+            return BuiltTeam(initiator, others[0], agents, kwargs, mcp=mcp)
         members = [a for n, a in agents.items() if n != initiator_name or n in {m.name for m in self.spec.members}]
         transitions = None
         if chat.transitions:
@@ -124,7 +135,7 @@ class Team:
             send_introductions=chat.send_introductions, termination=condition,
         )
         manager = GroupChatManager(group, llm_config=chat.selector_model or None)
-        return BuiltTeam(initiator, manager, agents, kwargs, group)
+        return BuiltTeam(initiator, manager, agents, kwargs, group, mcp=mcp)
 
     def _add_teachability(self, agents: dict[str, ConversableAgent]) -> None:
         teachable = [m for m in self.spec.members if m.teachability]
