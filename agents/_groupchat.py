@@ -713,7 +713,7 @@ class GroupChatManager(ConversableAgent):
         groupchat = config if config is not None else self._groupchat
         if messages is None:
             messages = self._oai_messages[sender]
-        if not isinstance(self, GroupChatManager) and "broadcast" not in vars(self):
+        if not isinstance(self, GroupChatManager):
             self.broadcast = partial(_broadcast, self, groupchat)  # the loop relays through it
         if groupchat.enable_clear_history and "a_receive" not in vars(self):
             self.a_receive = MethodType(_receive_with_clear, self)
@@ -786,17 +786,17 @@ class GroupChatManager(ConversableAgent):
         message, to go on with ``agent.initiate_chat(manager, message=msg, clear_history=False)``."""
         if isinstance(messages, str):
             messages = self.messages_from_string(messages)
-        elif isinstance(messages, list) and all(isinstance(m, dict) for m in messages):
-            messages = copy.deepcopy(messages)
         else:
+            messages = copy.deepcopy(messages)
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise TypeError(f"Messages is not of type str or List[Dict]: {type(messages).__name__}")
+        self._valid_resume_messages(messages)  # before anything is cleared
         group = self._groupchat
         for agent in group.agents:
             if isinstance(agent, ConversableAgent):
                 agent.clear_history()
         self.clear_history()
         group.reset()
-        self._valid_resume_messages(messages)
         last_name = self.name
         for i, message in enumerate(messages):
             if "name" not in message:  # a ChatResult's history: the manager relayed it

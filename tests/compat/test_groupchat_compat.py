@@ -238,6 +238,8 @@ def test_a_saved_group_chat_resumes_where_it_stopped(caplog):
         manager2.resume("let us go on", silent=True)
     with pytest.raises(TypeError):
         manager2.resume(42, silent=True)
+    with pytest.raises(TypeError):
+        manager2.resume("[1, 2]", silent=True)  # JSON, but not of messages
 
 
 def test_clear_history_typed_by_a_human_member(monkeypatch):
