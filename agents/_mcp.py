@@ -40,7 +40,8 @@ from moot.backends import ChatMessage, Completion, Delta
 
 from ._agent import ConversableAgent
 from ._context import current_run
-from ._mcpconfig import ServerConfig, mcp_ref
+from ._mcpconfig import ServerConfig, mcp_ref, read_mcp_json
+from ._teamfile import list_teams, read_team_file
 from ._tools import Tool
 from .events import Event, NoticeEvent
 
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
     import mcp_types as types
     from mcp import Client
 
-__all__ = ["McpError", "McpServer", "McpTools", "ToolError", "model_tool_name", "register_mcp_tools", "result_text"]
+__all__ = ["McpError", "McpServer", "McpTools", "ToolError", "configured_servers", "model_tool_name", "probe",
+           "register_mcp_tools", "result_text"]
 
 Approver = Callable[[str, str, dict[str, Any]], Awaitable[Any]]  # (server, tool, arguments) -> "run" | "skip" | dict
 NOTICE_KIND = "mcp"
@@ -536,3 +538,50 @@ class McpTools:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(s.aclose() for s in self.servers.values()), return_exceptions=True)
+
+
+# -- what `moot mcp list|check` shows -----------------------------------------------------------------
+
+@dataclass
+class Configured:
+    """A server as configured somewhere: the user's mcp.json, or a team file (``team``)."""
+
+    config: ServerConfig | None
+    team: str | None
+    source: str
+    problem: str | None = None  # a file that does not validate
+
+
+def configured_servers() -> list[Configured]:
+    """Every server moot knows of: mcp.json's, then each team's ``[mcp.NAME]`` (a broken file is
+    an entry with its problem, so the rest still shows)."""
+    from moot.backends import ConfigError
+
+    found: list[Configured] = []
+    try:
+        found += [Configured(c, None, c.source) for c in read_mcp_json().values()]
+    except ConfigError as exc:
+        found.append(Configured(None, None, exc.problems[0].split(": ", 1)[0], "; ".join(exc.problems)))
+    for name, path in list_teams():
+        try:
+            spec = read_team_file(path)
+        except ConfigError as exc:
+            if "[mcp" in (text := "; ".join(exc.problems)):
+                found.append(Configured(None, name, str(path), text))
+            continue
+        found += [Configured(ServerConfig.from_team(n, s, str(path)), name, str(path)) for n, s in spec.mcp.items()]
+    return found
+
+
+async def probe(config: ServerConfig) -> dict[str, Any]:
+    """Start a server, list its tools, stop it: ``{"status", "tools", "error", "seconds"}``."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    server = McpServer(config)
+    try:
+        tools = await server.start()
+        return {"status": "ok", "tools": [t.name for t in tools], "error": None, "seconds": loop.time() - started}
+    except McpError as exc:
+        return {"status": "failed", "tools": [], "error": str(exc), "seconds": loop.time() - started}
+    finally:
+        await server.aclose()

@@ -263,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_memory_commands(sub)
     from .sessions_cmd import add_sessions_commands
     add_sessions_commands(sub)
+    from .mcp_cmd import add_mcp_commands
+    add_mcp_commands(sub)
     return parser
 
 
