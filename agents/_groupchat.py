@@ -395,30 +395,32 @@ class GroupChat:
             raise NoEligibleSpeaker()
         return chosen
 
-    async def a_select_speaker(self, last_speaker: Agent, selector: ConversableAgent) -> Selection:
-        """Who speaks after ``last_speaker``, as a ``Selection`` (the agent, the candidates, why;
-        AutoGen's form returns the agent: ``selection.agent``). ``selector`` is the manager."""
+    def select_now(self, last_speaker: Agent) -> Selection | None:
+        """The choice ``a_select_speaker`` makes when it needs nothing awaited (a /next pick,
+        round robin, random, a single candidate), made at once; ``None`` when it must ask (a
+        selection function, the human, the model) or a subclass chooses in its own way. The chat
+        loop asks this first: a round-robin turn makes no coroutine to pick its speaker."""
+        if type(self).a_select_speaker is not GroupChat.a_select_speaker:
+            return None
         if self._next_speaker is not None:
-            candidates, why = self.eligible(last_speaker)
-            chosen, self._next_speaker = self.agent_by_name(self._next_speaker), None
-            if chosen is not None:
-                outside = "" if chosen in candidates else f", outside the eligible speakers ({why})"
-                return Selection(chosen, candidates, "manual", f"chosen by the human with /next{outside}")
+            picked = self._human_pick(last_speaker)
+            if picked is not None:
+                return picked
         method = self.speaker_selection_method
-        if callable(method):
-            chosen = method(last_speaker, self)
-            if hasattr(chosen, "__await__"):
-                chosen = await chosen
-            if chosen is None:
-                return Selection(None, self.agents, "callable", "the selection function returned None")
-            if isinstance(chosen, Agent):
-                if self._position(chosen) is None:
-                    raise ValueError(f"Custom speaker selection function returned an agent {chosen.name} not in the group chat.")
-                return Selection(chosen, self.agents, "callable", "chosen by the selection function")
-            if not isinstance(chosen, str):
-                raise ValueError(f"Custom speaker selection function returned an object of type {type(chosen)} "
-                                 "instead of Agent or str.")
-            method = chosen
+        return None if callable(method) else self._select_by(method, last_speaker)
+
+    def _human_pick(self, last_speaker: Agent) -> Selection | None:
+        """The speaker the human named with /next (once), else ``None``."""
+        candidates, why = self.eligible(last_speaker)
+        chosen, self._next_speaker = self.agent_by_name(self._next_speaker), None
+        if chosen is None:
+            return None
+        outside = "" if chosen in candidates else f", outside the eligible speakers ({why})"
+        return Selection(chosen, candidates, "manual", f"chosen by the human with /next{outside}")
+
+    def _select_by(self, method: str, last_speaker: Agent) -> Selection | None:
+        """The choice a method name makes without asking anyone; ``None`` for "manual" and
+        "auto" with several candidates (``a_select_speaker`` asks the human or the model)."""
         lowered = method.lower()
         if lowered not in SELECTION_METHODS:
             raise ValueError(f"GroupChat speaker_selection_method is set to '{method}'. "
@@ -435,7 +437,35 @@ class GroupChat:
             return Selection(self.next_agent(last_speaker, candidates), candidates, lowered, f"next in turn ({why})")
         if lowered == "random":
             return Selection(self._rng.choice(candidates), candidates, lowered, f"picked at random ({why})")
-        if lowered == "manual":
+        return None
+
+    async def a_select_speaker(self, last_speaker: Agent, selector: ConversableAgent) -> Selection:
+        """Who speaks after ``last_speaker``, as a ``Selection`` (the agent, the candidates, why;
+        AutoGen's form returns the agent: ``selection.agent``). ``selector`` is the manager."""
+        if self._next_speaker is not None:
+            picked = self._human_pick(last_speaker)
+            if picked is not None:
+                return picked
+        method = self.speaker_selection_method
+        if callable(method):
+            chosen = method(last_speaker, self)
+            if hasattr(chosen, "__await__"):
+                chosen = await chosen
+            if chosen is None:
+                return Selection(None, self.agents, "callable", "the selection function returned None")
+            if isinstance(chosen, Agent):
+                if self._position(chosen) is None:
+                    raise ValueError(f"Custom speaker selection function returned an agent {chosen.name} not in the group chat.")
+                return Selection(chosen, self.agents, "callable", "chosen by the selection function")
+            if not isinstance(chosen, str):
+                raise ValueError(f"Custom speaker selection function returned an object of type {type(chosen)} "
+                                 "instead of Agent or str.")
+            method = chosen
+        picked = self._select_by(method, last_speaker)
+        if picked is not None:
+            return picked
+        candidates, why = self.eligible(last_speaker)
+        if method.lower() == "manual":
             return await self._manual(last_speaker, selector, candidates, why)
         return await self._auto(last_speaker, selector, candidates, why)
 
@@ -568,16 +598,18 @@ class GroupChat:
                          f"the model gave no valid name ({'; '.join(errors)}); next in turn")
 
 
-def _broadcast(manager: Any, groupchat: GroupChat, message: dict[str, Any], speaker: Agent) -> None:
-    stored = stored_copy(message, "user", message.get("name") or manager.name)
-    if stored is None:
+def _broadcast(manager: Any, groupchat: GroupChat, message: dict[str, Any], speaker: Agent | None, *,
+               stored: bool = False) -> None:
+    """``GroupChatManager.broadcast`` for any agent running a group (``stored`` as there)."""
+    received = message if stored else stored_copy(message, "user", message.get("name") or manager.name)
+    if received is None:
         return
     for agent in groupchat.agents:
         if agent is not speaker:
             if isinstance(agent, ConversableAgent):
-                agent.deliver(message, manager, stored=stored)
+                agent.deliver(message, manager, stored=received)
             elif hasattr(agent, "receive"):  # an agent of the user's own: AutoGen's receive, no reply asked
-                agent.receive(dict(stored), manager, False, True)
+                agent.receive(dict(received), manager, False, True)
 
 
 def clear_agents_history(reply: dict[str, Any], groupchat: GroupChat) -> str:
@@ -685,18 +717,20 @@ class GroupChatManager(ConversableAgent):
                 if clear_history:
                     agent.clear_history(self)
 
-    def broadcast(self, message: dict[str, Any], speaker: Agent) -> None:
-        """Every member but ``speaker`` hears ``message`` (stored as received; nobody replies)."""
+    def broadcast(self, message: dict[str, Any], speaker: Agent, *, stored: bool = False) -> None:
+        """Every member but ``speaker`` hears ``message`` (stored as received; nobody replies).
+        ``stored``: ``message`` is already in the form a member stores (a copy of what the
+        manager stored as it heard the speaker: the chat loop's), so each member copies it as it is."""
         self._last_speaker = speaker
-        stored = stored_copy(message, "user", message.get("name") or self.name)
-        if stored is None:
+        received = message if stored else stored_copy(message, "user", message.get("name") or self.name)
+        if received is None:
             return
         for agent in self._groupchat.agents:  # as _broadcast, inline: this runs for every message
             if agent is not speaker:
                 if isinstance(agent, ConversableAgent):
-                    agent.deliver(message, self, stored=stored)
+                    agent.deliver(message, self, stored=received)
                 elif hasattr(agent, "receive"):
-                    agent.receive(dict(stored), self, False, True)
+                    agent.receive(dict(received), self, False, True)
 
     def _raise_exception_on_async_reply_functions(self) -> None:
         super()._raise_exception_on_async_reply_functions()

@@ -138,21 +138,27 @@ class ChatLoop:
         run = self.run
         last_pool: Any = None
         last_names: tuple[str, ...] = ()
+        watched = progress.condition is not None  # else only the count is kept (no call per message)
+        stored = False  # the first message is the caller's; each one after it a copy of the manager's stored form
+        state = progress.state
         while True:
             if not posted:
                 groupchat.append(message, speaker)
-                manager.broadcast(message, speaker)
+                manager.broadcast(message, speaker, stored=stored)
                 rounds += 1
-                fired = progress.observe(message, speaker.name)
-                if fired is not None:
-                    return _stopped(fired)
+                if watched:
+                    fired = progress.observe(message, speaker.name)
+                    if fired is not None:
+                        return _stopped(fired)
+                else:
+                    state.messages += 1
             posted = False
             if manager._is_termination_msg(message):
                 return NoReply(f"{manager.name}: is_termination_msg matched the message from {speaker.name}",
                                "is_termination_msg")
             if rounds >= groupchat.max_round:
                 return NoReply(f"max_round reached ({groupchat.max_round} messages)", "max_round")
-            selection = await groupchat.a_select_speaker(speaker, manager)
+            selection = groupchat.select_now(speaker) or await groupchat.a_select_speaker(speaker, manager)
             candidates = selection.candidates
             if candidates is not last_pool:  # the same pool (often all agents): its names once
                 last_pool, last_names = candidates, tuple(a.name for a in candidates)
@@ -163,13 +169,15 @@ class ChatLoop:
             if selection.agent is None:
                 return NoReply(f"speaker selection ended the chat: {selection.reason}", "speaker_selection")
             speaker = selection.agent
-            fired = progress.tick(speaker.name)
-            if fired is not None:
-                return _stopped(fired)
+            if watched:
+                fired = progress.tick(speaker.name)
+                if fired is not None:
+                    return _stopped(fired)
             stop = await self._turn(speaker, None, manager, silent)
             if stop is not None:
                 return stop
             message = dict(manager.chat_messages[speaker][-1])
+            stored = True
 
     def introduce(self, manager: GroupChatManager, groupchat: GroupChat) -> None:
         """The group's introductions: every member reads them; the transcript shows them once."""
