@@ -4,30 +4,13 @@ the SDK's server class, on loopback."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-FAULTY = Path(__file__).resolve().parent / "servers" / "faulty.py"
-PY = sys.executable
-
-
-def time_server(name: str = "time", **extra: str) -> str:
-    """A team file's ``[mcp.NAME]`` table for the real mcp-server-time."""
-    lines = [f"[mcp.{name}]", f"command = {PY!r}", 'args = ["-m", "mcp_server_time", "--local-timezone", "UTC"]']
-    lines += [f"{k} = {v}" for k, v in extra.items()]
-    return "\n".join(lines) + "\n"
-
-
-def faulty_server(name: str, mode: str, **extra: str) -> str:
-    lines = [f"[mcp.{name}]", f"command = {PY!r}", f"args = [{str(FAULTY)!r}, {mode!r}]"]
-    lines += [f"{k} = {v}" for k, v in extra.items()]
-    return "\n".join(lines) + "\n"
+from mcp_helpers import free_port as _free_port
 
 
 @pytest.fixture
@@ -42,12 +25,6 @@ def git_repo(tmp_path):
         subprocess.run(cmd, cwd=repo, env=env, check=True)
     (repo / "notes.txt").write_text("one\ntwo\n")
     return repo
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Seen:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PY, time_server
+from mcp_helpers import PY, time_server
 from moot.agents._mcpconfig import user_mcp_file
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import PY, faulty_server, time_server
+from mcp_helpers import PY, faulty_server, time_server
 from moot.agents import AssistantAgent, Session, UserProxyAgent, parse_team
 from moot.agents._mcp import McpError, McpServer, register_mcp_tools
 from moot.agents._mcpconfig import read_mcp_json, user_mcp_file

@@ -16,6 +16,7 @@ import openai
 import pytest
 from mcp import Client, StdioServerParameters
 
+from mcp_helpers import free_port as _free_port
 from moot.memory import SessionStore
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.server]
@@ -29,12 +30,6 @@ def _env():
 
 def _store():
     return SessionStore(Path(os.environ["MOOT_HOME"]) / "sessions.db")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
