@@ -247,3 +247,16 @@ async def test_register_mcp_tools_gives_an_agent_a_servers_tools():
         with pytest.raises(ValueError, match="no tool matches 'nope'"):
             async with McpServer("time", command=PY, args=["-m", "mcp_server_time"]) as again:
                 await register_mcp_tools(again, caller=asst, tools=["nope"])
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_sampling_is_refused_unless_the_server_is_trusted(trusted):
+    text = team_text(["sample.*"], faulty_server("sample", "sample", approval='"never"',
+                                                 trusted="true" if trusted else "false"))
+    # the same scripted model is the team's default: it answers the server's sampling request too
+    _, events = await run_team(text, [call("sample__ask", question="colour of the sky?"), "blue", "done"])
+    (result,) = of(events, "tool_result")
+    if trusted:
+        assert not result["is_error"] and result["content"] == "the model said: blue"
+    else:
+        assert result["is_error"] and "sampling" in result["content"].lower()

@@ -3,16 +3,17 @@
     python faulty.py dies      tools echo (answers) and die (the process exits during the call)
     python faulty.py schema    one good tool and one whose input schema is not an object
     python faulty.py hang      never answers (a server stuck at start)
+    python faulty.py sample    a tool that asks the client's model for a completion (sampling)
 """
-
-from __future__ import annotations
 
 import json
 import os
 import sys
 import time
+from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+import mcp_types as types
+from mcp.server.mcpserver import MCPServer, Resolve, Sample
 
 
 def dies() -> None:
@@ -54,9 +55,24 @@ def schema() -> None:
         print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
 
 
+def sample() -> None:
+    server = MCPServer("sample")
+
+    def ask_model(question: str) -> Sample:
+        return Sample([types.SamplingMessage(role="user", content=types.TextContent(type="text", text=question))],
+                      max_tokens=20, system_prompt="Answer in one word.")
+
+    @server.tool()
+    def ask(question: str, answer: Annotated[types.CreateMessageResult, Resolve(ask_model)]) -> str:
+        """Ask the client's model."""
+        return f"the model said: {answer.content.text}"
+
+    server.run("stdio")
+
+
 def hang() -> None:
     time.sleep(3600)
 
 
 if __name__ == "__main__":
-    {"dies": dies, "schema": schema, "hang": hang}[sys.argv[1]]()
+    {"dies": dies, "schema": schema, "hang": hang, "sample": sample}[sys.argv[1]]()
