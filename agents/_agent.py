@@ -11,6 +11,7 @@ import uuid
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any, Literal
 
 import moot.runtime_logging as runtime_logging
@@ -55,7 +56,8 @@ _ANY_SENDER = [Agent, None]  # AutoGen's trigger for the built-in reply steps: a
 
 
 def _default_is_termination(message: dict[str, Any]) -> bool:
-    return content_str(message.get("content")) == "TERMINATE"
+    content = message.get("content")
+    return (content if type(content) is str else content_str(content)) == "TERMINATE"
 
 
 class ConversableAgent(Agent):
@@ -751,7 +753,7 @@ class ConversableAgent(Agent):
             result = shortcut(self, messages, sender, last) if shortcut is not None else None
             if result is None:  # no shortcut, or the step has real work: run it
                 result = func(self, messages=messages, sender=sender, config=entry["config"])
-                if type(result) is not tuple and inspect.isawaitable(result):
+                if type(result) is not tuple and (type(result) is CoroutineType or inspect.isawaitable(result)):
                     result = await result
             final, reply = result
             if final:

@@ -82,9 +82,10 @@ _SHARED: dict[tuple[int, str, str | None], ChatMessage] = {}
 class ConversationView:
     """What one agent's model sees of its conversation with one partner: the head (its system
     message) and the converted messages, kept between turns, and where the context cut is. With
-    no cut the view is its own list (no copy of the history per turn); a cut copies the window."""
+    no cut the view is its own list (no copy of the history per turn); with a cut, a second list
+    holds the window, made again only when the cut moves (callers do not change either)."""
 
-    __slots__ = ("converted", "head", "version", "upto", "sizes", "total", "cut")
+    __slots__ = ("converted", "head", "version", "upto", "sizes", "total", "cut", "window", "window_cut", "synced")
 
     def __init__(self, head: list[ChatMessage] | tuple[ChatMessage, ...] = (), version: int = 0) -> None:
         self.converted: list[ChatMessage] = list(head)
@@ -94,6 +95,9 @@ class ConversationView:
         self.sizes = [0]  # sizes[i]: characters of the conversation before its message i
         self.total = 0
         self.cut = 0  # the first message kept
+        self.window: list[ChatMessage] | None = None  # the head and what the cut keeps, when it cuts
+        self.window_cut = 0  # the cut the window was made for
+        self.synced = 0  # converted[:synced] is in the window
 
     @property
     def chars(self) -> int:
@@ -137,6 +141,14 @@ class ConversationView:
             self._convert(stored, len(stored))
         if room is not None and self.total - self.sizes[self.cut] > room:
             self.cut = _cut_index(self.sizes, self.converted, self.total - int(room * KEEP_AFTER_CUT), self.head)
-        if not self.cut:
+        cut = self.cut
+        if not cut:
             return self.converted
-        return self.converted[:self.head] + self.converted[self.head + self.cut:]
+        converted, window = self.converted, self.window
+        if window is None or self.window_cut != cut:  # the cut moved (in steps): a new window
+            window = self.window = converted[:self.head] + converted[self.head + cut:]
+            self.window_cut = cut
+        elif self.synced < len(converted):  # the same cut: the window only gains the new messages
+            window.extend(converted[self.synced:])
+        self.synced = len(converted)
+        return window

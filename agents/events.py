@@ -45,7 +45,7 @@ _COUNTER = itertools.count(1)
 
 def new_id(kind: str = "m") -> str:
     """A short id unique across processes and sessions (random prefix + counter)."""
-    return f"{kind}-{_PREFIX}-{next(_COUNTER):x}"
+    return "%s-%s-%x" % (kind, _PREFIX, next(_COUNTER))
 
 
 _REGISTRY: dict[str, type[Event]] = {}

@@ -48,3 +48,16 @@ def test_the_cut_keeps_the_head_and_the_last_message_and_never_starts_at_a_tool_
     assert seen[0].content == "sys" and seen[-1].content == stored[-1]["content"]
     assert seen[1].role != "tool"
     assert sum(len(m.content) + 16 for m in seen[1:]) <= 500
+
+
+def test_a_cut_window_kept_between_turns_is_what_a_fresh_cut_would_show():
+    stored: list[dict] = []
+    view = ConversationView([ChatMessage("system", "sys")])
+    for turn in range(200):
+        stored.append({"content": f"turn {turn} " + "y" * (turn % 37), "role": "user" if turn % 2 else "assistant",
+                       "name": "bob" if turn % 2 else "me"})
+        seen = view.update(stored, room=900)
+        assert seen[0].content == "sys"
+        assert [m.content for m in seen[1:]] == [m["content"] for m in stored[view.cut:]]
+        assert seen[-1].content == stored[-1]["content"]
+    assert view.cut > 0
