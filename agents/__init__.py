@@ -23,6 +23,7 @@ from ._teams import BuiltTeam, Team, load_team, parse_team
 from ._session import Budgets, ReplayResult, Session, budgets_of, export_session, a_replay_session, a_resume_session, replay_session, resume_session
 from .outcome import Outcome, exit_code, outcome_of
 from ._tools import Tool, build_tool, repair_json
+from ._mcp import McpError, McpServer, register_mcp_tools
 from .termination import (
     ExternalStop,
     Handoff,
@@ -85,4 +86,5 @@ __all__ = [
     "export_session",
     "exit_code",
     "outcome_of",
+    "McpError", "McpServer", "register_mcp_tools",
 ]

@@ -33,7 +33,7 @@ EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 DEFAULT_TIMEOUT_S = 30.0
 
 
-class McpServer(StrictModel):
+class McpTable(StrictModel):
     """``[mcp.NAME]`` in a team file: a stdio server (``command``) or an HTTP one (``url``)."""
 
     command: str | None = None
@@ -48,7 +48,7 @@ class McpServer(StrictModel):
     trusted: bool = False  # a trusted server may ask moot's model for completions (sampling)
 
 
-def server_problems(name: str, server: McpServer, where: str) -> list[str]:
+def server_problems(name: str, server: McpTable, where: str) -> list[str]:
     """What a server table gets wrong across its fields."""
     problems = []
     if not SERVER_NAME.match(name):
@@ -94,7 +94,7 @@ class ServerConfig:
     trusted: bool = False
 
     @classmethod
-    def from_team(cls, name: str, server: McpServer, source: str) -> ServerConfig:
+    def from_team(cls, name: str, server: McpTable, source: str) -> ServerConfig:
         return cls(name=name, source=source, where=f"{source}: [mcp.{name}]", command=server.command,
                    args=tuple(server.args), env_names=tuple(server.env), cwd=server.cwd, url=server.url,
                    headers_env=dict(server.headers_env),
@@ -193,7 +193,7 @@ def read_mcp_json(path: Path | None = None) -> dict[str, ServerConfig]:
             continue
         kind = s.transport or s.type
         transport = "sse" if kind == "sse" else "stdio" if kind == "stdio" or (kind is None and s.command) else "http"
-        as_team = McpServer(command=s.command, args=s.args, cwd=s.cwd, url=s.url, headers_env=s.headers_env,
+        as_team = McpTable(command=s.command, args=s.args, cwd=s.cwd, url=s.url, headers_env=s.headers_env,
                             transport=transport if (s.url or transport == "stdio") else None)
         where = f"{source}: mcpServers.{name}"
         found = server_problems(name, as_team, where)
@@ -224,7 +224,7 @@ def mcp_ref(tool: str) -> tuple[str, str] | None:
     return server, pattern
 
 
-def team_servers(declared: Mapping[str, McpServer], picks: list[str], source: str,
+def team_servers(declared: Mapping[str, McpTable], picks: list[str], source: str,
                  user_file: Path | None = None) -> dict[str, ServerConfig]:
     """The servers a team uses: its own ``[mcp.NAME]`` tables, and the ``mcp.json`` servers its
     members pick tools from. ``mcp.json`` is read only when a pick names a server the team does

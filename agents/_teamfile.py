@@ -27,7 +27,7 @@ from moot.executors import ExecutorError, parse_memory
 from moot.paths import user_teams_dir
 
 from ._builtin_tools import BUILTIN_TOOLS
-from ._mcpconfig import McpServer, mcp_ref, read_mcp_json, server_problems, user_mcp_file
+from ._mcpconfig import McpTable, mcp_ref, read_mcp_json, server_problems, user_mcp_file
 
 HumanInputMode = Literal["ALWAYS", "TERMINATE", "NEVER"]
 
@@ -134,7 +134,7 @@ class TeamFile(StrictModel):
     members: list[Member] = Field(min_length=1)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     termination: TerminationSettings = Field(default_factory=TerminationSettings)
-    mcp: dict[str, McpServer] = Field(default_factory=dict)  # [mcp.NAME]: MCP servers (see _mcpconfig)
+    mcp: dict[str, McpTable] = Field(default_factory=dict)  # [mcp.NAME]: MCP servers (see _mcpconfig)
 
 
 # -- reading ------------------------------------------------------------------------------------

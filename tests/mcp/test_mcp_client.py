@@ -10,8 +10,7 @@ import os
 import pytest
 
 from mcp_helpers import PY, faulty_server, time_server
-from moot.agents import AssistantAgent, Session, UserProxyAgent, parse_team
-from moot.agents._mcp import McpError, McpServer, register_mcp_tools
+from moot.agents import AssistantAgent, McpError, McpServer, Session, UserProxyAgent, parse_team, register_mcp_tools
 from moot.agents._mcpconfig import read_mcp_json, user_mcp_file
 from moot.backends import ConfigError
 from moot.backends.config import scripted_models
@@ -260,3 +259,23 @@ async def test_sampling_is_refused_unless_the_server_is_trusted(trusted):
         assert not result["is_error"] and result["content"] == "the model said: blue"
     else:
         assert result["is_error"] and "sampling" in result["content"].lower()
+
+
+async def test_the_servers_stay_up_while_the_chat_goes_on_and_a_resumed_session_starts_them_again(tmp_path):
+    store = SessionStore(tmp_path / "s.db")
+    models = scripted_models({"bot": [call("time__get_current_time", timezone="UTC"), "one",
+                                      call("time__get_current_time", timezone="Europe/Paris"), "two",
+                                      call("time__get_current_time", timezone="Asia/Tokyo"), "three"]}, default="bot")
+    team = parse_team(team_text(["time.*"], time_server(approval='"never"'), max_turns=2), "mcp-team.toml", models)
+    async with Session.start(team, "go", models=models, store=store) as session:
+        await session.run()
+        server = session.built.mcp.servers["time"]
+        first = server._task
+        await session.run("again")
+        assert server._task is first and server.status == "running"  # one process for the whole session
+        session_id = session.id
+    assert server.status == "closed"
+    async with Session.open(session_id, store=store, models=models) as again:
+        events = [e.to_dict() async for e in again.stream("and once more")]
+    (result,) = of(events, "tool_result")
+    assert not result["is_error"] and json.loads(result["content"])["timezone"] == "Asia/Tokyo"

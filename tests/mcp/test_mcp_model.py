@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_helpers import PY
-from moot.agents import AssistantAgent, UserProxyAgent
-from moot.agents._mcp import McpServer, register_mcp_tools
+from moot.agents import AssistantAgent, McpServer, UserProxyAgent, register_mcp_tools
 from moot.agents._models import using_models
 from moot.agents.events import ToolResult
 from moot.backends.config import scripted_models
