@@ -127,6 +127,7 @@ class ChatScreen(Screen):
             try:
                 self.session = Session.open(self.session_id, store=self._store(), models=self.models,
                                             **self._session_options())
+                self._wire_mcp()
             except Exception as exc:  # busy, damaged, a team that cannot be rebuilt: say why, stay usable
                 self.notify(f"cannot go on with session {self.session_id}: {exc}", severity="error", timeout=10)
                 self.mode = "ended"
@@ -179,6 +180,7 @@ class ChatScreen(Screen):
                 self.notify(f"cannot start {self.team.name}: {exc}", severity="error", timeout=10)
                 return
             self.session_id = self.session.id or None
+            self._wire_mcp()
             message = None  # the session's task
         self.stopped_event = None
         self.turn_stop_requested = False
@@ -266,6 +268,30 @@ class ChatScreen(Screen):
                 future.set_result(answer)
 
         self.app.push_screen(ApprovalScreen(agent, block.language, block.code, kind), callback=done)
+        try:
+            return await future
+        finally:
+            self.approval_future = None
+
+    def _wire_mcp(self) -> None:
+        """MCP tool calls that need approval ask here (the team's MCP servers, if it has any)."""
+        mcp = self.session.built.mcp if self.session is not None else None
+        if mcp is not None:
+            mcp.approve = self.approve_tool
+
+    async def approve_tool(self, server: str, tool: str, arguments: dict[str, Any]) -> Any:
+        await self.flush()
+        from .mcp_approval import McpApprovalScreen
+
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.approval_future = future
+
+        def done(answer: Any) -> None:
+            if not future.done():
+                future.set_result(answer)
+
+        agent = next((p.executor.name for p in self.session.built.mcp.picks), "") if self.session is not None else ""
+        self.app.push_screen(McpApprovalScreen(agent, server, tool, arguments), callback=done)
         try:
             return await future
         finally:
