@@ -623,7 +623,7 @@ class ConversableAgent(Agent):
 
     async def a_receive(self, message: dict[str, Any] | str, sender: ConversableAgent, request_reply: bool | None = None,
                         silent: bool | None = False) -> None:
-        self.append_message(as_message(message), "user", sender, sender.name)
+        self.append_message(message if type(message) is dict else as_message(message), "user", sender, sender.name)
         if runtime_logging.active is not None:
             runtime_logging.log_event(self, "received_message", message=message, sender=sender.name, valid=True)
         if request_reply is False or (request_reply is None and not self.reply_at_receive[sender]):

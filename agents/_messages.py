@@ -45,6 +45,10 @@ def stored_copy(message: dict[str, Any], role: str, name: str) -> dict[str, Any]
     """The dict one side of a conversation stores (AutoGen's rules for role and name);
     ``None`` when the message has neither content nor tool calls. Runs for every message and
     every listener, so it is kept lean."""
+    if len(message) == 1:
+        content = message.get("content")
+        if type(content) is str:  # a text sent as a string: the common message, made at once
+            return {"content": content, "role": role, "name": name}
     out = {k: v for k, v in message.items() if v is not None and k in _KEPT}
     if "content" not in out:
         if out.get("tool_calls") or out.get("function_call"):
