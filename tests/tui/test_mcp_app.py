@@ -66,3 +66,28 @@ async def test_an_mcp_tool_call_waits_for_the_approval_modal(app_factory, make_m
             assert "skipped" in result
         else:
             assert json.loads(result)["timezone"] == ("UTC" if choice == "run" else "Asia/Tokyo")
+
+
+async def test_the_mcp_view_shows_each_server_its_status_and_tools(app_factory, make_models, write_team, no_approval):
+    team = TEAM.replace('tools = ["time.get_current_time"]', 'tools = ["time.get_current_time", "ghost.*"]')
+    write_team(team + 'approval = "never"\n[mcp.ghost]\ncommand = "no-such-mcp-xyz"\n', "clock")
+    call = {"content": "", "tool_calls": [{"name": "time__get_current_time", "arguments": {"timezone": "UTC"}}]}
+    app = app_factory(models=make_models(**{"timer-model": [call, "It is known."]}), team="clock", task="what time is it?")
+    async with app.run_test(size=(140, 40)) as pilot:
+        def chat():
+            return next((s for s in app.screen_stack if isinstance(s, ChatScreen)), None)
+
+        await wait_until(pilot, lambda: chat() is not None and chat().mode in ("stopped", "continue"), timeout=30,
+                         what="the run to stop")
+        screen = chat()
+        assert "MCP servers" in [title for title, _, _ in screen.palette_commands()]
+        screen.show_mcp()
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "McpScreen" and app.screen.query("#mcp-table")
+                         and app.screen.query_one("#mcp-table").row_count == 2, what="the MCP view")
+        from moot.tui.screens.mcp import server_rows
+
+        rows = {r[0]: r for r in server_rows(app.screen.mcp)}
+        assert rows["time"][3] == "time__get_current_time, time__convert_time"
+        assert str(rows["ghost"][2]).startswith("failed: ") and "no such program" in str(rows["ghost"][2])
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, what="the view to close")

@@ -652,7 +652,15 @@ class ChatScreen(Screen):
         if self.team.is_group:
             for name in (m.name for m in self.team.spec.members):
                 cmds.append((f"Next speaker: {name}", f"/next {name}", lambda n=name: self.choose_next(n)))
+        if self.session is not None and self.session.built.mcp is not None:
+            cmds.append(("MCP servers", "The team's MCP servers: status and tools", self.show_mcp))
         return cmds
+
+    def show_mcp(self) -> None:
+        from .mcp import McpScreen
+
+        if self.session is not None and self.session.built.mcp is not None:
+            self.app.push_screen(McpScreen(self.session.built.mcp))
 
 
 def _turn_note(turn: MessageTurn) -> str:
