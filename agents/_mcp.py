@@ -460,6 +460,7 @@ class McpTools:
         self.approve: Approver | None = None
         self._started = False
         self._registered: set[tuple[str, str, str]] = set()
+        self.origins: dict[str, tuple[str, str]] = {}  # SERVER__TOOL -> (server, the server's tool name)
 
     @classmethod
     def for_team(cls, servers: Mapping[str, ServerConfig], wanted: list[tuple[str, ConversableAgent, ConversableAgent,
@@ -508,7 +509,8 @@ class McpTools:
                     key = (pick.member, server_name, tool.name)
                     if key not in self._registered:  # two patterns of one member may match the same tool
                         self._registered.add(key)
-                        _register(server, tool, pick.caller, pick.executor, lambda: self.approve)
+                        name = _register(server, tool, pick.caller, pick.executor, lambda: self.approve)
+                        self.origins[name] = (server_name, tool.name)
         for name, text in failed.items():
             member = next((p.member for p in self.picks if any(s == name for s, _ in p.picks)), "")
             notes.append((member, f"MCP server {name!r} is not available, so its tools are left out: {text}"))

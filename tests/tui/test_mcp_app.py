@@ -62,6 +62,8 @@ async def test_an_mcp_tool_call_waits_for_the_approval_modal(app_factory, make_m
         await wait_until(pilot, lambda: screen.mode in ("stopped", "continue") and not screen.pending, timeout=30,
                          what="the run to stop")
         result = next(m for m in screen.session.result.chat_history if m.get("role") == "tool")["content"]
+        titles = [str(c.title) for c in screen.query("Collapsible.tool-call")]
+        assert titles[0] == "→ get_current_time(…) · MCP time" and titles[1].startswith("← get_current_time · MCP time")
         if choice == "skip":
             assert "skipped" in result
         else:

@@ -273,6 +273,12 @@ class ChatScreen(Screen):
         finally:
             self.approval_future = None
 
+    def _tool_label(self, name: str, args: str = "") -> str:
+        """A tool's name as a fold shows it: an MCP tool as its own name and its server's."""
+        mcp = self.session.built.mcp if self.session is not None else None
+        origin = mcp.origins.get(name) if mcp is not None else None
+        return f"{origin[1]}{args} · MCP {origin[0]}" if origin else f"{name}{args}"
+
     def _wire_mcp(self) -> None:
         """MCP tool calls that need approval ask here (the team's MCP servers, if it has any)."""
         mcp = self.session.built.mcp if self.session is not None else None
@@ -406,7 +412,8 @@ class ChatScreen(Screen):
             block = self.conversation.turns.get(turn.message_id or "") or self.current_turn
             if block is not None:
                 fixed = " (arguments repaired)" if turn.repaired else ""
-                block.add_tool_call(f"{'✗' if turn.is_error else '←'} {turn.name}{fixed} · {turn.duration_s:.2f} s",
+                mark = "✗" if turn.is_error else "←"
+                block.add_tool_call(f"{mark} {self._tool_label(turn.name)}{fixed} · {turn.duration_s:.2f} s",
                                     turn.content, failed=turn.is_error)
         elif isinstance(turn, ExecutionTurn):
             await self._draw_execution(turn, change.what, change.text)
@@ -425,7 +432,7 @@ class ChatScreen(Screen):
                     self.status.state = "waiting"
             if block is not None:
                 for call in turn.tool_calls:
-                    block.add_tool_call(f"→ {call.name}(…)", f"{call.name}({call.arguments})")
+                    block.add_tool_call(f"→ {self._tool_label(call.name, '(…)')}", f"{call.name}({call.arguments})")
                 if turn.truncated:
                     block.add_note("■ truncated: the model's stream closed before this reply was finished", "stopped")
         elif what == "interrupted":
