@@ -42,6 +42,16 @@ class _Seen:
 def http_server():
     """A Streamable HTTP MCP server (the SDK's MCPServer) on loopback, in a thread: tools add and
     shout. Yields (url, the request headers it saw)."""
+    yield from _web_server("http")
+
+
+@pytest.fixture
+def sse_server():
+    """The same server over the legacy SSE transport; yields (url of /sse, the headers it saw)."""
+    yield from _web_server("sse")
+
+
+def _web_server(transport):
     import uvicorn
     from mcp.server.mcpserver import MCPServer
 
@@ -58,7 +68,7 @@ def http_server():
         return text.upper()
 
     port = _free_port()
-    app = _Seen(server.streamable_http_app())
+    app = _Seen(server.streamable_http_app() if transport == "http" else server.sse_app())
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     web = uvicorn.Server(config)
     thread = threading.Thread(target=web.run, daemon=True)
@@ -68,6 +78,6 @@ def http_server():
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the MCP HTTP fixture did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/mcp", app.headers
+    yield f"http://127.0.0.1:{port}/{'mcp' if transport == 'http' else 'sse'}", app.headers
     web.should_exit = True
     thread.join(10)

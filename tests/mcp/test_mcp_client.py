@@ -110,6 +110,14 @@ async def test_a_streamable_http_server_with_a_header_from_a_variable(http_serve
     assert not any("s3cret" in json.dumps(e) for e in events)
 
 
+async def test_a_legacy_sse_server(sse_server):
+    url, seen = sse_server
+    text = team_text(["calc.add"], f'[mcp.calc]\nurl = "{url}"\ntransport = "sse"\napproval = "never"\n')
+    session, events = await run_team(text, [call("calc__add", a=1, b=2), "done"])
+    (result,) = of(events, "tool_result")
+    assert result["content"] == "3" and not result["is_error"] and seen
+
+
 async def test_approval_always_without_anyone_to_ask_refuses_with_a_clear_error():
     text = team_text(["time.*"], time_server())  # not trusted: approval defaults to "always"
     session, events = await run_team(text, [call("time__get_current_time", timezone="UTC"), "ok"])
