@@ -568,6 +568,8 @@ class Session:
                     recorder(stopped)
             raise
         finally:
+            if events is not chat:
+                await events.aclose()  # the MCP notices' wrapper
             await chat.aclose()
             if stopped is not None:
                 self.outcome, self.stop_reason = Outcome(stopped.outcome), stopped.reason
