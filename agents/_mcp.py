@@ -94,22 +94,23 @@ def result_text(result: types.CallToolResult) -> str:
     return "\n".join(parts)
 
 
-def _first_problem(exc: ValidationError, listed: Any = None) -> str:
+def _first_problem(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = list(err["loc"])
-    tool = ""
-    if len(loc) > 1 and loc[0] == "tools" and isinstance(loc[1], int) and isinstance(listed, dict):
-        try:
-            tool = f"tool {listed['tools'][loc[1]].get('name')!r}: "
-        except (KeyError, IndexError, AttributeError, TypeError):
-            tool = ""
-    return f"{tool}{'.'.join(str(p) for p in loc)}: {err['msg']}"
+    where = ".".join(str(p) for p in loc)
+    if len(loc) > 1 and loc[0] == "tools" and isinstance(loc[1], int):
+        where = f"tool {loc[1] + 1} of the list: {'.'.join(str(p) for p in loc[2:])}"
+    return f"{where}: {err['msg']}"
 
 
 class McpServer:
     """One MCP server, started on first use and kept until ``aclose``. Its SDK client lives in a
     task of its own (the SDK's task groups must end in the task that began them), so calls may
-    come from any task of the same event loop."""
+    come from any task of the same event loop.
+
+    Made in Python (``McpServer("time", command=..., args=[...])`` or ``url=...``), ``env`` and
+    ``headers`` hold values, and calls need no approval unless ``approval="always"`` (then
+    ``register_mcp_tools(approve=...)`` answers)."""
 
     def __init__(self, config: ServerConfig | str, *, command: str | None = None, args: Iterable[str] = (),
                  env: Mapping[str, str] | None = None, cwd: str | None = None, url: str | None = None,
@@ -185,6 +186,7 @@ class McpServer:
     async def _sample(self, context: Any, params: types.CreateMessageRequestParams) -> Any:
         """A trusted server's sampling request, answered by moot's default model."""
         import mcp_types as types
+
         messages = []
         if params.system_prompt:
             messages.append(ChatMessage("system", params.system_prompt))
@@ -192,13 +194,15 @@ class McpServer:
             blocks = m.content if isinstance(m.content, list) else [m.content]
             text = "\n".join(b.text for b in blocks if getattr(b, "type", "") == "text")
             messages.append(ChatMessage(m.role, text))
-        client = self.sampler.client(None)
-        reply, model = "", client.name if hasattr(client, "name") else ""
-        async for item in client.stream(messages, max_tokens=params.max_tokens):
-            if isinstance(item, Delta):
-                reply += item.content or ""
-            elif isinstance(item, Completion):
-                reply, model = item.content or reply, item.model or model
+        reply, model = "", ""
+        try:
+            async for item in self.sampler.client(None).stream(messages, max_tokens=params.max_tokens):
+                if isinstance(item, Delta):
+                    reply += item.content or ""
+                elif isinstance(item, Completion):
+                    reply, model = item.content or reply, item.model or model
+        except Exception as exc:  # a backend error goes back to the server, not up the SDK's task
+            return types.ErrorData(code=types.INTERNAL_ERROR, message=f"moot's model failed: {exc}")
         return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text=reply),
                                          model=model or "moot", stop_reason="endTurn")
 

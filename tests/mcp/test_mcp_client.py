@@ -148,7 +148,7 @@ async def test_approval_runs_skips_or_edits_the_arguments():
     (faulty_server("ghost", "hang", timeout_s="1"),
      "mcp-team.toml: [mcp.ghost]: no answer within 1 s of starting (field 'timeout_s')"),
     (faulty_server("ghost", "schema"),
-     "mcp-team.toml: [mcp.ghost]: its tool list does not validate (tools.1.inputSchema.type"),
+     "mcp-team.toml: [mcp.ghost]: its tool list does not validate (tool 2 of the list: inputSchema.type"),
 ])
 async def test_a_server_that_cannot_start_is_a_notice_and_the_chat_goes_on(servers, expected):
     text = team_text(["ghost.*", "time.*"], servers + time_server(approval='"never"'))
