@@ -603,11 +603,12 @@ class ConversableAgent(Agent):
             sink = run.sink
             if sink is not None:
                 content = stored["content"]
+                # Positional (the fields' order): a keyword call costs a third more, for every message.
                 sink(MessagePosted(
-                    run.chat_id, message_id=mid, sender=self.name, recipient=recipient.name, role=stored["role"],
-                    content=content if content is None or type(content) is str else content_str(content),
-                    name=stored.get("name"), tool_calls=tuple(stored["tool_calls"]) if "tool_calls" in stored else (),
-                    tool_responses=tuple(stored["tool_responses"]) if "tool_responses" in stored else (),
+                    run.chat_id, mid, self.name, recipient.name, stored["role"],
+                    content if content is None or type(content) is str else content_str(content),
+                    stored.get("name"), tuple(stored["tool_calls"]) if "tool_calls" in stored else (),
+                    tuple(stored["tool_responses"]) if "tool_responses" in stored else (),
                 ))
         if not silent and not (self.silent is True):
             _print_message(self, recipient, stored)
@@ -749,9 +750,21 @@ class ConversableAgent(Agent):
                     continue
             elif not self._match_trigger(trigger, sender):
                 continue
-            shortcut = _SHORTCUTS.get(func)
-            result = shortcut(self, messages, sender, last) if shortcut is not None else None
-            if result is None:  # no shortcut, or the step has real work: run it
+            step = _BUILTIN_STEPS.get(func)
+            result = None
+            if step is not None:  # a built-in step: asked inline whether it has work, no coroutine made
+                if step == _TERMINATION_STEP:
+                    if self.human_input_mode == "NEVER":
+                        result = self._check_without_human(messages, sender)
+                elif step == _TOOL_CALLS_STEP:
+                    if last is None or not last.get("tool_calls"):
+                        continue
+                elif step == _CODE_STEP:
+                    if not self._code_execution_config:
+                        continue
+                elif last is None or not last.get("function_call"):
+                    continue
+            if result is None:  # not answered inline: run the step
                 result = func(self, messages=messages, sender=sender, config=entry["config"])
                 if type(result) is not tuple and (type(result) is CoroutineType or inspect.isawaitable(result)):
                     result = await result
@@ -1081,7 +1094,7 @@ class ConversableAgent(Agent):
                 return hit
         completion: Completion | None = None
         if kwargs.keys() <= _PLAIN_CALL:  # a reply's call: its request made here, not through ModelRequest.of
-            request = ModelRequest(view, kwargs.get("tools") or (), prompt_chars=kwargs.get("prompt_chars"))
+            request = ModelRequest(view, kwargs.get("tools") or (), None, None, None, None, None, kwargs.get("prompt_chars"))
         else:
             request = ModelRequest.of(view, **kwargs)
         stream = llm.backend.stream(request)  # LLM.stream is this, one call less
@@ -1092,7 +1105,7 @@ class ConversableAgent(Agent):
                 if kind is Delta:
                     if run is not None:
                         if delta_sink is not None:
-                            delta_sink(TokenDelta(chat_id, agent=name, message_id=mid, text=item.content))
+                            delta_sink(TokenDelta(chat_id, name, mid, item.content))  # positional: per delta
                         if run.stops:
                             fired = run.stop_requested()
                             if fired is not None:
@@ -1118,8 +1131,8 @@ class ConversableAgent(Agent):
         if run is not None:
             run.add_usage(model, usage)
             if sink is not None:
-                sink(UsageReport(run.chat_id, agent=self.name, model=model, prompt_tokens=usage.prompt_tokens,
-                                 completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens))
+                sink(UsageReport(run.chat_id, self.name, model, usage.prompt_tokens, usage.completion_tokens,
+                                 usage.cached_tokens))  # positional: per call
         return completion
 
     async def _generate_oai_reply_from_client(self, llm_client: LLM, messages: list[dict[str, Any]],
@@ -1269,21 +1282,16 @@ def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> 
 
 _PLAIN_CALL = frozenset({"tools", "prompt_chars"})
 
-# Built-in reply steps answered without making the step's coroutine (the pipeline runs for every
-# message of every chat): each shortcut gives the step's result, or None when the step has real
-# work to do. A replaced step is not in here.
-_NOTHING: tuple[bool, Any] = (False, None)
-_Shortcut = Callable[[ConversableAgent, list[dict[str, Any]], Any, "dict[str, Any] | None"], "tuple[bool, Any] | None"]
-_SHORTCUTS: dict[Callable[..., Any], _Shortcut] = {
-    ConversableAgent.a_check_termination_and_human_reply:
-        lambda agent, messages, sender, last: (agent._check_without_human(messages, sender)
-                                               if agent.human_input_mode == "NEVER" else None),
-    ConversableAgent.a_generate_tool_calls_reply:
-        lambda agent, messages, sender, last: _NOTHING if last is None or not last.get("tool_calls") else None,
-    ConversableAgent.a_generate_code_execution_reply:
-        lambda agent, messages, sender, last: _NOTHING if not agent._code_execution_config else None,
-    ConversableAgent.a_generate_function_call_reply:
-        lambda agent, messages, sender, last: _NOTHING if last is None or not last.get("function_call") else None,
+# Built-in reply steps the pipeline asks inline, before the step's coroutine is made (it runs for
+# every message of every chat): the termination step without a human to ask, and the tool-call,
+# code and function-call steps when the message gives them nothing to do. A replaced step is
+# not in here.
+_TERMINATION_STEP, _TOOL_CALLS_STEP, _CODE_STEP, _FUNCTION_CALL_STEP = range(4)
+_BUILTIN_STEPS: dict[Callable[..., Any], int] = {
+    ConversableAgent.a_check_termination_and_human_reply: _TERMINATION_STEP,
+    ConversableAgent.a_generate_tool_calls_reply: _TOOL_CALLS_STEP,
+    ConversableAgent.a_generate_code_execution_reply: _CODE_STEP,
+    ConversableAgent.a_generate_function_call_reply: _FUNCTION_CALL_STEP,
 }
 
 # A built-in step named by its sync form stands for its async form in the pipeline.

@@ -52,10 +52,12 @@ DEFAULT_INTRO = (
     "Hello everyone. We have assembled a great team today to answer questions and solve tasks. "
     "In attendance are:\n\n{roles}"
 )
+_ALL = "all agents"
+_NEXT_OF_ALL = f"next in turn ({_ALL})"  # the reason of most round-robin turns, made once
 SELECTED, FAILED = "[AGENT SELECTED]", "[AGENT SELECTION FAILED]"  # AutoGen's markers in its selection chat
 
 
-@dataclass
+@dataclass(slots=True)
 class Selection:
     """The outcome of choosing a speaker (``agent`` None ends the chat)."""
 
@@ -376,7 +378,7 @@ class GroupChat:
             calls = [last["function_call"]] if last.get("function_call") else [c.get("function", {}) for c in last["tool_calls"]]
             return owners, f"owner of the pending tool call {', '.join(str(c.get('name')) for c in calls)}"
         pool = self.agents  # not copied: nothing below changes a pool, it makes a new one
-        why = "all agents"
+        why = _ALL
         graph = self._graph
         if graph is not None and last_speaker is not None and self._position(last_speaker) is not None:
             allowed = graph.get(last_speaker, ())
@@ -434,7 +436,8 @@ class GroupChat:
         if len(candidates) == 1:
             return Selection(candidates[0], candidates, lowered, f"the only eligible speaker ({why})")
         if lowered == "round_robin":
-            return Selection(self.next_agent(last_speaker, candidates), candidates, lowered, f"next in turn ({why})")
+            return Selection(self.next_agent(last_speaker, candidates), candidates, lowered,
+                             _NEXT_OF_ALL if why == _ALL else f"next in turn ({why})")
         if lowered == "random":
             return Selection(self._rng.choice(candidates), candidates, lowered, f"picked at random ({why})")
         return None

@@ -162,10 +162,9 @@ class ChatLoop:
             candidates = selection.candidates
             if candidates is not last_pool:  # the same pool (often all agents): its names once
                 last_pool, last_names = candidates, tuple(a.name for a in candidates)
-            run.emit(SpeakerSelected(run.chat_id, speaker=selection.agent.name if selection.agent else "",
-                                     candidates=last_names, method=selection.method,
-                                     reason=selection.reason, raw_answer=selection.raw_answer,
-                                     fallback=selection.fallback))
+            run.emit(SpeakerSelected(run.chat_id, selection.agent.name if selection.agent else "", last_names,
+                                     selection.method, selection.reason, selection.raw_answer,
+                                     selection.fallback))  # positional (the fields' order): every turn
             if selection.agent is None:
                 return NoReply(f"speaker selection ended the chat: {selection.reason}", "speaker_selection")
             speaker = selection.agent

@@ -94,6 +94,11 @@ class ScriptedBackend(Backend):
             if delay:
                 await asyncio.sleep(delay)
             yield piece
+        if not reply.tool_calls:  # a text reply (positional: this runs for every call)
+            yield Completion(reply.content, self.name, "stop", (),
+                             Usage(_estimate_tokens(request.messages) if request.prompt_chars is None
+                                   else request.prompt_chars // 4, completion_tokens))
+            return
         calls = []
         for i, call in enumerate(reply.tool_calls):
             if tools and call.name not in {t.name for t in tools}:
