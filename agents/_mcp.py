@@ -260,7 +260,7 @@ class McpServer:
         try:
             tools = await asyncio.wait_for(asyncio.shield(ready), c.timeout_s)
         except TimeoutError:
-            await self._end(task, stop)
+            await self._end(task, None)  # still in the handshake: cancelled (the SDK kills the process)
             raise McpError(f"{c.where}: no answer within {c.timeout_s:g} s of starting (field 'timeout_s')"
                            f"{self._stderr_tail()}") from None
         except BaseException as exc:
@@ -297,11 +297,13 @@ class McpServer:
         return f"{c.where}: {what}"
 
     async def _end(self, task: asyncio.Task[None] | None, stop: asyncio.Event | None) -> None:
+        """Let the owner task leave the client (a graceful close), or with no ``stop``, cancel it."""
         if task is None:
             return
-        if stop is not None:
-            stop.set()
         try:
+            if stop is None:
+                raise TimeoutError
+            stop.set()
             await asyncio.wait_for(asyncio.shield(task), 8)
         except BaseException:
             task.cancel()
