@@ -39,6 +39,8 @@ _EXPORTS = {
     ),
     **dict.fromkeys(["DEFAULT_MODEL", "FAST_MODEL"], "moot.code_utils"),
     "gather_usage_summary": "moot.agentchat",
+    "Cache": "moot.cache",
+    **dict.fromkeys(["ModelClient", "OpenAIWrapper"], "moot.oai"),
 }
 
 # AutoGen's module paths under moot, imported on first attribute use (``autogen.oai.filter_config``).
@@ -52,9 +54,16 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # AutoGen's ``autogen.__version__``: the installed moot's
+        from importlib.metadata import version
+
+        return version("moot")
     if name in _SUBMODULES:
         return importlib.import_module(f"moot.{name}")
     module = _EXPORTS.get(name)
+    if module is None and name in ("Completion", "ChatCompletion"):
+        raise AttributeError(f"moot has no {name} (AutoGen's pre-openai-1.0 API): call "
+                             "moot.OpenAIWrapper(config_list=[...]).create(messages=[...]) instead")
     if module is None:
         raise AttributeError(f"module 'moot' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
