@@ -322,6 +322,31 @@ class ConversableAgent(Agent):
         """Tokens this agent's model calls used, per model, over its lifetime."""
         return dict(self._usage)
 
+    def get_total_usage(self) -> dict[str, Any] | None:
+        """AutoGen's usage summary of this agent's calls, cached answers included:
+        ``{"total_cost": 0.0, MODEL: {"cost", "prompt_tokens", "completion_tokens", "total_tokens"}}``;
+        ``None`` while it has made no call (or has no model)."""
+        return _chat.cost_of(self._usage)["usage_including_cached_inference"] if self._usage else None
+
+    def get_actual_usage(self) -> dict[str, Any] | None:
+        """As ``get_total_usage``, less the prompt tokens a backend served from its cache."""
+        return _chat.cost_of(self._usage)["usage_excluding_cached_inference"] if self._usage else None
+
+    def print_usage_summary(self, mode: str | list[str] = ("actual", "total")) -> None:
+        """Print this agent's tokens per model (costs are 0.0: moot prices no call)."""
+        if not self._usage:
+            print(f"No cost incurred from agent '{self.name}'.")
+            return
+        print(f"Agent '{self.name}':")
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        for kind, summary in (("actual", self.get_actual_usage()), ("total", self.get_total_usage())):
+            if kind in modes:
+                print(f"Usage summary ({'excluding' if kind == 'actual' else 'including'} cached usage):")
+                for model, block in summary.items():
+                    if model != "total_cost":
+                        print(f"* Model '{model}': prompt_tokens: {block['prompt_tokens']}, completion_tokens: "
+                              f"{block['completion_tokens']}, total_tokens: {block['total_tokens']}, cost: 0.0")
+
     # -- registration --------------------------------------------------------------------------
 
     def register_reply(

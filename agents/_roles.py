@@ -69,7 +69,7 @@ class UserProxyAgent(ConversableAgent):
             function_map=function_map,
             code_execution_config={} if code_execution_config is None else code_execution_config,
             default_auto_reply=default_auto_reply, llm_config=llm_config,
-            description=description if description is not None else self.DEFAULT_USER_PROXY_AGENT_DESCRIPTIONS[human_input_mode],
+            description=description if description is not None else self.DEFAULT_USER_PROXY_AGENT_DESCRIPTIONS.get(human_input_mode),
             code_approval=code_approval, **kwargs,
         )
 

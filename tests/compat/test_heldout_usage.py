@@ -1,0 +1,108 @@
+"""AutoGen 0.2 usages beyond AutoGen's own tests, as a ported script writes them: the top-level
+names (``Cache``, ``OpenAIWrapper``, ``__version__``), the client's ``create`` on scripted models
+and on a loopback stand-in for OpenAI, and an agent's usage summaries."""
+
+from __future__ import annotations
+
+import pytest
+
+import moot as autogen
+from moot.backends.config import scripted_models
+
+
+def test_the_top_level_names_a_script_reaches_for():
+    from moot.cache import Cache
+    from moot.oai.client import ModelClient, OpenAIWrapper
+
+    assert autogen.Cache is Cache and autogen.OpenAIWrapper is OpenAIWrapper
+    assert autogen.oai.OpenAIWrapper is OpenAIWrapper and autogen.ModelClient is ModelClient
+    assert autogen.__version__.count(".") >= 1
+
+
+def test_the_legacy_completion_classes_are_refused_naming_the_client():
+    with pytest.raises(AttributeError, match=r"OpenAIWrapper\(config_list=.*\)\.create\(messages="):
+        autogen.Completion
+    with pytest.raises(AttributeError, match="ChatCompletion"):
+        autogen.ChatCompletion
+
+
+def test_a_user_proxy_with_a_mode_that_does_not_exist_is_a_clear_error():
+    with pytest.raises(ValueError, match="human_input_mode must be ALWAYS, TERMINATE or NEVER, not 'SOMETIMES'"):
+        autogen.UserProxyAgent("user", human_input_mode="SOMETIMES")
+
+
+def test_the_client_answers_from_a_config_list_in_openais_shape():
+    autogen.use_models(scripted_models({"m": ["the answer"]}, source="test"))
+    llm_config = {"config_list": [{"model": "m"}], "cache_seed": 42, "temperature": 0.2, "timeout": 30}
+    client = autogen.OpenAIWrapper(**llm_config)
+    assert client.total_usage_summary is None
+    response = client.create(messages=[{"role": "user", "content": "a question"}])
+    assert response.choices[0].message.content == "the answer" and response.cost == 0.0
+    assert client.extract_text_or_completion_object(response) == ["the answer"]
+    summary = client.total_usage_summary
+    assert summary["total_cost"] == 0.0 and summary["m"]["total_tokens"] > 0
+
+
+def test_the_client_returns_a_tool_call_as_the_message(tmp_path):
+    autogen.use_models(scripted_models({"m": [{"tool_calls": [{"name": "lookup", "arguments": {"q": "x"}}]}]},
+                                       source="test"))
+    client = autogen.OpenAIWrapper(config_list=[{"model": "m"}])
+    tool = {"type": "function", "function": {"name": "lookup", "description": "look up",
+                                             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+    response = client.create(messages=[{"role": "user", "content": "find x"}], tools=[tool])
+    [message] = client.extract_text_or_completion_object(response)
+    assert message.tool_calls[0].function.name == "lookup" and '"q"' in message.tool_calls[0].function.arguments
+    assert response.choices[0].finish_reason == "tool_calls"
+
+
+def test_the_client_takes_a_cache_and_counts_a_hit_only_in_the_total(tmp_path):
+    autogen.use_models(scripted_models({"m": ["first", "second"]}, source="test"))
+    client = autogen.OpenAIWrapper(config_list=[{"model": "m"}])
+    with autogen.Cache.disk(cache_seed=7, cache_path_root=str(tmp_path)) as cache:
+        one = client.create(messages=[{"role": "user", "content": "hi"}], cache=cache)
+        two = client.create(messages=[{"role": "user", "content": "hi"}], cache=cache)
+    assert one.choices[0].message.content == two.choices[0].message.content == "first"
+    assert two.is_cached and not one.is_cached
+    total, actual = client.total_usage_summary["m"], client.actual_usage_summary["m"]
+    assert total["completion_tokens"] == 2 * actual["completion_tokens"]
+    client.clear_usage_summary()
+    assert client.total_usage_summary is None
+
+
+def test_the_client_talks_to_an_openai_server(openai_standin):
+    standin = openai_standin(["from the server"])
+    client = autogen.OpenAIWrapper(config_list=[{"model": "gpt-4o", "api_key": "sk-test", "base_url": standin.url}])
+    response = client.create(messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+                             temperature=0)
+    assert client.extract_text_or_completion_object(response) == ["from the server"]
+    [request] = standin.requests
+    assert request["auth"] == "Bearer sk-test" and request["body"]["model"] == "gpt-4o"
+    assert request["body"]["messages"][-1] == {"role": "user", "content": "hi"}
+    assert response.usage.total_tokens == 10
+
+
+def test_the_client_refuses_what_moot_does_not_take():
+    autogen.use_models(scripted_models({"m": ["x"]}, source="test"))
+    client = autogen.OpenAIWrapper(config_list=[{"model": "m"}])
+    with pytest.raises(TypeError, match="needs messages="):
+        client.create(prompt="Complete: {text}", context={"text": "hi"})
+    with pytest.raises(NotImplementedError, match="models.toml"):
+        client.register_model_client(object)
+
+
+def test_an_agents_usage_summaries_and_their_print(capsys):
+    autogen.use_models(scripted_models({"m": ["hello"]}, source="test"))
+    assistant = autogen.AssistantAgent("assistant", llm_config={"config_list": [{"model": "m"}]})
+    user = autogen.UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False)
+    assert assistant.get_total_usage() is None
+    user.initiate_chat(assistant, message="hi", max_turns=1, silent=True)
+    total, actual = assistant.get_total_usage(), assistant.get_actual_usage()
+    assert total["total_cost"] == 0.0 and total["m"]["completion_tokens"] > 0
+    assert actual["m"]["completion_tokens"] == total["m"]["completion_tokens"]
+    assert user.get_total_usage() is None and user.get_actual_usage() is None
+    capsys.readouterr()
+    assistant.print_usage_summary()
+    user.print_usage_summary(mode="total")
+    out = capsys.readouterr().out
+    assert "Agent 'assistant':" in out and "* Model 'm':" in out
+    assert "No cost incurred from agent 'user'." in out
