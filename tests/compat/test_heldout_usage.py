@@ -106,3 +106,18 @@ def test_an_agents_usage_summaries_and_their_print(capsys):
     out = capsys.readouterr().out
     assert "Agent 'assistant':" in out and "* Model 'm':" in out
     assert "No cost incurred from agent 'user'." in out
+
+
+def test_token_counts_of_text_messages_and_functions():
+    from moot.token_count_utils import count_token, get_max_token_limit, num_tokens_from_functions, token_left
+
+    autogen.use_models(scripted_models({"m": ["x"]}, source="test"))
+    assert count_token("hello world, friend") == 4
+    one = count_token([{"role": "user", "content": "hi there"}])
+    assert one > 2 and count_token([{"role": "user", "content": "hi there"}] * 2) > one
+    assert get_max_token_limit("gpt-4o") == 128000 and get_max_token_limit("m") == 8192
+    assert token_left("a b c", "m") == 8192 - 3
+    assert num_tokens_from_functions([{"name": "f", "parameters": {"type": "object"}}]) > 0
+    with pytest.raises(ValueError, match="'llama9'.*context_length in models.toml"):
+        get_max_token_limit("llama9")
+    assert autogen.token_count_utils.count_token is count_token
