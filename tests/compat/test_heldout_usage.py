@@ -4,10 +4,19 @@ and on a loopback stand-in for OpenAI, and an agent's usage summaries."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Annotated
+
 import pytest
+from pydantic import BaseModel
 
 import moot as autogen
 from moot.backends.config import scripted_models
+
+
+class Money(BaseModel):
+    amount: float
+    currency: str
 
 
 def test_the_top_level_names_a_script_reaches_for():
@@ -121,3 +130,41 @@ def test_token_counts_of_text_messages_and_functions():
     with pytest.raises(ValueError, match="'llama9'.*context_length in models.toml"):
         get_max_token_limit("llama9")
     assert autogen.token_count_utils.count_token is count_token
+
+
+def test_a_functions_schema_for_a_hand_written_tools_list():
+    from moot.function_utils import get_function_schema
+
+    def forecast(city: Annotated[str, "the city"], days: int = 3) -> str:
+        return city
+
+    schema = get_function_schema(forecast, name="weather", description="the forecast")
+    assert schema["type"] == "function" and schema["function"]["name"] == "weather"
+    assert schema["function"]["description"] == "the forecast"
+    parameters = schema["function"]["parameters"]
+    assert parameters["required"] == ["city"] and parameters["properties"]["city"]["description"] == "the city"
+    assert parameters["properties"]["days"]["type"] == "integer"
+
+    def untyped(place, when=None):
+        return place
+
+    with pytest.raises(TypeError, match="'untyped': annotate the parameters 'place'"):
+        get_function_schema(untyped, description="x")
+    assert autogen.function_utils.get_function_schema is get_function_schema
+
+
+def test_pydantic_arguments_are_loaded_and_results_serialized():
+    from moot.function_utils import load_basemodels_if_needed, serialize_to_str
+
+    @load_basemodels_if_needed
+    def double(money: Annotated[Money, "the sum"]) -> Money:
+        return Money(amount=money.amount * 2, currency=money.currency)
+
+    @load_basemodels_if_needed
+    async def a_double(money: Money) -> float:
+        return money.amount * 2
+
+    assert double(money={"amount": 2, "currency": "EUR"}) == Money(amount=4, currency="EUR")
+    assert asyncio.run(a_double(money={"amount": 1.5, "currency": "USD"})) == 3.0
+    assert serialize_to_str(Money(amount=1, currency="€")) == '{"amount":1.0,"currency":"€"}'
+    assert serialize_to_str({"name": "Zoë"}) == '{"name": "Zoë"}' and serialize_to_str("as is") == "as is"
