@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import sys
 import time
 import uuid
 import warnings
@@ -21,6 +20,7 @@ from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
 from ._context import ChatStop, NoReply, current_run
 from ._errors import InvalidCarryOverType, SenderRequired, ToolsNeedModel, UsageError
+from ._iostream import IOStream
 from ._messages import as_message, content_str, stored_copy, to_chat_messages
 from ._models import LLM, current_registry, resolve_llm
 from ._replycache import cached_completion, request_key, stored_completion
@@ -811,8 +811,9 @@ class ConversableAgent(Agent):
     # human input
 
     def get_human_input(self, prompt: str) -> str:
-        """Ask the human on the console (override this, or the async ``a_get_human_input``)."""
-        return input(prompt)
+        """Ask the human on the console, or the ``moot.io.IOStream`` set as the default (override
+        this, or the async ``a_get_human_input``)."""
+        return IOStream.get_default().input(prompt)
 
     async def a_get_human_input(self, prompt: str) -> str:
         """Ask the human. The default reads the console in a thread; the TUI and tests replace it."""
@@ -1302,7 +1303,7 @@ def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> 
         fn = call.get("function", {})
         out.append(f"***** Suggested tool call ({call.get('id')}): {fn.get('name')} *****\nArguments: {fn.get('arguments')}")
     out.append("\n" + "-" * 80)
-    print("\n".join(out), file=sys.stdout, flush=True)
+    IOStream.get_default().print("\n".join(out), flush=True)
 
 
 _PLAIN_CALL = frozenset({"tools", "prompt_chars"})

@@ -168,3 +168,52 @@ def test_pydantic_arguments_are_loaded_and_results_serialized():
     assert asyncio.run(a_double(money={"amount": 1.5, "currency": "USD"})) == 3.0
     assert serialize_to_str(Money(amount=1, currency="€")) == '{"amount":1.0,"currency":"€"}'
     assert serialize_to_str({"name": "Zoë"}) == '{"name": "Zoë"}' and serialize_to_str("as is") == "as is"
+
+
+class RecordingStream:
+    """A custom IOStream, as a web UI writes one: keeps what agents print, answers from a list."""
+
+    def __init__(self, answers):
+        self.printed, self.prompts, self.answers = [], [], list(answers)
+
+    def print(self, *objects, sep=" ", end="\n", flush=False):
+        self.printed.append(sep.join(map(str, objects)) + end)
+
+    def input(self, prompt="", *, password=False):
+        self.prompts.append(prompt)
+        return self.answers.pop(0)
+
+
+def test_a_custom_iostream_gets_the_messages_and_the_human_turns(capsys):
+    from moot.io import IOConsole, IOStream
+
+    autogen.use_models(scripted_models({"m": ["first answer", "second answer"]}, source="test"))
+    assistant = autogen.AssistantAgent("assistant", llm_config={"config_list": [{"model": "m"}]})
+    user = autogen.UserProxyAgent("user", human_input_mode="ALWAYS", code_execution_config=False)
+    stream = RecordingStream(["tell me more", "exit"])
+    assert isinstance(IOStream.get_default(), IOConsole)
+    with IOStream.set_default(stream):
+        assert IOStream.get_default() is stream
+        result = user.initiate_chat(assistant, message="a question")
+    assert isinstance(IOStream.get_default(), IOConsole)
+    assert result.human_input == ["tell me more", "exit"] and len(stream.prompts) == 2
+    printed = "".join(stream.printed)
+    assert "user (to assistant):" in printed and "first answer" in printed and "second answer" in printed
+    assert "first answer" not in capsys.readouterr().out
+
+
+def test_the_global_stream_and_what_moot_io_does_not_have():
+    from moot.io import IOStream
+
+    before = IOStream.get_global_default()
+    stream = RecordingStream([])
+    IOStream.set_global_default(stream)
+    try:
+        a = autogen.ConversableAgent("a", llm_config=False, human_input_mode="NEVER")
+        b = autogen.ConversableAgent("b", llm_config=False, human_input_mode="NEVER", default_auto_reply="pong")
+        a.initiate_chat(b, message="ping", max_turns=1)
+    finally:
+        IOStream.set_global_default(before)
+    assert "b (to a):\n\npong" in "".join(stream.printed)
+    with pytest.raises(AttributeError, match="no IOWebsockets: give IOStream.set_default"):
+        autogen.io.IOWebsockets
