@@ -217,3 +217,20 @@ def test_the_global_stream_and_what_moot_io_does_not_have():
     assert "b (to a):\n\npong" in "".join(stream.printed)
     with pytest.raises(AttributeError, match="no IOWebsockets: give IOStream.set_default"):
         autogen.io.IOWebsockets
+
+
+def test_tags_in_a_message_are_parsed_from_text_and_multimodal_content():
+    parse = autogen.agentchat.utils.parse_tags_from_content
+    text = "Compare <img http://example.com/a=1.png width='64'> with <img src=\"http://example.com/b.png\">"
+
+    def plain(found):
+        return [(t["tag"], t["attr"]) for t in found]
+
+    expected = [("img", {"src": "http://example.com/a=1.png", "width": "64"}), ("img", {"src": "http://example.com/b.png"})]
+    assert plain(parse("img", text)) == expected
+    assert plain(parse("img", [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": "x"}}])) == expected
+    [speech] = parse("audio", "say <audio text='it's late' voice='calm'> please")
+    assert speech["attr"] == {"text": "it's late", "voice": "calm"} and speech["match"].group(0).startswith("<audio")
+    assert parse("audio", text) == []
+    with pytest.raises(ValueError, match="content must be a string or a list"):
+        parse("img", 3)
