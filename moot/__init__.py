@@ -45,7 +45,7 @@ _EXPORTS = {
 
 # AutoGen's module paths under moot, imported on first attribute use (``autogen.oai.filter_config``).
 _SUBMODULES = frozenset({"agentchat", "cache", "code_utils", "coding", "exception_utils", "formatting_utils",
-                         "function_utils", "io", "math_utils", "oai", "runtime_logging", "token_count_utils"})
+                         "function_utils", "graph_utils", "io", "math_utils", "oai", "runtime_logging", "token_count_utils"})
 
 __all__ = sorted(_EXPORTS)
 

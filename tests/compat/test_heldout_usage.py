@@ -234,3 +234,26 @@ def test_tags_in_a_message_are_parsed_from_text_and_multimodal_content():
     assert parse("audio", text) == []
     with pytest.raises(ValueError, match="content must be a string or a list"):
         parse("img", 3)
+
+
+def test_a_transition_graph_is_checked_inverted_and_used(caplog):
+    import moot.graph_utils as graph_utils
+
+    a, b, c, d = (autogen.ConversableAgent(n, llm_config=False, human_input_mode="NEVER", default_auto_reply=n.lower())
+                  for n in "ABCD")
+    disallowed = {a: [a], b: [b, a], c: [c]}
+    allowed = graph_utils.invert_disallowed_to_allowed(disallowed, [a, b, c])
+    assert allowed == {a: [b, c], b: [c], c: [a, b]} and not graph_utils.has_self_loops(allowed)
+    assert graph_utils.has_self_loops({a: [a]})
+    graph_utils.check_graph_validity(allowed, [a, b, c])
+    with caplog.at_level("WARNING"):
+        graph_utils.check_graph_validity({a: [b, b]}, [a, b, d])
+    assert "Isolated agents" in caplog.text and "'D'" in caplog.text and "more than once" in caplog.text
+    with pytest.raises(ValueError, match="keys not in agents"):
+        graph_utils.check_graph_validity({d: [a]}, [a, b])
+    with pytest.raises(ValueError, match="lists as values"):
+        graph_utils.check_graph_validity({a: b}, [a, b])
+    chat = autogen.GroupChat(agents=[a, b, c], messages=[], max_round=4, speaker_selection_method="round_robin",
+                             allowed_or_disallowed_speaker_transitions=allowed, speaker_transitions_type="allowed")
+    a.initiate_chat(autogen.GroupChatManager(groupchat=chat, llm_config=False), message="go", silent=True)
+    assert [m["name"] for m in chat.messages] == ["A", "B", "C", "A"]
