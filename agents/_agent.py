@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import time
 import uuid
 import warnings
@@ -149,6 +150,8 @@ class ConversableAgent(Agent):
         self._code_execution_config: dict[str, Any] | Literal[False] = (
             dict(code_execution_config) if isinstance(code_execution_config, dict) else False
         )
+        if self._code_execution_config is not False and "AUTOGEN_USE_DOCKER" in os.environ:
+            _use_docker_from_env(self._code_execution_config)
         self.code_approval = code_approval
         self.executor: Any = None  # made on first code run (moot.executors); the Session closes it
 
@@ -1293,6 +1296,23 @@ def _tag(func: Callable[..., Any], tool: Tool) -> Callable[..., Any]:
     except (AttributeError, TypeError):
         pass
     return func
+
+
+def _use_docker_from_env(config: dict[str, Any]) -> None:
+    """AutoGen's ``$AUTOGEN_USE_DOCKER`` (1/true/yes/t, 0/false/no/f, none) as ``config``'s
+    ``use_docker`` when the config chooses no executor itself. Unset, moot's own default holds:
+    Docker, else the sandbox, never unsandboxed."""
+    if "use_docker" in config or "executor" in config:
+        return
+    value = os.environ["AUTOGEN_USE_DOCKER"]
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "t"):
+        config["use_docker"] = True
+    elif lowered in ("0", "false", "no", "f"):
+        config["use_docker"] = False
+    elif lowered != "none":
+        raise ValueError(f"AUTOGEN_USE_DOCKER={value[:40]!r} is not understood: set it to 1/true/yes, 0/false/no, "
+                         "or none")
 
 
 def _print_message(sender: Agent, recipient: Agent, message: dict[str, Any]) -> None:

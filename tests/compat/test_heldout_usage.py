@@ -257,3 +257,28 @@ def test_a_transition_graph_is_checked_inverted_and_used(caplog):
                              allowed_or_disallowed_speaker_transitions=allowed, speaker_transitions_type="allowed")
     a.initiate_chat(autogen.GroupChatManager(groupchat=chat, llm_config=False), message="go", silent=True)
     assert [m["name"] for m in chat.messages] == ["A", "B", "C", "A"]
+
+
+def test_autogen_use_docker_decides_an_agents_code_execution(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUTOGEN_USE_DOCKER", "False")
+    assert autogen.UserProxyAgent("user", human_input_mode="NEVER")._code_execution_config["use_docker"] is False
+    given = autogen.UserProxyAgent("given", human_input_mode="NEVER", code_execution_config={"use_docker": True})
+    assert given._code_execution_config["use_docker"] is True
+    assert autogen.UserProxyAgent("off", code_execution_config=False)._code_execution_config is False
+    chosen = autogen.UserProxyAgent("chosen", code_execution_config={"executor": "sandbox"})
+    assert "use_docker" not in chosen._code_execution_config
+    monkeypatch.setenv("AUTOGEN_USE_DOCKER", "none")
+    assert "use_docker" not in autogen.UserProxyAgent("default", human_input_mode="NEVER")._code_execution_config
+    monkeypatch.setenv("AUTOGEN_USE_DOCKER", "perhaps")
+    with pytest.raises(ValueError, match="AUTOGEN_USE_DOCKER='perhaps' is not understood"):
+        autogen.UserProxyAgent("bad", human_input_mode="NEVER")
+    monkeypatch.delenv("AUTOGEN_USE_DOCKER")
+    assert "use_docker" not in autogen.UserProxyAgent("unset", human_input_mode="NEVER")._code_execution_config
+
+    monkeypatch.setenv("AUTOGEN_USE_DOCKER", "0")
+    autogen.use_models(scripted_models({"m": ["```python\nprint(6 * 7)\n```", "TERMINATE"]}, source="test"))
+    assistant = autogen.AssistantAgent("assistant", llm_config={"config_list": [{"model": "m"}]})
+    runner = autogen.UserProxyAgent("runner", human_input_mode="NEVER", code_execution_config={"work_dir": str(tmp_path)},
+                                    is_termination_msg=lambda m: "TERMINATE" in (m.get("content") or ""))
+    result = runner.initiate_chat(assistant, message="compute", silent=True)
+    assert "exitcode: 0" in result.chat_history[2]["content"] and "42" in result.chat_history[2]["content"]
