@@ -4,11 +4,16 @@ from typing import Any
 
 from moot.agents._iostream import IOConsole, InputStream, IOStream, OutputStream
 
-__all__ = ("IOConsole", "IOStream", "InputStream", "OutputStream")
+__all__ = ("IOConsole", "IOStream", "IOWebsockets", "InputStream", "OutputStream")
 
 
-def __getattr__(name: str) -> Any:
-    if name == "IOWebsockets":
-        raise AttributeError("moot has no IOWebsockets: give IOStream.set_default() your own stream (any object with "
-                             "print() and input()), or serve a team over HTTP with `moot serve`")
-    raise AttributeError(f"module 'moot.io' has no attribute {name!r}")
+class IOWebsockets:
+    """AutoGen's websocket stream has no counterpart in moot: making one says what to use instead."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise NotImplementedError("moot has no IOWebsockets: give IOStream.set_default() your own stream (any object "
+                                  "with print() and input()), or serve a team over HTTP with `moot serve`")
+
+    @staticmethod
+    def run_server_in_thread(*args: Any, **kwargs: Any) -> Any:
+        IOWebsockets()

@@ -215,8 +215,31 @@ def test_the_global_stream_and_what_moot_io_does_not_have():
     finally:
         IOStream.set_global_default(before)
     assert "b (to a):\n\npong" in "".join(stream.printed)
-    with pytest.raises(AttributeError, match="no IOWebsockets: give IOStream.set_default"):
-        autogen.io.IOWebsockets
+    with pytest.raises(NotImplementedError, match="no IOWebsockets: give IOStream.set_default"):
+        autogen.io.IOWebsockets.run_server_in_thread(on_connect=print, port=0)
+
+
+def test_a_stream_subclass_nests_and_a_new_thread_sees_the_console():
+    import threading
+
+    from moot.io import IOConsole, IOStream
+
+    class Quiet(IOStream):
+        def print(self, *objects, sep=" ", end="\n", flush=False):
+            pass
+
+        def input(self, prompt="", *, password=False):
+            return "fine"
+
+    seen = []
+    with IOStream.set_default(Quiet()):
+        with IOStream.set_default(IOConsole()):
+            assert isinstance(IOStream.get_default(), IOConsole)
+        assert IOStream.get_default().input("?") == "fine"
+        thread = threading.Thread(target=lambda: seen.append(IOStream.get_default()))
+        thread.start()
+        thread.join()
+    assert isinstance(seen[0], IOConsole)
 
 
 def test_tags_in_a_message_are_parsed_from_text_and_multimodal_content():
