@@ -40,16 +40,16 @@ def check_graph_validity(allowed_speaker_transitions_dict: dict[Any, list[Any]],
     reached = {id(b) for after in graph.values() for b in after}
     isolated = [a for a in agents if id(a) not in leaving and id(a) not in reached]
     if isolated:
-        logger.warning("Isolated agents (no edge reaches or leaves them): %s", _names(isolated))
+        logger.warning("There are isolated agents (no edge reaches or leaves them): %s", _names(isolated))
     in_graph = {id(a) for a in graph} | reached
     unmatched = [a for a in agents if id(a) not in in_graph]
     unmatched += [b for after in graph.values() for b in after if b not in agents and b not in unmatched]
     if unmatched:
-        logger.warning("The agents of the transitions and the group's agents differ: %s", _names(unmatched))
+        logger.warning("The agents in allowed_speaker_transitions do not match agents: %s", _names(unmatched))
     for agent, after in graph.items():
         twice = [b for i, b in enumerate(after) if b in after[:i]]
         if twice:
-            logger.warning("Agent '%s' lists %s more than once; remove the duplicates.", agent.name, _names(twice))
+            logger.warning("Agent '%s' has duplicate agents after it: %s; remove the duplicates.", agent.name, _names(twice))
 
 
 def invert_disallowed_to_allowed(disallowed_speaker_transitions_dict: dict[Any, list[Any]], agents: list[Any]) -> dict:

@@ -271,7 +271,7 @@ def test_a_transition_graph_is_checked_inverted_and_used(caplog):
     graph_utils.check_graph_validity(allowed, [a, b, c])
     with caplog.at_level("WARNING"):
         graph_utils.check_graph_validity({a: [b, b]}, [a, b, d])
-    assert "Isolated agents" in caplog.text and "'D'" in caplog.text and "more than once" in caplog.text
+    assert "isolated agents" in caplog.text and "'D'" in caplog.text and "duplicate agents" in caplog.text
     with pytest.raises(ValueError, match="keys not in agents"):
         graph_utils.check_graph_validity({d: [a]}, [a, b])
     with pytest.raises(ValueError, match="lists as values"):
