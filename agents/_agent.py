@@ -325,6 +325,13 @@ class ConversableAgent(Agent):
         """Tokens this agent's model calls used, per model, over its lifetime."""
         return dict(self._usage)
 
+    def register_model_client(self, model_client_cls: type, **kwargs: Any) -> None:
+        """AutoGen's custom model clients have no counterpart: this says what to do instead."""
+        raise NotImplementedError(
+            f"{self.name}: register_model_client({getattr(model_client_cls, '__name__', model_client_cls)}) is not "
+            "supported: moot talks to models through its backends; give the model a models.toml entry (openai for any "
+            "OpenAI-compatible server, ollama, llama_cpp, anthropic) and name it in llm_config")
+
     def get_total_usage(self) -> dict[str, Any] | None:
         """AutoGen's usage summary of this agent's calls, cached answers included:
         ``{"total_cost": 0.0, MODEL: {"cost", "prompt_tokens", "completion_tokens", "total_tokens"}}``;

@@ -207,6 +207,11 @@ def _entry(registry: ModelRegistry, spec: dict[str, Any], shared: dict[str, Any]
     model = spec.get("model")
     if model is not None and not isinstance(model, str):
         raise TypeError(f"{where}: 'model' must be a model name, not {model!r}")
+    if "model_client_cls" in spec:
+        raise NotImplementedError(
+            f"{where}: model_client_cls {str(spec['model_client_cls'])[:60]!r} (AutoGen's custom model client) is not "
+            "supported: moot talks to models through its backends; give the model a models.toml entry (openai for any "
+            "OpenAI-compatible server, ollama, llama_cpp, anthropic) and name it in config_list")
     if model == "":
         raise ValueError("When using OpenAI or Azure OpenAI endpoints, specify a non-empty 'model' either in "
                          "'llm_config' or in each config of 'config_list'.")

@@ -305,3 +305,17 @@ def test_autogen_use_docker_decides_an_agents_code_execution(monkeypatch, tmp_pa
                                     is_termination_msg=lambda m: "TERMINATE" in (m.get("content") or ""))
     result = runner.initiate_chat(assistant, message="compute", silent=True)
     assert "exitcode: 0" in result.chat_history[2]["content"] and "42" in result.chat_history[2]["content"]
+
+
+def test_a_custom_model_client_is_refused_saying_what_to_do():
+    class LocalClient:
+        def __init__(self, config, **kwargs):
+            pass
+
+    autogen.use_models(scripted_models({"m": ["x"]}, source="test"))
+    entry = {"model": "open-llama", "model_client_cls": "LocalClient"}
+    with pytest.raises(NotImplementedError, match=r"config_list'\]\[0\]: model_client_cls 'LocalClient'.*models.toml"):
+        autogen.AssistantAgent("assistant", llm_config={"config_list": [entry]})
+    assistant = autogen.AssistantAgent("assistant", llm_config={"config_list": [{"model": "m"}]})
+    with pytest.raises(NotImplementedError, match="register_model_client\\(LocalClient\\) is not supported"):
+        assistant.register_model_client(model_client_cls=LocalClient)
