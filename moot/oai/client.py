@@ -3,9 +3,10 @@
 ``OpenAIWrapper(config_list=[...], **settings)`` takes what an agent's ``llm_config`` takes (a
 models.toml model name per entry, or AutoGen's ``{"model", "api_key", "base_url", ...}``); entries
 are tried in order. ``create(messages=[...], ...)`` answers in the OpenAI ``ChatCompletion`` shape
-(with ``.cost``, always 0.0: moot prices no call). Unlike AutoGen, nothing is cached unless a
-cache is handed over (``create(..., cache=Cache.disk())``): ``cache_seed`` alone writes no
-``.cache`` folder into the working directory.
+(with ``.cost``, always 0.0: moot prices no call). Answers are cached when a cache is handed over
+(``create(..., cache=Cache.disk())``) or an integer ``cache_seed`` is given (to ``create`` or to
+the wrapper): then in ``.cache/<seed>``, as AutoGen does. Unlike AutoGen, a wrapper given no seed
+caches nothing (AutoGen's default seed 41 writes ``.cache/41`` into the working directory).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from moot.agents._models import _tool_specs, resolve_llm
 from moot.agents._replycache import cached_completion, request_key, stored_completion
 from moot.agents._sync import run_sync
 from moot.backends import Completion, ModelRequest, Usage
+from moot.cache import Cache
 
 __all__ = ["TOOL_ENABLED", "ModelClient", "OpenAIWrapper"]
 
@@ -68,6 +70,7 @@ class OpenAIWrapper:
         self._llm = resolve_llm(self._base or True)
         self._total: dict[str, Usage] = {}
         self._actual: dict[str, Usage] = {}
+        self._seeded: dict[int, Cache] = {}  # the disk caches of the cache_seed values asked for
 
     @property
     def total_usage_summary(self) -> dict[str, Any] | None:
@@ -95,6 +98,9 @@ class OpenAIWrapper:
                                   tool_choice=config.get("tool_choice"), response_format=config.get("response_format"),
                                   max_tokens=config.get("max_tokens"), temperature=config.get("temperature"))
         cache = config.get("cache")
+        seed = config.get("cache_seed", self._base.get("cache_seed"))
+        if cache is None and isinstance(seed, int) and not isinstance(seed, bool):
+            cache = self._seeded.get(seed) or self._seeded.setdefault(seed, Cache.disk(cache_seed=seed))
         key = request_key(llm, view, {"tools": request.tools, "tool_choice": request.tool_choice,
                                       "schema": request.schema, "max_tokens": request.max_tokens,
                                       "temperature": request.temperature}) if cache is not None else None

@@ -42,7 +42,7 @@ def test_a_user_proxy_with_a_mode_that_does_not_exist_is_a_clear_error():
 
 def test_the_client_answers_from_a_config_list_in_openais_shape():
     autogen.use_models(scripted_models({"m": ["the answer"]}, source="test"))
-    llm_config = {"config_list": [{"model": "m"}], "cache_seed": 42, "temperature": 0.2, "timeout": 30}
+    llm_config = {"config_list": [{"model": "m"}], "cache_seed": None, "temperature": 0.2, "timeout": 30}
     client = autogen.OpenAIWrapper(**llm_config)
     assert client.total_usage_summary is None
     response = client.create(messages=[{"role": "user", "content": "a question"}])
@@ -319,3 +319,17 @@ def test_a_custom_model_client_is_refused_saying_what_to_do():
     assistant = autogen.AssistantAgent("assistant", llm_config={"config_list": [{"model": "m"}]})
     with pytest.raises(NotImplementedError, match="register_model_client\\(LocalClient\\) is not supported"):
         assistant.register_model_client(model_client_cls=LocalClient)
+
+
+def test_a_cache_seed_caches_as_autogens_client_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    autogen.use_models(scripted_models({"m": ["seeded", "fresh", "unseeded"]}, source="test"))
+    client = autogen.OpenAIWrapper(config_list=[{"model": "m"}])
+    question = [{"role": "user", "content": "three tips"}]
+    first = client.create(messages=question, cache_seed=41)
+    again = client.create(messages=question, cache_seed=41)
+    assert first.choices[0].message.content == again.choices[0].message.content == "seeded" and again.is_cached
+    assert (tmp_path / ".cache" / "41").is_dir()
+    assert client.create(messages=question, cache_seed=None).choices[0].message.content == "fresh"
+    assert client.total_usage_summary["m"]["completion_tokens"] > client.actual_usage_summary["m"]["completion_tokens"]
+    assert autogen.OpenAIWrapper(config_list=[{"model": "m"}]).create(messages=question).choices[0].message.content == "unseeded"
