@@ -1237,12 +1237,23 @@ class ConversableAgent(Agent):
         ``ChatResult`` once the ``Stopped`` event has been yielded."""
         return _chat.ChatStream(self, recipient, message=message, **kwargs)
 
-    async def a_initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[_chat.ChatResult]:
-        return await _chat.a_initiate_chats([{**c, "sender": c.get("sender", self)} for c in chat_queue])
+    async def a_initiate_chats(self, chat_queue: list[dict[str, Any]]) -> Any:
+        """``moot.agents.a_initiate_chats`` with this agent as each chat's sender: a list of
+        results, or ``{chat_id: ChatResult}`` when every chat names a ``chat_id``."""
+        self._finished_chats = await _chat.a_initiate_chats([{**c, "sender": c.get("sender", self)} for c in chat_queue])
+        return self._finished_chats
 
     def initiate_chats(self, chat_queue: list[dict[str, Any]]) -> list[_chat.ChatResult]:
         """Run chats one after another; each one's summary is carried over into the next ones."""
-        return run_sync(self.a_initiate_chats(chat_queue))
+        queue = [{**c, "sender": c.get("sender", self)} for c in chat_queue]
+        self._finished_chats = run_sync(_chat.chats_in_turn(queue))
+        return self._finished_chats
+
+    def get_chat_results(self, chat_index: Any = None) -> Any:
+        """The results of this agent's last ``initiate_chats``: all of them, or the one at
+        ``chat_index`` (its chat_id, after an ``a_initiate_chats`` by chat_id)."""
+        finished = getattr(self, "_finished_chats", [])
+        return finished if chat_index is None else finished[chat_index]
 
     def generate_init_message(self, message: Any = None, **kwargs: Any) -> Any:
         """The chat's first message: ``message`` with ``carryover`` (a string or a list) added as

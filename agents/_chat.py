@@ -292,37 +292,76 @@ async def _reflection(sender: ConversableAgent, recipient: ConversableAgent, arg
 
 # -- several chats -----------------------------------------------------------------------------
 
-async def a_initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
+async def _run_queued(info: dict[str, Any], earlier: list[str]) -> ChatResult:
+    """One chat of a queue, with the summaries of ``earlier`` chats carried over after its own."""
+    info = dict(info)
+    if "sender" not in info or "recipient" not in info:
+        raise ValueError("each chat in the queue needs 'sender' and 'recipient'")
+    carry = info.pop("carryover", [])
+    if isinstance(carry, str):
+        carry = [carry]
+    sender = info.pop("sender")
+    recipient = info.pop("recipient")
+    for key in ("chat_id", "prerequisites", "finished_chat_indexes_to_exclude_from_carryover"):
+        info.pop(key, None)
+    cache = info.pop("cache", None)  # lent to the chat's agents for its length (initiate_chat's cache=)
+    lent = sender._lend_cache(recipient, cache) if cache is not None else ()
+    try:
+        return await a_initiate_chat(sender, recipient, carryover=list(carry) + earlier, **info)
+    finally:
+        for agent, before in lent:
+            agent.client_cache = before
+
+
+async def chats_in_turn(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
     """Run chats in order; every chat's summary is carried over into the messages of the next
     ones (``finished_chat_indexes_to_exclude_from_carryover`` leaves some out)."""
     finished: list[ChatResult] = []
     for info in chat_queue:
-        info = dict(info)
-        if "sender" not in info or "recipient" not in info:
-            raise ValueError("each chat in the queue needs 'sender' and 'recipient'")
-        carry = info.pop("carryover", [])
-        if isinstance(carry, str):
-            carry = [carry]
-        exclude = set(info.pop("finished_chat_indexes_to_exclude_from_carryover", []))
-        carry = list(carry) + [r.summary for i, r in enumerate(finished) if i not in exclude]
-        sender = info.pop("sender")
-        recipient = info.pop("recipient")
-        info.pop("chat_id", None)
-        cache = info.pop("cache", None)  # lent to the chat's agents for its length (initiate_chat's cache=)
-        lent = sender._lend_cache(recipient, cache) if cache is not None else ()
-        try:
-            result = await a_initiate_chat(sender, recipient, carryover=carry, **info)
-        finally:
-            for agent, before in lent:
-                agent.client_cache = before
-        finished.append(result)
+        exclude = set(info.get("finished_chat_indexes_to_exclude_from_carryover", []))
+        finished.append(await _run_queued(info, [r.summary for i, r in enumerate(finished) if i not in exclude]))
     return finished
+
+
+async def _chats_by_id(chat_queue: list[dict[str, Any]]) -> dict[Any, ChatResult]:
+    """AutoGen's async queue: each chat carries over the summaries of its ``prerequisites``
+    (chat_ids) and runs after them; the results by chat_id, in the order the chats ran."""
+    book = {info["chat_id"]: info for info in chat_queue}
+    if len(book) != len(chat_queue):
+        raise ValueError("a_initiate_chats: two chats in the queue have the same chat_id")
+    for chat_id, info in book.items():
+        unknown = [p for p in info.get("prerequisites", []) if p not in book]
+        if unknown:
+            raise ValueError(f"a_initiate_chats: chat {chat_id!r} has prerequisites {unknown} that no chat_id names")
+    finished: dict[Any, ChatResult] = {}
+    pending = list(book)
+    while pending:
+        ready = next((c for c in pending if all(p in finished for p in book[c].get("prerequisites", []))), None)
+        if ready is None:
+            raise ValueError(f"a_initiate_chats: the prerequisites of chats {pending} wait on each other")
+        pending.remove(ready)
+        info = book[ready]
+        exclude = set(info.get("finished_chat_indexes_to_exclude_from_carryover", []))
+        earlier = [finished[p].summary for p in info.get("prerequisites", []) if p not in exclude]
+        finished[ready] = await _run_queued(info, earlier)
+    return finished
+
+
+async def a_initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult] | dict[Any, ChatResult]:
+    """Run chats in order, carrying summaries over (as ``initiate_chats``). When every chat names
+    a ``chat_id`` (AutoGen's async form), a chat carries over only the summaries of its
+    ``prerequisites`` (chat_ids), runs after them, and the result is ``{chat_id: ChatResult}``.
+    Unlike AutoGen, chats that could run at once run one after another, so scripted and cached
+    replies come in the same order every time."""
+    if chat_queue and all(isinstance(info, dict) and "chat_id" in info for info in chat_queue):
+        return await _chats_by_id(chat_queue)
+    return await chats_in_turn(chat_queue)
 
 
 def initiate_chats(chat_queue: list[dict[str, Any]]) -> list[ChatResult]:
     """Run chats in order, each dict holding ``sender``, ``recipient`` and ``initiate_chat``
     keywords; summaries carry over."""
-    return run_sync(a_initiate_chats(chat_queue))
+    return run_sync(chats_in_turn(chat_queue))
 
 
 async def summary_from_nested_chats(chat_queue: list[dict[str, Any]], recipient: ConversableAgent,
@@ -350,7 +389,7 @@ async def summary_from_nested_chats(chat_queue: list[dict[str, Any]], recipient:
             to_run.append(current)
     if not to_run:
         return True, None
-    results = await a_initiate_chats(to_run)
+    results = await chats_in_turn(to_run)
     return True, results[-1].summary
 
 

@@ -333,3 +333,40 @@ def test_a_cache_seed_caches_as_autogens_client_does(tmp_path, monkeypatch):
     assert client.create(messages=question, cache_seed=None).choices[0].message.content == "fresh"
     assert client.total_usage_summary["m"]["completion_tokens"] > client.actual_usage_summary["m"]["completion_tokens"]
     assert autogen.OpenAIWrapper(config_list=[{"model": "m"}]).create(messages=question).choices[0].message.content == "unseeded"
+
+
+def test_async_chats_by_chat_id_carry_over_their_prerequisites():
+    autogen.use_models(scripted_models({"r": ["research notes"], "w": ["a draft"], "c": ["a critique"]}, source="test"))
+    user = autogen.UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False)
+    researcher = autogen.AssistantAgent("researcher", llm_config="r")
+    writer = autogen.AssistantAgent("writer", llm_config="w")
+    critic = autogen.AssistantAgent("critic", llm_config="c")
+    queue = [
+        {"chat_id": 3, "prerequisites": [1, 2], "recipient": critic, "message": "critique", "max_turns": 1,
+         "silent": True},
+        {"chat_id": 1, "recipient": researcher, "message": "research", "max_turns": 1, "silent": True},
+        {"chat_id": 2, "prerequisites": [1], "recipient": writer, "message": "write", "max_turns": 1,
+         "carryover": "be brief", "silent": True},
+    ]
+    results = asyncio.run(user.a_initiate_chats(queue))
+    assert list(results) == [1, 2, 3] and results[3].summary == "a critique"
+    assert writer.chat_messages[user][0]["content"] == "write\nContext: \nbe brief\nresearch notes"
+    assert critic.chat_messages[user][0]["content"] == "critique\nContext: \nresearch notes\na draft"
+    assert user.get_chat_results(2).summary == "a draft" and user.get_chat_results() is results
+
+    with pytest.raises(ValueError, match=r"chat 1 has prerequisites \[9\] that no chat_id names"):
+        asyncio.run(user.a_initiate_chats([{"chat_id": 1, "prerequisites": [9], "recipient": writer, "message": "x"}]))
+    looped = [{"chat_id": 1, "prerequisites": [2], "recipient": writer, "message": "x"},
+              {"chat_id": 2, "prerequisites": [1], "recipient": critic, "message": "y"}]
+    with pytest.raises(ValueError, match=r"prerequisites of chats \[1, 2\] wait on each other"):
+        asyncio.run(user.a_initiate_chats(looped))
+
+
+def test_sync_chats_ignore_chat_ids_and_are_kept_on_the_sender():
+    autogen.use_models(scripted_models({"m": ["one", "two"]}, source="test"))
+    user = autogen.UserProxyAgent("user", human_input_mode="NEVER", code_execution_config=False)
+    helper = autogen.AssistantAgent("helper", llm_config="m")
+    results = user.initiate_chats([{"chat_id": 7, "recipient": helper, "message": "a", "max_turns": 1, "silent": True},
+                                   {"chat_id": 8, "recipient": helper, "message": "b", "max_turns": 1, "silent": True}])
+    assert [r.summary for r in results] == ["one", "two"] and user.get_chat_results(1) is results[1]
+    assert "one" in helper.chat_messages[user][0]["content"]
