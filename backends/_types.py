@@ -5,6 +5,7 @@ Backends need these, so they live here; the conversation engine (``agents``) bui
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,6 +37,36 @@ class ToolCall:
         return value
 
 
+# The image types the vision APIs take (OpenAI, Anthropic, Ollama); another goes as a note.
+VIEWABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image a message carries: its media type and its bytes as base64."""
+
+    media_type: str
+    data: str
+
+    @property
+    def size(self) -> int:
+        """The image's size in bytes (decoded)."""
+        return len(self.data) * 3 // 4 - self.data[-2:].count("=")
+
+    def label(self) -> str:
+        """``image/png, 12 KB``: what a note or a record says of the image."""
+        size = self.size
+        amount = (f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{round(size / 1024)} KB" if size >= 1024
+                  else f"{size} bytes")
+        return f"{self.media_type}, {amount}"
+
+    def note(self, why: str = "this model has no vision") -> str:
+        return f"[image {self.label()}: {why}]"
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.data}"
+
+
 @dataclass(slots=True)
 class ChatMessage:
     """One message in the OpenAI chat shape, which every backend translates from.
@@ -49,6 +80,12 @@ class ChatMessage:
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    images: tuple[Image, ...] = ()  # last: hot paths build messages positionally as (role, content, name)
+
+    def text_with_notes(self, why: str = "this model has no vision") -> str:
+        """The text, with a note naming each image: what a model that cannot see them gets."""
+        notes = "\n".join(i.note(why) for i in self.images)
+        return f"{self.content}\n{notes}" if self.content else notes
 
     def to_openai(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -61,6 +98,9 @@ class ChatMessage:
             ]
         if self.tool_call_id is not None:
             out["tool_call_id"] = self.tool_call_id
+        if self.images:  # what they are, not their data (logs and the reply cache's key use this)
+            out["images"] = [{"media_type": i.media_type, "bytes": i.size,
+                              "sha256": hashlib.sha256(i.data.encode()).hexdigest()} for i in self.images]
         return out
 
 

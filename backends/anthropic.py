@@ -36,7 +36,7 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
-from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
+from ._types import VIEWABLE, Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
 from .config import ModelConfig
 
 try:
@@ -60,8 +60,23 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-def to_anthropic(messages: list[ChatMessage]) -> tuple[str | None, list[dict[str, Any]]]:
-    """(system prompt, turns) in the Messages API's shape."""
+def _with_images(m: ChatMessage, vision: bool) -> list[dict[str, Any]]:
+    """A user turn's or tool result's blocks: its text, then its images (as notes without vision)."""
+    if not vision:
+        text = m.text_with_notes()
+        return [{"type": "text", "text": text}] if text else []
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+    for i in m.images:
+        if i.media_type in VIEWABLE:
+            blocks.append({"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.data}})
+        else:
+            blocks.append({"type": "text", "text": i.note("not a type the model reads")})
+    return blocks
+
+
+def to_anthropic(messages: list[ChatMessage], vision: bool = True) -> tuple[str | None, list[dict[str, Any]]]:
+    """(system prompt, turns) in the Messages API's shape; images as image blocks (in a user turn
+    or inside a tool result) where the model has vision, else as notes."""
     system: list[str] = []
     turns: list[dict[str, Any]] = []
 
@@ -75,14 +90,16 @@ def to_anthropic(messages: list[ChatMessage]) -> tuple[str | None, list[dict[str
 
     for m in messages:
         if m.role == "system":
-            if m.content:
-                system.append(m.content)
+            if m.content or m.images:
+                system.append(m.text_with_notes("images go only in user turns") if m.images else m.content)
         elif m.role == "tool":
-            add("user", [{"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content or ""}])
+            content: Any = _with_images(m, vision) if m.images else m.content or ""
+            add("user", [{"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": content}])
         elif m.role == "assistant":
             blocks: list[dict[str, Any]] = []
-            if m.content:
-                blocks.append({"type": "text", "text": m.content})
+            text = m.text_with_notes("images go only in user turns") if m.images else m.content
+            if text:
+                blocks.append({"type": "text", "text": text})
             for c in m.tool_calls:
                 try:
                     args = c.parsed_arguments()
@@ -90,6 +107,8 @@ def to_anthropic(messages: list[ChatMessage]) -> tuple[str | None, list[dict[str
                     args = {}
                 blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": args})
             add("assistant", blocks)
+        elif m.images:
+            add("user", _with_images(m, vision))
         else:
             add("user", [{"type": "text", "text": m.content or ""}] if m.content else [])
     return ("\n\n".join(system) or None), turns
@@ -148,7 +167,7 @@ class AnthropicBackend(Backend):
         max_tokens: int,
     ) -> tuple[dict[str, Any], str | None, bool]:
         """The request, the name of the tool moot forces (if any), and whether its input is wrapped."""
-        system, turns = to_anthropic(messages)
+        system, turns = to_anthropic(messages, self.capabilities.vision)
         request: dict[str, Any] = {"model": self.config.model, "max_tokens": max_tokens, "messages": turns, "stream": True}
         if system:
             request["system"] = system

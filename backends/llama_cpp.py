@@ -273,6 +273,8 @@ def _to_plain(messages: Sequence[ChatMessage], native_tools: bool) -> list[dict[
     """Messages for the chat template. Templates without tool support get tool traffic as text."""
     out: list[dict[str, Any]] = []
     for m in messages:
+        if m.images:  # text only here: each image is a note
+            m = ChatMessage(m.role, m.text_with_notes(), m.name, m.tool_calls, m.tool_call_id)
         if native_tools:
             out.append(m.to_openai())
             continue

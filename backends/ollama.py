@@ -39,7 +39,7 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
-from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, Usage
+from ._types import VIEWABLE, Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, Usage
 from .config import ModelConfig
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -56,12 +56,22 @@ def normalize_host(url: str | None) -> str:
     return host
 
 
-def to_ollama_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    """OpenAI-shaped messages in Ollama's shape: tool-call arguments as objects, tool results named."""
+def to_ollama_messages(messages: list[ChatMessage], vision: bool = True) -> list[dict[str, Any]]:
+    """OpenAI-shaped messages in Ollama's shape: tool-call arguments as objects, tool results named,
+    images as base64 on their message where the model has vision (else a note in the text)."""
     tool_names: dict[str, str] = {}
     out: list[dict[str, Any]] = []
     for m in messages:
         item: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+        if m.images:
+            seen = [i.data for i in m.images if vision and i.media_type in VIEWABLE]
+            if seen:
+                item["images"] = seen
+            if len(seen) < len(m.images):
+                notes = ChatMessage(m.role, m.content, images=tuple(i for i in m.images
+                                                                   if not vision or i.media_type not in VIEWABLE))
+                item["content"] = notes.text_with_notes("not a type the model reads" if vision else
+                                                        "this model has no vision")
         if m.tool_calls:
             calls = []
             for c in m.tool_calls:
@@ -165,7 +175,7 @@ class OllamaBackend(Backend):
             async with Watchdog(self.config.timeout_s, self.name, f"Ollama at {self.host}") as watch:
                 stream = await client.chat(
                     model=self.config.model or "",
-                    messages=to_ollama_messages(messages),
+                    messages=to_ollama_messages(messages, self.capabilities.vision),
                     tools=[t.to_openai() for t in offered] or None,
                     stream=True,
                     format=schema,

@@ -11,7 +11,7 @@ settings).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,7 +38,7 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
-from ._types import Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, Notice, StreamItem, ToolCall, Usage
+from ._types import VIEWABLE, Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, Notice, StreamItem, ToolCall, Usage
 from .config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,39 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     out = message.to_openai()
     if out["content"] is None:
         out["content"] = ""  # null is valid OpenAI, but stricter servers (llama-cpp-python's) refuse it
+    return out
+
+
+def _image_parts(message: ChatMessage) -> list[dict[str, Any]]:
+    """Content parts for a message's images (a type the API does not take goes as a note)."""
+    return [{"type": "image_url", "image_url": {"url": i.data_url()}} if i.media_type in VIEWABLE else
+            {"type": "text", "text": i.note("not a type the model reads")} for i in message.images]
+
+
+def wire_messages(messages: Sequence[ChatMessage], vision: bool) -> list[dict[str, Any]]:
+    """The request's messages. With vision, a user message's images become content parts after
+    its text; a tool message cannot hold images, so those of tool results go in a user message
+    right after the run of tool messages. Without, each image is a note in the text."""
+    out: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []  # image parts of the tool results just sent
+    for m in messages:
+        if pending and m.role != "tool":
+            out.append({"role": "user", "content": pending})
+            pending = []
+        if not m.images:
+            out.append(_wire_message(m))
+            continue
+        item = _wire_message(ChatMessage(m.role, m.content, m.name, m.tool_calls, m.tool_call_id))
+        if not vision or m.role == "assistant" or m.role == "system":
+            item["content"] = m.text_with_notes() if not vision else m.text_with_notes("images go only in user turns")
+        elif m.role == "tool":
+            item["content"] = m.content or f"[{len(m.images)} image(s): in the next message]"
+            pending += [{"type": "text", "text": f"The tool call {m.tool_call_id} returned:"}, *_image_parts(m)]
+        else:
+            item["content"] = ([{"type": "text", "text": m.content}] if m.content else []) + _image_parts(m)
+        out.append(item)
+    if pending:
+        out.append({"role": "user", "content": pending})
     return out
 
 
@@ -132,7 +165,7 @@ class OpenAIBackend(Backend):
         tools, tool_choice, schema, choices = call.tools, call.tool_choice, call.schema, call.choices
         request: dict[str, Any] = {
             "model": self.config.model,
-            "messages": [_wire_message(m) for m in call.messages],
+            "messages": wire_messages(call.messages, self.capabilities.vision),
             "stream": True,
             "stream_options": {"include_usage": True},
             "max_tokens": self.max_tokens_for(call),
