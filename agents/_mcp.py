@@ -4,7 +4,8 @@ A team's servers (``[mcp.NAME]`` tables, or ``mcp.json``: see ``_mcpconfig``) st
 session first runs, all at once, and stop when it closes. Each MCP tool a member picks becomes a
 tool like the built-in ones: its schema comes from the server, the model sees it as
 ``SERVER__TOOL``, the team's user proxy (else the member) runs it. A result goes back as text
-(structured content as its JSON), an error result as a tool error. A server that cannot start
+(structured content as its JSON) with its images (a model without vision gets a note naming
+each), an error result as a tool error; tool events name the server. A server that cannot start
 (missing program, no answer within ``timeout_s``, a tool list that does not validate) is a
 notice naming the file and the server; the chat goes on without its tools. A server that dies
 is a notice too, and is started again once, at the next call.
@@ -36,21 +37,22 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from moot.backends import ChatMessage, Completion, Delta
+from moot.backends import ChatMessage, Completion, Delta, Image
 
 from ._agent import ConversableAgent
 from ._context import current_run
 from ._mcpconfig import ServerConfig, mcp_ref, read_mcp_json
+from ._messages import ToolText
 from ._teamfile import list_teams, read_team_file
 from ._tools import Tool
-from .events import Event, NoticeEvent
+from .events import Event, NoticeEvent, name_tool_server
 
 if TYPE_CHECKING:
     import mcp_types as types
     from mcp import Client
 
 __all__ = ["McpError", "McpServer", "McpTools", "ToolError", "configured_servers", "model_tool_name", "probe",
-           "register_mcp_tools", "result_text"]
+           "register_mcp_tools", "result_content", "result_text"]
 
 Approver = Callable[[str, str, dict[str, Any]], Awaitable[Any]]  # (server, tool, arguments) -> "run" | "skip" | dict
 NOTICE_KIND = "mcp"
@@ -75,13 +77,26 @@ def model_tool_name(server: str, tool: str) -> str:
 
 
 def result_text(result: types.CallToolResult) -> str:
-    """A tool result as the text the model gets: its content blocks (an image or audio is named,
-    not shown; an embedded text resource is its text), else its structured content as JSON."""
+    """A tool result as text: its content blocks (an image or audio is named, not shown; an
+    embedded text resource is its text), else its structured content as JSON."""
+    return _result(result, False)
+
+
+def result_content(result: types.CallToolResult) -> str:
+    """What goes back to the model: ``result_text``, but an image block is an ``Image`` the
+    result carries (a ``ToolText``: see ``_messages``), for a model with vision to see."""
+    return _result(result, True)
+
+
+def _result(result: types.CallToolResult, keep_images: bool) -> str:
     parts: list[str] = []
+    images: list[Image] = []
     for block in result.content:
         kind = getattr(block, "type", "")
         if kind == "text":
             parts.append(block.text)
+        elif kind == "image" and keep_images:
+            images.append(Image(block.mime_type, block.data))
         elif kind in ("image", "audio"):
             parts.append(f"[{kind} ({block.mime_type}, {len(block.data) * 3 // 4} bytes) returned by the tool]")
         elif kind == "resource":
@@ -90,8 +105,9 @@ def result_text(result: types.CallToolResult) -> str:
         elif kind == "resource_link":
             parts.append(f"[resource {block.uri}]")
     if not parts and result.structured_content is not None:
-        return json.dumps(result.structured_content, ensure_ascii=False)
-    return "\n".join(parts)
+        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
+    text = "\n".join(parts)
+    return ToolText(text, tuple(images)) if images else text
 
 
 def _first_problem(exc: ValidationError) -> str:
@@ -396,7 +412,7 @@ def _tool_function(server: McpServer, tool: types.Tool, name: str, agent: str, a
             if run is not None:
                 run.emit(NoticeEvent(run.chat_id, agent=agent, text=str(exc), kind=NOTICE_KIND))
             raise
-        text = result_text(result)
+        text = result_content(result)
         if result.is_error:
             raise ToolError(text or f"{tool.name} reported an error")
         return text
@@ -414,6 +430,7 @@ def _register(server: McpServer, tool: types.Tool, caller: ConversableAgent, exe
                                                                    "parameters": schema}}, is_remove=False)
     func = _tool_function(server, tool, name, executor.name, server.config.approval, approver)
     func._moot_tool = Tool(name, description, func, schema)  # type: ignore[attr-defined]
+    name_tool_server(name, server.name)
     executor.register_for_execution(name=name)(func)
     return name
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moot.backends import ChatMessage, ToolCall
+from moot.backends import ChatMessage, Image, ToolCall
 
 # The keys AutoGen 0.2 keeps when it stores a message.
 KEPT_KEYS = ("content", "function_call", "tool_calls", "tool_responses", "tool_call_id", "name", "context")
@@ -27,6 +27,62 @@ def content_str(content: Any) -> str:
                 parts.append(str(item))
         return "".join(parts)
     return str(content)
+
+
+class ToolText(str):
+    """A tool's result text that carries images (an MCP tool's image blocks). As a string it is
+    the text with each image named (``[image image/png, 12 KB]``): that is what the session store,
+    the transcript and AutoGen-style code see, never the image data. ``to_chat`` gives the model
+    ``text`` (the result without those names) and ``images``; a model without vision gets a note
+    for each image instead (the backends add it)."""
+
+    text: str
+    images: tuple[Image, ...]
+
+    def __new__(cls, text: str, images: tuple[Image, ...]) -> ToolText:
+        named = "\n".join(([text] if text else []) + [f"[image {i.label()}]" for i in images])
+        out = super().__new__(cls, named)
+        out.text, out.images = text, images
+        return out
+
+    def __getnewargs__(self) -> tuple[str, tuple[Image, ...]]:  # copies and pickles keep the images
+        return self.text, self.images
+
+
+def _data_image(url: Any) -> Image | None:
+    """An ``image_url`` part's data URL as an ``Image`` (None for a web address or a broken one)."""
+    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
+        return None
+    media_type, data = url[5:].split(";base64,", 1)
+    return Image(media_type or "application/octet-stream", data)
+
+
+def multimodal(role: str, content: list[Any], name: str | None) -> ChatMessage:
+    """An AutoGen-style list of parts as one message: the text parts joined, ``image_url`` parts
+    with a data URL as images (another address stays ``<image>`` in the text, as before)."""
+    images = []
+    parts = []
+    for item in content:
+        if isinstance(item, dict) and item.get("type") == "image_url":
+            url = item.get("image_url")
+            image = _data_image(url.get("url") if isinstance(url, dict) else url)
+            if image is not None:
+                images.append(image)
+                continue
+        parts.append(content_str([item]))
+    return ChatMessage(role, "".join(parts), name, images=tuple(images))
+
+
+def _not_text(role: str, content: Any, name: str | None) -> ChatMessage:
+    if type(content) is list:
+        return multimodal(role, content, name)
+    return ChatMessage(role, content_str(content), name)
+
+
+def _tool(content: Any, call_id: str | None) -> ChatMessage:
+    if type(content) is ToolText:
+        return ChatMessage("tool", content.text, tool_call_id=call_id, images=content.images)
+    return ChatMessage("tool", content_str(content), tool_call_id=call_id)
 
 
 def as_message(message: dict[str, Any] | str | None) -> dict[str, Any]:
@@ -87,19 +143,20 @@ def to_chat(message: dict[str, Any], out: list[ChatMessage]) -> None:
     role = message.get("role", "user")
     if (role == "user" or role == "assistant") and "tool_calls" not in message and "tool_responses" not in message:
         content = message.get("content")  # the common message: text only, converted at once
-        out.append(ChatMessage(role, content if type(content) is str else content_str(content), message.get("name")))
+        out.append(ChatMessage(role, content, message.get("name")) if type(content) is str
+                   else _not_text(role, content, message.get("name")))
         return
     responses = message.get("tool_responses")
     if responses:
         for r in responses:
-            out.append(ChatMessage("tool", content_str(r.get("content")), tool_call_id=r.get("tool_call_id")))
+            out.append(_tool(r.get("content"), r.get("tool_call_id")))
         if role != "tool":  # a human reply that interrupted tool calls carries its own text too
             text = content_str(message.get("content"))
             if text:
                 out.append(ChatMessage("user", text, name=message.get("name")))
         return
     if role == "tool":
-        out.append(ChatMessage("tool", content_str(message.get("content")), tool_call_id=message.get("tool_call_id")))
+        out.append(_tool(message.get("content"), message.get("tool_call_id")))
         return
     if role == "function":
         out.append(ChatMessage("user", f"{message.get('name', 'function')} returned: {content_str(message.get('content'))}"))
@@ -108,6 +165,9 @@ def to_chat(message: dict[str, Any], out: list[ChatMessage]) -> None:
         role = "user"
     calls = tool_calls_of(message) if message.get("tool_calls") else ()
     content = message.get("content")
+    if type(content) is list and not calls:
+        out.append(multimodal(role, content, message.get("name")))
+        return
     out.append(ChatMessage(role, None if content is None and calls else content_str(content),
                            name=message.get("name"), tool_calls=calls))
 

@@ -150,15 +150,30 @@ class MessagePosted(Event):
         return msg
 
 
+# The MCP server of each tool the model sees as SERVER__TOOL (filled as MCP tools are registered):
+# tool events name it in ``server`` (None for a built-in tool).
+_TOOL_SERVERS: dict[str, str] = {}
+
+
+def name_tool_server(tool: str, server: str) -> None:
+    """Say that the tool the model calls ``tool`` comes from the MCP server ``server``."""
+    _TOOL_SERVERS[tool] = server
+
+
 @dataclass(slots=True)
 class ToolCallRequested(Event):
-    """An agent runs a tool the model asked for."""
+    """An agent runs a tool the model asked for; ``server``: the MCP server it comes from."""
 
     type: ClassVar[str] = "tool_call"
     agent: str
     call_id: str
     name: str
     arguments: str
+    server: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.server is None and _TOOL_SERVERS:
+            self.server = _TOOL_SERVERS.get(self.name)
 
 
 @dataclass(slots=True)
@@ -174,6 +189,11 @@ class ToolResult(Event):
     is_error: bool = False
     repaired: bool = False
     duration_s: float = 0.0
+    server: str | None = None  # the MCP server of the tool (None for a built-in one)
+
+    def __post_init__(self) -> None:
+        if self.server is None and _TOOL_SERVERS:
+            self.server = _TOOL_SERVERS.get(self.name)
 
 
 @dataclass(slots=True)
