@@ -282,6 +282,9 @@ class ModelConfig(_Tunables):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     api_version: str | None = None
     capabilities: CapabilitiesConfig | None = None
+    # How tool calls come back: "native" (the server's own), "grammar" (llama_cpp: grammar-forced
+    # JSON), "text" (read from the reply's text); unset: the server's when it sends them, else text.
+    tool_call_mode: Literal["native", "grammar", "text"] | None = None
     fallbacks: list[str] = Field(default_factory=list)
     replies: list[str | ScriptedReply] | None = None
     script: str | None = None
@@ -547,6 +550,12 @@ def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None 
                 problems.append(f"{where}: backend 'scripted' needs exactly one of 'replies' (a non-empty list) or 'script' (a JSONL file)")
         elif "replies" in m or "script" in m:
             problems.append(f"{where}: fields 'replies' and 'script' are only for backend 'scripted'")
+        mode = m.get("tool_call_mode")
+        if mode is not None and backend not in ("llama_cpp", "ollama", "openai"):
+            problems.append(f"{where}: field 'tool_call_mode': only for backends llama_cpp, ollama and openai")
+        elif mode == "grammar" and backend != "llama_cpp":
+            problems.append(f"{where}: field 'tool_call_mode': 'grammar' is only for backend 'llama_cpp' "
+                            f"(use 'native' or 'text')")
         fallbacks = m.get("fallbacks") if isinstance(m.get("fallbacks"), list) else []
         for f in fallbacks:
             if f == name:

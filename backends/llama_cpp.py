@@ -31,7 +31,20 @@ from typing import Any
 
 from ._base import Backend
 from ._errors import BackendTimeout, BackendUnavailable, BadResponse, ContextOverflow
-from ._types import BackendStatus, Capabilities, ChatMessage, Completion, Delta, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
+from ._toolcalls import normalise_calls
+from ._types import (
+    BackendStatus,
+    Capabilities,
+    ChatMessage,
+    Completion,
+    Delta,
+    ModelRequest,
+    Notice,
+    StreamItem,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 from .config import ModelConfig
 
 # Chat formats whose llama-cpp-python handler returns real tool_calls.
@@ -315,8 +328,12 @@ class LlamaCppBackend(Backend):
 
     @property
     def native_tools(self) -> bool:
-        fmt = self.config.options.get("chat_format") or ""
-        return fmt in NATIVE_TOOL_FORMATS
+        """Whether tools go to the chat format's own handler (``tool_call_mode = "native"``, or
+        unset with a chat format that has one) rather than a prompt and a grammar."""
+        mode = self.config.tool_call_mode
+        if mode is not None:
+            return mode == "native"
+        return (self.config.options.get("chat_format") or "") in NATIVE_TOOL_FORMATS
 
     def _run(self, fn, *args):
         return asyncio.get_running_loop().run_in_executor(self.loaded.thread, fn, *args)
@@ -357,6 +374,7 @@ class LlamaCppBackend(Backend):
         plain = list(messages)
         grammar_text = None
         tool_mode = None  # None | "native" | "auto" | "required"
+        offered: Sequence[ToolSpec] = ()
         if choices:
             grammar_text = choices_grammar(choices)
         elif tools and tool_choice != "none":
@@ -374,7 +392,8 @@ class LlamaCppBackend(Backend):
                         kwargs["tool_choice"] = {"type": "function", "function": {"name": name}}
             else:
                 tool_mode = "required" if tool_choice not in (None, "auto") else "auto"
-                grammar_text = tool_grammar(offered, tool_mode == "required")
+                if self.config.tool_call_mode != "text":  # "text": the prompt asks, nothing forces
+                    grammar_text = tool_grammar(offered, tool_mode == "required")
                 note = ChatMessage("system", _tool_prompt(offered, tool_mode == "required"))
                 if plain and plain[0].role == "system":
                     plain[0] = ChatMessage("system", (plain[0].content or "") + "\n\n" + note.content)
@@ -462,14 +481,11 @@ class LlamaCppBackend(Backend):
         await future
         tool_calls = [ToolCall(i, name, "".join(args)) for i, name, args in native_calls.values()]
         content = "".join(text)
-        if tool_mode in ("auto", "required") and content.lstrip().startswith(TOOL_TAG):
-            raw = content.lstrip()[len(TOOL_TAG):].strip()
-            try:
-                call = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise BadResponse(f"the grammar-forced tool call is not JSON ({exc}): {raw[:80]!r}", model=self.name) from None
-            tool_calls = [ToolCall(f"call_{abs(hash(raw)) % 10**8}", call["name"], json.dumps(call.get("arguments", {})))]
-            content = ""
+        if offered:
+            parsed = normalise_calls(content, tool_calls, offered, self.config.tool_call_mode)
+            tool_calls, content = list(parsed.calls), parsed.text
+            if parsed.problem:
+                yield Notice(f"model {self.name!r}: {parsed.problem}", "tool_call")
         if tool_calls:
             finish = "tool_calls"
         produced = "".join(text) + "".join(c.arguments for c in tool_calls if not text)

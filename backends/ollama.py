@@ -39,7 +39,20 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
-from ._types import VIEWABLE, Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, Usage
+from ._toolcalls import normalise_calls
+from ._types import (
+    VIEWABLE,
+    Capabilities,
+    ChatMessage,
+    Completion,
+    Delta,
+    FinishReason,
+    ModelRequest,
+    Notice,
+    StreamItem,
+    ToolCall,
+    Usage,
+)
 from .config import ModelConfig
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -213,6 +226,11 @@ class OllamaBackend(Backend):
         if done_reason is None:  # the stream closed cleanly mid-reply
             yield truncated_notice(self.name, f"Ollama at {self.host}", "a part saying done")
         content = "".join(text)
+        if offered:
+            parsed = normalise_calls(content, calls, offered, self.config.tool_call_mode)
+            calls, content = list(parsed.calls), parsed.text
+            if parsed.problem:
+                yield Notice(f"model {self.name!r}: {parsed.problem}", "tool_call")
         reason: FinishReason = ("truncated" if done_reason is None else
                                 "tool_calls" if calls else _FINISH.get(done_reason, "stop"))
         if choices:

@@ -38,6 +38,7 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
+from ._toolcalls import normalise_calls
 from ._types import VIEWABLE, Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, Notice, StreamItem, ToolCall, Usage
 from .config import ModelConfig
 
@@ -284,6 +285,11 @@ class OpenAIBackend(Backend):
             for index, slot in sorted(calls.items())
             if slot["name"]
         )
+        if call.tools and not choices and call.tool_choice != "none":
+            parsed = normalise_calls(content, tool_calls, call.tools, self.config.tool_call_mode)
+            tool_calls, content = parsed.calls, parsed.text
+            if parsed.problem:
+                yield Notice(f"model {self.name!r}: {parsed.problem}", "tool_call")
         reason: FinishReason = "truncated" if truncated else _FINISH.get(finish or "stop", "stop")
         if tool_calls and reason == "stop":
             reason = "tool_calls"  # some servers say "stop" after a tool call
