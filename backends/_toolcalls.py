@@ -136,20 +136,26 @@ def _decode(raw: str) -> Any:
         raise _Broken(f"the tool call {_short(raw)} is not valid JSON ({exc})") from None
 
 
-def _json_sequence(raw: str) -> list[Any] | None:
-    """The JSON values ``raw`` is made of (one, or several side by side); ``None`` if not only JSON."""
-    decoder, out, i = json.JSONDecoder(), [], 0
-    raw = raw.strip()
-    while i < len(raw):
+def _json_prefix(raw: str) -> tuple[list[Any], int]:
+    """The JSON values ``raw`` begins with (one, or several side by side), and where they end."""
+    decoder, out, i, done = json.JSONDecoder(), [], 0, 0
+    while i < len(raw) and raw[i] in "{[":
         try:
             value, end = decoder.raw_decode(raw, i)
         except json.JSONDecodeError:
-            return None
+            break
         out.extend(_items(value))
-        i = end
+        i = done = end
         while i < len(raw) and raw[i] in " \t\r\n,;":
             i += 1
-    return out or None
+    return out, done
+
+
+def _json_sequence(raw: str) -> list[Any] | None:
+    """The JSON values ``raw`` is made of; ``None`` if it is not only JSON."""
+    raw = raw.strip()
+    items, end = _json_prefix(raw)
+    return items if items and end == len(raw) else None
 
 
 def _pythonic(raw: str) -> list[Any] | None:
@@ -203,9 +209,15 @@ def _text_calls(content: str, offered: Sequence[str]) -> tuple[list[tuple[str, d
             elif any(calls):
                 raise _Broken("the text mixes tool calls with other JSON; write each call on its own")
         else:
-            whole = content.strip()
-            blocks = ([(whole, (0, len(content)))] if whole[:1] in "{[" else
-                      [(m.group(2), m.span()) for m in _FENCE.finditer(content)])
+            lead = len(content) - len(content.lstrip())
+            items, end = _json_prefix(content[lead:])
+            if items and all(_is_call_shaped(i) for i in items):
+                # The reply opens with JSON calls (perhaps with words after them).
+                blocks = [(content[lead:lead + end], (0, lead + end))]
+            elif content[lead:lead + 1] in ("{", "["):
+                blocks = [(content, (0, len(content)))]
+            else:
+                blocks = [(m.group(2), m.span()) for m in _FENCE.finditer(content)]
             for raw, span in blocks:
                 items = _json_sequence(raw)
                 if items is None:

@@ -6,7 +6,8 @@
   thread: calls hopping between threads made generation 15-25% slower on these machines.
 - llama.cpp's own logging is silenced (it would scribble over a terminal UI).
 - ``choices`` and JSON schemas are enforced by grammar; tool calls are native where the chat
-  format supports them and grammar-forced JSON otherwise.
+  format supports them and grammar-forced JSON otherwise (``tool_call_mode`` chooses, "text"
+  prompts without a grammar); what comes back goes through ``_toolcalls.normalise_calls``.
 - KV-cache reuse across agents (see also ``shared_prefix_layout``): llama.cpp reuses the cache only for the longest common prefix of
   consecutive calls, and agents with different system prompts share none. After each call the
   KV state is kept (keyed by its tokens); before the next call the kept state sharing the longest

@@ -67,6 +67,9 @@ TEXT_CALLS = [
     ("'Run the following function(s):' with Python-style calls (llama 3.2 pythonic)",
      'Run the following functions: [get_time(tz="UTC"), get_weather(city="Accra")]',
      [("get_time", {"tz": "UTC"}), ("get_weather", {"city": "Accra"})], ""),
+    ("a bare call with words after it (qwen2.5-coder via Ollama)",
+     '{"name": "get_time", "arguments": {"tz": "UTC"}}\nThis gives the time in UTC.',
+     [("get_time", {"tz": "UTC"})], "This gives the time in UTC."),
     ("mistral [TOOL_CALLS] prefix",
      '[TOOL_CALLS] [{"name": "get_time", "arguments": {"tz": "UTC"}}]',
      [("get_time", {"tz": "UTC"})], ""),
@@ -88,6 +91,7 @@ MENTIONS = [
     ("a fenced JSON example that is no call", 'The config:\n```json\n{"debug": true}\n```'),
     ("prose quoting a call shape mid-sentence", 'You could send {"name": "get_time", "arguments": {}} to it.'),
     ("'run the following' with no call after it", "Run the following function: first open the file, then read."),
+    ("a JSON answer with words after it", '{"city": "Rome", "sky": "clear"}\nThat is the forecast.'),
     ("plain prose", "It is sunny in Rome."),
 ]
 
