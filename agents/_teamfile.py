@@ -120,9 +120,13 @@ class TerminationSettings(StrictModel):
 
     max_messages: int | None = Field(default=None, gt=0)
     text: str | None = None
+    text_from: list[str] | None = None  # only these members' messages end the chat with `text`
     token_budget: int | None = Field(default=None, gt=0)
     timeout_s: float | None = Field(default=None, gt=0)
     stall: bool = True
+    # The no-progress rule: the same speakers in turn this many times with no new code or tool
+    # result end the chat (0: off). Unset: 3 in a group chat, off between two agents.
+    stall_rounds: int | None = Field(default=None, ge=0)
 
 
 class TeamFile(StrictModel):
@@ -182,6 +186,11 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
         for n in [src, *dests]:
             if n not in known:
                 problems.append(f"{source}: [chat]: field 'transitions': no member named {shown(n)}")
+    for n in spec.termination.text_from or ():
+        if n not in known:
+            problems.append(f"{source}: [termination]: field 'text_from': no member named {shown(n)}")
+    if spec.termination.text_from is not None and spec.termination.text is None:
+        problems.append(f"{source}: [termination]: field 'text_from' needs 'text' (the text those members say)")
     if chat.transitions and chat.speaker_selection is None:
         problems.append(f"{source}: [chat]: field 'transitions' needs 'speaker_selection' (a group chat)")
     if models is not None and chat.selector_model is not None and chat.selector_model not in models.models:
@@ -195,6 +204,82 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
     if problems:
         raise ConfigError(problems)
     return spec
+
+
+def graph_warnings(spec: TeamFile, source: str) -> list[str]:
+    """What a group team's transition graph gets wrong, as warnings naming ``source`` (the team
+    still loads): a member nobody can reach (never speaks), and members that go round with no
+    way on to a terminating agent (the chat can only stop at a limit).
+
+    The graph is the one the chat uses: ``[chat] transitions`` ("allowed": a member missing from
+    it may be followed by nobody; "disallowed": everyone else may follow), else everyone may
+    follow everyone; a member that asks for a tool may also be followed by the member who runs it.
+    The chat starts at the initiator when it is a member, else at any member. A terminating
+    agent is one whose message can end the chat as the file says: one nobody may follow (the
+    chat ends after it), and, with ``[termination] text``, a member named in ``text_from``, or
+    without it, one whose system message asks it to say the text; when no member's does, any
+    member may say it and no cycle is reported. Limits (max_round, max_messages, timeout_s, the
+    stall rules) always end a chat and are not counted."""
+    chat = spec.chat
+    if chat.speaker_selection is None:
+        return []
+    names = [m.name for m in spec.members]
+    runner = next((m.name for m in spec.members if m.role == "user_proxy"), None)
+    if chat.transitions is None:
+        graph = {n: list(names) for n in names}
+    elif chat.transitions_type == "allowed":
+        graph = {n: [d for d in chat.transitions.get(n, []) if d in names] for n in names}
+    else:
+        graph = {n: [d for d in names if d not in chat.transitions.get(n, [])] for n in names}
+    for m in spec.members:
+        if m.tools and (runner or m.name) not in graph[m.name]:
+            graph[m.name].append(runner or m.name)
+    proxies = [m.name for m in spec.members if m.role == "user_proxy"]
+    first = chat.initiator or (proxies[0] if proxies else "user")
+    start = [first] if first in names else names
+    reach = _reachable(graph, start)
+    where = f"{source}: [chat]: field 'transitions'"
+    warnings = [f"{where}: nobody can reach {shown(n)} from {shown(first)}, so it never speaks"
+                for n in names if n not in reach]
+    t = spec.termination
+    ends = {n for n in names if not graph[n]}
+    if t.text is not None:
+        asked = set(t.text_from) if t.text_from is not None else {
+            m.name for m in spec.members if m.system_message and t.text in m.system_message}
+        if not asked and t.text_from is None:
+            return warnings  # anyone may say it
+        ends |= asked & set(names)
+    elif not ends:
+        return warnings  # nothing but limits ends this chat, as the file says
+    reverse: dict[str, list[str]] = {n: [] for n in names}
+    for n, ds in graph.items():
+        for d in ds:
+            reverse[d].append(n)
+    exits = _reachable(reverse, sorted(ends))
+    trapped = [n for n in names if n in reach and n not in exits]
+    goal = ", ".join(shown(n) for n in sorted(ends, key=names.index)) or "none"
+    after = {n: _reachable(graph, graph[n]) for n in trapped}  # one step or more from n
+    done: set[str] = set()
+    for n in trapped:
+        if n in done or n not in after[n]:  # done, or on the way into a cycle, not on one
+            continue
+        loop = [m for m in trapped if m in after[n] and n in after[m]]
+        done |= set(loop)
+        if loop:
+            warnings.append(f"{where}: {' -> '.join(loop + loop[:1])} can go round with no way to a "
+                            f"terminating agent ({goal}); only a limit ends the chat there")
+    return warnings
+
+
+def _reachable(graph: Mapping[str, list[str]], start: list[str]) -> set[str]:
+    seen = set(start)
+    todo = list(start)
+    while todo:
+        for d in graph.get(todo.pop(), ()):
+            if d not in seen:
+                seen.add(d)
+                todo.append(d)
+    return seen
 
 
 def _mcp_pick_problems(spec: TeamFile, ref: tuple[str, str], tool: str, where: str) -> list[str]:

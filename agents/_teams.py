@@ -6,7 +6,8 @@ The file format (schema, reader, writer, where files are found) lives in ``_team
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ._mcp import McpTools
 from ._mcpconfig import mcp_ref, team_servers
 from ._roles import AssistantAgent, UserProxyAgent, register_function
 from ._teachability import Teachability
-from ._teamfile import Member, TeachabilitySettings, TeamFile, find_team, read_team, read_team_file
+from ._teamfile import Member, TeachabilitySettings, TeamFile, find_team, graph_warnings, read_team, read_team_file
 from .termination import MaxMessages, Stall, TerminationCondition, TextMention, Timeout, TokenBudget
 
 
@@ -27,14 +28,16 @@ def parse_team(text: str, source: str, models: Any = None) -> Team:
     ``models`` (a ``ModelsConfig``) lets the check name models that do not exist.
     """
     spec = read_team(text, source, models)
-    return Team(spec=spec, source=source, name=spec.name or Path(source).stem, text=text)
+    return Team(spec=spec, source=source, name=spec.name or Path(source).stem, text=text,
+                warnings=graph_warnings(spec, source))
 
 
 def load_team(name_or_path: str, models: Any = None) -> Team:
     """Find a team by name or path (see ``find_team``) and validate it."""
     path = find_team(name_or_path)
     spec = read_team_file(path, models)
-    return Team(spec=spec, source=str(path), name=spec.name or path.stem, text=path.read_text(encoding="utf-8"))
+    return Team(spec=spec, source=str(path), name=spec.name or path.stem, text=path.read_text(encoding="utf-8"),
+                warnings=graph_warnings(spec, str(path)))
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Team:
     source: str
     name: str
     text: str | None = None  # the file's text as read: a session records it, so it can be rebuilt
+    # What the transition graph gets wrong (``graph_warnings``): the team loads, `moot teams` and
+    # the app's Home show them.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def is_group(self) -> bool:
@@ -74,13 +80,17 @@ class Team:
         if t.max_messages:
             parts.append(MaxMessages(t.max_messages))
         if t.text:
-            parts.append(TextMention(t.text))
+            parts.append(TextMention(t.text, t.text_from))
         if t.token_budget:
             parts.append(TokenBudget(t.token_budget))
         if t.timeout_s:
             parts.append(Timeout(t.timeout_s))
+        # stall = false turns every stall rule off, but the no-progress rule when stall_rounds is set
+        rounds = t.stall_rounds if t.stall_rounds is not None else (3 if self.is_group and t.stall else 0)
         if t.stall:
-            parts.append(Stall())
+            parts.append(Stall(rounds=rounds))
+        elif rounds:
+            parts.append(Stall(max_repeats=sys.maxsize, ping_pong_rounds=0, rounds=rounds))
         condition = None
         for p in parts:
             condition = p if condition is None else condition | p

@@ -293,15 +293,25 @@ class Stall(TerminationCondition):
       ``window`` messages;
     - the same tool call (same name, same arguments) is made ``max_repeats`` times in the window;
     - two agents ping-pong: the last ``2 * ping_pong_rounds`` messages alternate between two
-      agents and each repeats what it said two messages before.
+      agents and each repeats what it said two messages before;
+    - no progress (``rounds``, off by default; a group team's default is 3): the same speakers
+      take their turns in the same order ``rounds`` times over (a cycle of up to ``MAX_CYCLE``
+      speakers, one speaker included) with no new code result ("exitcode: ..." from a code run)
+      and no new tool result among their messages. A result counts as new when this chat has not
+      seen the same text before.
     """
 
-    def __init__(self, max_repeats: int = 3, window: int = 12, ping_pong_rounds: int = 2):
+    MAX_CYCLE = 8
+
+    def __init__(self, max_repeats: int = 3, window: int = 12, ping_pong_rounds: int = 2, rounds: int | None = None):
         if max_repeats < 2:
             raise ValueError("max_repeats must be at least 2")
+        if rounds is not None and rounds < 0:
+            raise ValueError("rounds must be 0 (off) or more")
         self.max_repeats = max_repeats
         self.window = window
         self.ping_pong_rounds = ping_pong_rounds
+        self.rounds = rounds or 0
         self.reset()
 
     def reset(self) -> None:
@@ -310,6 +320,8 @@ class Stall(TerminationCondition):
         self._calls: deque[tuple[str, str]] = deque()
         self._call_counts: Counter[tuple[str, str]] = Counter()
         self._recent: deque[tuple[str | None, Any]] = deque(maxlen=2 * max(self.ping_pong_rounds, 1))
+        self._results: set[int] = set()  # hashes of the code and tool results seen
+        self._quiet: deque[str | None] = deque(maxlen=self.rounds * self.MAX_CYCLE or 1)  # speakers since the last new one
 
     def _push(self, items: deque[Any], counts: Counter[Any], key: Any) -> int:
         items.append(key)
@@ -346,4 +358,27 @@ class Stall(TerminationCondition):
                 shown = text if len(text) <= 60 else text[:57] + "..."
                 fired = Fired(f"stall: the same message was repeated {self.max_repeats} times ({shown!r})",
                               "Stall(repeat)")
+        if self.rounds:
+            stalled = self._no_progress(message, sender, text)
+            if stalled is not None and fired is None:
+                fired = stalled
         return fired
+
+    def _no_progress(self, message: dict[str, Any], sender: str | None, text: str) -> Fired | None:
+        """The no-progress rule: a new code or tool result clears the speakers counted; else
+        fire once the speakers since the last one end in ``rounds`` repeats of one cycle."""
+        if message.get("role") in ("tool", "function") or "tool_responses" in message or text.startswith("exitcode:"):
+            key = hash(text)
+            if key not in self._results:
+                self._results.add(key)
+                self._quiet.clear()
+                return None
+        quiet = self._quiet
+        quiet.append(sender)
+        n, rounds = len(quiet), self.rounds
+        for p in range(1, min(self.MAX_CYCLE, n // rounds) + 1):
+            if all(quiet[i] == quiet[i - p] for i in range(n - (rounds - 1) * p, n)):
+                cycle = ", ".join(str(s) for s in list(quiet)[n - p:])
+                return Fired(f"stall: {cycle} spoke in turn {rounds} times with no new code or tool result "
+                             f"(the no-progress rule, rounds = {rounds})", "Stall(no_progress)")
+        return None
