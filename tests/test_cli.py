@@ -120,7 +120,7 @@ def test_teams_json_has_the_documented_fields(tmp_path):
     teams = {t["name"]: t for t in json.loads(result.stdout)["teams"]}
     assert set(SHIPPED_TEAMS) <= set(teams)
     for t in teams.values():
-        assert set(t) == {"name", "file", "description", "members", "chat", "speaker_selection", "error"}
+        assert set(t) == {"name", "file", "description", "members", "chat", "speaker_selection", "error", "warnings"}
     demo = teams["demo"]
     assert demo["chat"] == "two_agents" and demo["speaker_selection"] is None and demo["error"] is None
     assert demo["members"] == [{"name": "executor", "role": "user_proxy", "model": None},

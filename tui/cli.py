@@ -188,13 +188,14 @@ def team_entries() -> list[dict[str, Any]]:
             team = load_team(str(path))
         except ConfigError as exc:
             entries.append({"name": name, "file": str(path), "description": None, "members": [], "chat": None,
-                            "speaker_selection": None, "error": "; ".join(exc.problems)})
+                            "speaker_selection": None, "error": "; ".join(exc.problems), "warnings": []})
             continue
         spec = team.spec
         entries.append({"name": name, "file": str(path), "description": spec.description,
                         "members": [{"name": m.name, "role": m.role, "model": m.model} for m in spec.members],
                         "chat": "group" if team.is_group else "two_agents",
-                        "speaker_selection": spec.chat.speaker_selection, "error": None})
+                        "speaker_selection": spec.chat.speaker_selection, "error": None,
+                        "warnings": list(team.warnings)})
     return entries
 
 
@@ -212,6 +213,9 @@ def cmd_teams(args: argparse.Namespace) -> int:
         rows.append([e["name"], ", ".join(m["name"] for m in e["members"]), chat, e["file"]])
     columns = [Column("name", no_wrap=True), Column("members"), Column("chat"), Column("file", overflow="fold")]
     print_table(out, "teams", columns, rows)
+    for e in entries:  # the transition graph's (the team still loads), each naming its file
+        for warning in e["warnings"]:
+            out.print(Text(f"warning: {warning}", style="yellow"))
     return EXIT_OK
 
 

@@ -214,3 +214,23 @@ def test_text_from_names_members():
         parse_team(OLD_PCR.replace('text = "TERMINATE"', 'text_from = ["ghost"]'), "t.toml")
     assert "t.toml: [termination]: field 'text_from': no member named 'ghost'" in info.value.problems
     assert "t.toml: [termination]: field 'text_from' needs 'text' (the text those members say)" in info.value.problems
+
+
+def test_moot_teams_shows_the_warnings_naming_the_file(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "teams").mkdir()
+    path = tmp_path / "teams" / "old-pcr.toml"
+    path.write_text(OLD_PCR)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "80", "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    shown = subprocess.run([sys.executable, "-m", "moot", "teams"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert f"warning: {path}: [chat]: field 'transitions': nobody can reach 'reviewer' from 'user'" in shown.stdout
+    assert sum(line.startswith("warning: ") for line in shown.stdout.splitlines()) == 2  # the shipped teams have none
+    data = subprocess.run([sys.executable, "-m", "moot", "teams", "--json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    teams = {t["name"]: t for t in json.loads(data.stdout)["teams"]}
+    assert teams["old-pcr"]["warnings"] == parse_team(OLD_PCR, str(path)).warnings
+    assert teams["planner-coder-reviewer"]["warnings"] == [] and teams["research-writer-editor"]["warnings"] == []
