@@ -163,7 +163,7 @@ def _pythonic(raw: str) -> list[Any] | None:
     (literal keyword arguments only), as call objects; ``None`` when the text is not that."""
     try:
         tree = ast.parse(raw.strip(), mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError):
         return None
     nodes = tree.elts if isinstance(tree, ast.List | ast.Tuple) else [tree]
     out = []
@@ -173,7 +173,7 @@ def _pythonic(raw: str) -> list[Any] | None:
         try:
             name = ast.unparse(node.func)
             args = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, RecursionError):
             return None
         out.append({"name": name, "arguments": args})
     return out or None
@@ -258,6 +258,8 @@ def normalise_calls(content: str, native: Sequence[ToolCall], tools: Sequence[To
         found, text = _text_calls(content, offered)
     except _Broken as exc:
         return ParsedCalls((), content, f"a tool call in the reply was not understood: {exc}")
+    except RecursionError:
+        return ParsedCalls((), content, "a tool call in the reply was not understood: its JSON nests too deeply")
     calls = tuple(ToolCall(_call_id(content, i), name, json.dumps(args)) for i, (name, args) in enumerate(found))
     return ParsedCalls(calls, text if calls else content)
 

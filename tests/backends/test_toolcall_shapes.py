@@ -125,6 +125,13 @@ def test_a_broken_text_call_is_a_problem_and_no_call(label, content, why):
     assert parsed.problem and why in parsed.problem
 
 
+def test_hostile_text_is_a_problem_not_a_crash():
+    deep = "<tool_call>" + "[" * 100_000 + "]" * 100_000 + "</tool_call>"
+    assert "nests too deeply" in normalise_calls(deep, (), TOOLS).problem
+    assert normalise_calls("Run the following function: get_time(tz=1 +)", (), TOOLS).calls == ()
+    assert normalise_calls("Run the following function: get_time(tz=open('x'))", (), TOOLS).calls == ()
+
+
 def test_namespace_prefix_maps_only_when_exactly_one_tool_matches():
     assert resolve_name("functions.get_time", ["get_time", "x"]) == "get_time"
     assert resolve_name("get_time", ["get_time"]) == "get_time"
