@@ -15,7 +15,8 @@ from types import CoroutineType
 from typing import Any, Literal
 
 import moot.runtime_logging as runtime_logging
-from moot.backends import BackendError, ChatMessage, ConfigError, Completion, Delta, ModelRequest, Notice, ToolSpec, Usage
+from moot.backends import (BackendError, ChatMessage, ConfigError, Completion, Delta, ModelRequest, Notice, Thought,
+                           ToolSpec, Usage)
 
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
@@ -33,6 +34,7 @@ from .events import (
     HumanReply,
     MessagePosted,
     NoticeEvent,
+    ReasoningDelta,
     TokenDelta,
     ToolCallRequested,
     ToolResult,
@@ -1149,6 +1151,9 @@ class ConversableAgent(Agent):
                                 raise ChatStop(reason, condition)
                 elif kind is Completion or isinstance(item, Completion):
                     completion = item
+                elif kind is Thought:
+                    if delta_sink is not None:
+                        delta_sink(ReasoningDelta(chat_id, name, mid, item.content))
                 elif isinstance(item, Notice):
                     if run is not None:
                         run.emit(NoticeEvent(run.chat_id, agent=self.name, text=item.text, kind=item.kind,

@@ -20,6 +20,7 @@ from .outcome import outcome_of
 __all__ = [
     "ChatStarted",
     "CodeBlockFound",
+    "ContextCompacted",
     "Event",
     "ExecutionFinished",
     "ExecutorOutput",
@@ -30,6 +31,7 @@ __all__ = [
     "MemoryStored",
     "MessagePosted",
     "NoticeEvent",
+    "ReasoningDelta",
     "SpeakerSelected",
     "Stopped",
     "TokenDelta",
@@ -121,6 +123,17 @@ class TokenDelta(Event):
     """A piece of a reply while the model streams it; ``message_id`` is the message it becomes."""
 
     type: ClassVar[str] = "token_delta"
+    agent: str
+    message_id: str
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningDelta(Event):
+    """A piece of the model's reasoning while it streams (``<think>`` text, ``reasoning_content``):
+    shown apart from the reply, never part of the message or of any later prompt."""
+
+    type: ClassVar[str] = "reasoning_delta"
     agent: str
     message_id: str
     text: str
@@ -256,7 +269,9 @@ class HumanReply(Event):
 
 @dataclass(slots=True)
 class UsageReport(Event):
-    """Tokens one model call used."""
+    """Tokens one model call used, and the context meter: the model's ``window`` (0: not known),
+    the ``prompt_tokens`` sent into it and the tokens ``reserved`` for the reply
+    ("ctx 3.1k/8k"); ``reasoning_tokens``: of the completion, those spent thinking."""
 
     type: ClassVar[str] = "usage"
     agent: str
@@ -264,6 +279,26 @@ class UsageReport(Event):
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
+    window: int = 0
+    reserved: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(slots=True)
+class ContextCompacted(Event):
+    """The prompt of ``agent``'s next model call did not fit its window and was compacted by
+    ``strategy`` (``elide_outputs``: old tool and code outputs cut to head and tail;
+    ``sliding_window``: old turns left out; ``summary``: old turns replaced by a summary).
+    ``removed``: messages left out or elided; tokens of the prompt before and after."""
+
+    type: ClassVar[str] = "context_compacted"
+    agent: str
+    strategy: str
+    tokens_before: int
+    tokens_after: int
+    window: int
+    removed: int = 0
+    detail: str = ""
 
 
 @dataclass(slots=True)

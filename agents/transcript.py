@@ -149,6 +149,7 @@ class MessageTurn(_Value):
     interrupted: bool = False  # the stream ended without the message
     truncated: bool = False  # posted, but the model's stream closed before the reply was finished
     cut_reason: str = ""  # why it was interrupted
+    reasoning: str = ""  # what the model thought before it replied (never part of the message)
     _parts: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -243,7 +244,7 @@ class Change:
     """What one event did to the transcript.
 
     ``what``: ``added`` (``turn`` was appended to ``Transcript.turns``), ``text`` (a partial
-    turn grew by ``text``), ``posted`` (its message arrived: content, recipient, number and tool
+    turn grew by ``text``), ``reasoning`` (its reasoning grew by ``text``), ``posted`` (its message arrived: content, recipient, number and tool
     calls are set), ``interrupted`` (a partial turn's stream ended without it), ``memory`` (a
     ``MemoryNote``, ``text``, was added), ``output`` (an execution printed ``text``),
     ``finished`` (it ended), or ``selected`` (``turn`` is the ``SpeakerChoice`` the next turn of
@@ -276,6 +277,8 @@ class Transcript:
         self.last_stop: NoticeTurn | None = None  # the last stop of a top-level chat
         self.run = 1
         self.usage: dict[str, dict[str, int]] = {}  # model -> prompt / completion / cached tokens
+        # agent -> its last model call's context meter: prompt tokens, window (0: unknown), reserved
+        self.context: dict[str, tuple[int, int, int]] = {}
         self._depth: dict[str, int] = {}
         self._run_has_messages = False
         self._after_stop = False  # a top-level chat stopped and no new run has begun since
@@ -383,6 +386,20 @@ class Transcript:
         self._open[e.message_id] = turn
         return [self._add(turn), Change(turn, "text", e.text)]
 
+    def _reasoning_delta(self, e: ev.ReasoningDelta) -> list[Change]:
+        turn = self._open.get(e.message_id)
+        changes: list[Change] = []
+        if turn is None:
+            if e.message_id in self.messages:
+                return []
+            turn = self._begin(e.message_id, e.chat_id, e.agent, e.ts)
+            turn.streamed = True
+            self._open[e.message_id] = turn
+            changes.append(self._add(turn))
+        turn.reasoning += e.text
+        changes.append(Change(turn, "reasoning", e.text))
+        return changes
+
     def _message(self, e: ev.MessagePosted) -> list[Change]:
         turn = self.messages.get(e.message_id)
         changes: list[Change] = []
@@ -456,7 +473,16 @@ class Transcript:
         u["prompt"] += e.prompt_tokens
         u["completion"] += e.completion_tokens
         u["cached"] += e.cached_tokens
+        self.context[e.agent] = (e.prompt_tokens, e.window, e.reserved)
         return []
+
+    def _compacted(self, e: ev.ContextCompacted) -> list[Change]:
+        text = (f"context: {e.agent}'s prompt compacted by {e.strategy.replace('_', ' ')} "
+                f"({e.tokens_before:,} → {e.tokens_after:,} tokens, window {e.window:,})")
+        if e.detail:
+            text += f": {e.detail}"
+        return [self._add(NoticeTurn("compacted", e.chat_id, e.agent, text, depth=self.depth(e.chat_id),
+                                     run=self.run, ts=e.ts))]
 
     def _notice(self, e: ev.NoticeEvent) -> list[Change]:
         changes: list[Change] = []
@@ -517,6 +543,8 @@ _HANDLERS: dict[type, Any] = {
     ev.ChatStarted: Transcript._chat_started,
     ev.SpeakerSelected: Transcript._speaker_selected,
     ev.TokenDelta: Transcript._token_delta,
+    ev.ReasoningDelta: Transcript._reasoning_delta,
+    ev.ContextCompacted: Transcript._compacted,
     ev.MessagePosted: Transcript._message,
     ev.ToolResult: Transcript._tool_result,
     ev.CodeBlockFound: Transcript._code_block,

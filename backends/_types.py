@@ -139,6 +139,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    reasoning_tokens: int = 0  # of the completion tokens, those the model spent thinking
 
     @property
     def total_tokens(self) -> int:
@@ -153,12 +154,21 @@ class Usage:
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
         )
 
 
 @dataclass(slots=True)
 class Delta:
     """A piece of streamed reply text."""
+
+    content: str
+
+
+@dataclass(slots=True)
+class Thought:
+    """A piece of the model's reasoning (``<think>`` text, ``reasoning_content``, ``thinking``):
+    shown apart from the reply, never part of it, never sent back in the history."""
 
     content: str
 
@@ -186,7 +196,7 @@ class Completion:
         return ChatMessage("assistant", self.content or None, name=name, tool_calls=self.tool_calls)
 
 
-StreamItem = Delta | Notice | Completion
+StreamItem = Delta | Thought | Notice | Completion
 
 
 def schema_of(response_format: Any) -> dict[str, Any] | None:
