@@ -129,7 +129,8 @@ class LLM:
         return self.backend.primary
 
     def context_length(self) -> int | None:
-        return self.backend.config.context_length
+        """The model's window in tokens (``Backend.context_window``)."""
+        return self.backend.context_window()
 
     def max_output_tokens(self) -> int | None:
         return self.backend.config.max_output_tokens

@@ -71,6 +71,8 @@ class Backend(ABC):
     #: choice to match, no JSON to decode, no retry or fallback that could act); ``None`` when
     #: every call needs ``_serve``. A backend is its own; a wrapper sets it from its plan.
     _direct: Backend | None = None
+    #: The window the backend found out (``discover_window``), when models.toml does not say.
+    _window: int | None = None
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -163,6 +165,17 @@ class Backend(ABC):
         if isinstance(messages, str):
             return max(1, len(messages) // 4)
         return sum(4 + len(m.content or "") // 4 + sum(len(c.arguments) // 4 for c in m.tool_calls) for m in messages)
+
+    def context_window(self) -> int | None:
+        """The model's context window in tokens as known now, without I/O: what
+        ``discover_window`` found (llama.cpp's ``n_ctx``, the server's report), else models.toml's
+        ``context_length``; ``None`` when neither says."""
+        return self._window or self.config.context_length
+
+    async def discover_window(self) -> int | None:
+        """Find the model's real window once (a backend may ask its server) and return
+        ``context_window()``. Never raises: a server that cannot tell leaves the configured one."""
+        return self.context_window()
 
     async def load(self) -> None:
         """Get ready to answer (load weights, open a client) now rather than on the first call.

@@ -151,6 +151,12 @@ class Wrapper(Backend):
     def count_tokens(self, messages: Sequence[ChatMessage] | str) -> int:
         return self.primary.count_tokens(messages)
 
+    def context_window(self) -> int | None:
+        return self.primary.context_window()
+
+    async def discover_window(self) -> int | None:
+        return await self.primary.discover_window()
+
     async def load(self) -> None:
         await self.primary.load()
 
