@@ -46,6 +46,7 @@ class MootApp(App):
         self.memo_problem: str | None = None
         self.settings = user_settings.load_settings()
         self.ready = False  # models loaded (just after the first frame)
+        self.chats: list[Any] = []  # chat screens alive in this app: a run goes on when you leave its chat
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -156,9 +157,13 @@ class MootApp(App):
         if problems:
             self.notify("\n".join(problems), title=f"team {name} cannot run", severity="error", timeout=15)
             return
+        live = self.live_chat(team=name)
+        if live is not None and task is None:
+            self.show_chat(live)  # the team's chat that runs in the background: back to it
+            return
         from .screens.chat import ChatScreen
 
-        self.push_screen(ChatScreen(team, self.models, task=task, executor=self.executor_override, work_dir=self.work_dir))
+        self.show_chat(ChatScreen(team, self.models, task=task, executor=self.executor_override, work_dir=self.work_dir))
 
     def resume_session(self, session_id: str) -> None:
         """Open a stored session: its conversation is shown and the next message continues it."""
@@ -166,6 +171,10 @@ class MootApp(App):
         from moot.agents.events import Event
         from moot.backends import ConfigError
 
+        live = self.live_chat(session_id=session_id)
+        if live is not None:
+            self.show_chat(live)
+            return
         store = self.session_store()
         if store is None:
             self.notify(self.session_problem or "no session store", severity="error")
@@ -190,8 +199,84 @@ class MootApp(App):
             return
         from .screens.chat import ChatScreen
 
-        self.push_screen(ChatScreen(team, self.models, replay=events, session_id=session_id,
-                                    executor=self.executor_override, work_dir=self.work_dir))
+        self.show_chat(ChatScreen(team, self.models, replay=events, session_id=session_id,
+                                  executor=self.executor_override, work_dir=self.work_dir))
+
+    # -- chats that outlive their screen ------------------------------------------------------
+    # A chat screen is installed while it lives, so leaving it (F3, Ctrl+B) keeps it and its run
+    # (a worker of the app, not of the screen) going; it is dropped when left with nothing running.
+
+    def show_chat(self, screen: Any) -> None:
+        if screen not in self.chats:
+            self.chats.append(screen)
+            self.install_screen(screen, f"chat-{id(screen)}")
+        if self.screen is not screen:
+            self.push_screen(screen)
+
+    def live_chat(self, *, team: str | None = None, session_id: str | None = None) -> Any:
+        """The chat of ``team`` (or of ``session_id``) that this app still holds, if any."""
+        for chat in self.chats:
+            if (team is not None and chat.team.name == team and chat.running) or (
+                    session_id is not None and chat.session_id == session_id):
+                return chat
+        return None
+
+    def chat_mark(self, team: str) -> Text:
+        """What Home says after a team whose chat goes on in the background ("" for none)."""
+        chat = next((c for c in self.chats if c.team.name == team and c.running), None)
+        if chat is None:
+            return Text("")
+        state = "waiting for you" if chat.waiting else "running"
+        return Text.assemble("  ", (f"● {state}", "bold green" if state == "running" else "bold yellow"),
+                             (" · Enter: back to it", "dim"))
+
+    def chat_changed(self) -> None:
+        """A chat started, stopped or began waiting: Home, if shown, marks it afresh."""
+        from .screens.home import HomeScreen
+
+        if isinstance(self.screen, HomeScreen) and self.screen.populated:
+            self.screen.load_teams()
+
+    async def drop_idle_chats(self) -> None:
+        """Close the chats that are neither shown nor running (their sessions are in the store)."""
+        for chat in list(self.chats):
+            if chat.running or any(chat in stack for stack in self._screen_stacks.values()):
+                continue
+            self.chats.remove(chat)
+            self.uninstall_screen(chat)
+            await chat.remove()
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q: with a chat still running (or waiting for you), ask first; yes stops them."""
+        from .screens.dialogs import ConfirmScreen
+
+        live = [c for c in self.chats if c.running]
+        if not live:
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmScreen) and getattr(self.screen, "quitting", False):
+            return
+        names = ", ".join(sorted({c.team.name for c in live}))
+        dialog = ConfirmScreen(f"{len(live)} chat{'s' if len(live) > 1 else ''} still running ({names}). "
+                               "Stop and quit?")
+        dialog.quitting = True
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._stop_and_quit(live), group="quit")
+
+        self.push_screen(dialog, answer)
+
+    async def _stop_and_quit(self, live: list[Any]) -> None:
+        import asyncio
+        import time
+
+        for chat in live:
+            chat.stop_now(f"the user quit moot (Ctrl+Q)")
+        deadline = time.monotonic() + 5.0
+        while any(c.running for c in live) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.exit()
 
     def open_team_editor(self, name: str | None) -> None:
         from .screens.team_editor import TeamEditorScreen
@@ -204,11 +289,13 @@ class MootApp(App):
         if not isinstance(self.screen, MemoryScreen):
             self.push_screen(MemoryScreen())
 
-    def action_home(self) -> None:
+    async def action_home(self) -> None:
+        """F3: back to Home. A chat left while it runs goes on (Home marks it); others close."""
         from .screens.home import HomeScreen
 
         while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
-            self.pop_screen()
+            await self.pop_screen()
+        await self.drop_idle_chats()
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen

@@ -36,7 +36,7 @@ async def test_user_keymap_rebinds_by_id(app_factory, coder_team, make_models, n
         screen = app.screen
         assert any("'bad'" in n.message for n in app._notifications)  # a broken line is reported
         await wait_until(pilot, lambda: screen.status.state == "streaming", what="streaming")
-        await pilot.press("ctrl+k")
+        await pilot.press("ctrl+k", "y")  # the stop asks first
         await wait_until(pilot, lambda: screen.mode == "stopped", what="the stop")
         assert screen.stopped_event.reason == "stopped by the user (Stop)"
         await pilot.press("f9")

@@ -9,6 +9,7 @@ from moot.agents import events as ev
 from conftest import GROUP_TEAM, settings_for_tests, wait_until
 from moot.tui.screens.approval import ApprovalScreen
 from moot.tui.screens.chat import ChatScreen
+from moot.tui.screens.dialogs import ConfirmScreen
 from moot.tui.screens.home import HomeScreen
 
 SLOW = {"chunk_delay_s": 0.03, "chunk_size": 4}
@@ -136,7 +137,7 @@ async def test_code_approval_modal(app_factory, coder_team, choice):
             await wait_until(pilot, lambda: entry.exit_code is not None, what="the run to finish")
             assert entry.output == ("42\n" if choice == "run" else "54\n")
             assert entry.action == ("run" if choice == "run" else "edited")
-        await pilot.press("ctrl+x")  # Stop: the coder's next code would ask again
+        await pilot.press("ctrl+x", "y")  # Stop (it asks first): the coder's next code would ask again
         await finished(pilot, screen)
 
 
@@ -176,6 +177,8 @@ async def test_stop_ends_the_run_with_a_reason(app_factory, make_models, coder_t
         screen = await open_chat(pilot, app)
         await wait_until(pilot, lambda: screen.status.state == "streaming", what="streaming")
         await pilot.click("#stop-button")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the stop to ask first")
+        await pilot.press("y")
         await finished(pilot, screen)
         assert screen.mode == "stopped"
         assert screen.stopped_event.reason == "stopped by the user (Stop)"
@@ -293,5 +296,5 @@ async def test_approval_cannot_happen_by_accident(app_factory, coder_team):
         entry = list(screen.executor_pane.entries.values())[0]
         await wait_until(pilot, lambda: entry.exit_code is not None, what="the run to finish")
         assert entry.output == "54\n" and entry.action == "edited"
-        await pilot.press("ctrl+x")
+        await pilot.press("ctrl+x", "y")
         await finished(pilot, screen)

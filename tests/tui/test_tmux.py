@@ -105,7 +105,9 @@ def test_coder_team_runs_code_then_the_session_resumes(tmux):
     # the executor pane shows the run: its code, its output and how it ended
     assert "python · executor" in screen or "✓ exit" in screen or "✗ exit" in screen
 
-    tmux.keys("C-x")  # Stop
+    tmux.keys("C-x")  # Stop: it asks first
+    tmux.wait_for(lambda s: "Stop the run of coder?" in s, 30, "the stop to ask")
+    tmux.keys("y")
     stopped = tmux.wait_for(lambda s: "■ stopped" in s, 120, "the stop")
     assert "stopped by the user (Stop)" in stopped or "■ stopped:" in stopped
     tmux.keys("C-q")

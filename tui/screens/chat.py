@@ -76,6 +76,7 @@ class ChatScreen(Screen):
         self.stopped_event: NoticeTurn | None = None  # the top-level chat's last stop (reason, condition)
         self.turn_stop_requested = False
         self.run_worker_ref: Any = None
+        self.deferred_modal: tuple[Any, Any] | None = None  # an approval asked while the chat was not shown
         self.flush_lock = asyncio.Lock()
         self.root_messages = 0
 
@@ -165,6 +166,15 @@ class ChatScreen(Screen):
     def running(self) -> bool:
         return self.mode in ("running", "human")
 
+    @property
+    def waiting(self) -> bool:
+        """Waiting for the user: a reply in the input bar, or code (or a tool) to approve."""
+        return self.mode == "human" or self.approval_future is not None
+
+    @property
+    def shown(self) -> bool:
+        return self.is_attached and self.app.screen is self
+
     def start(self, message: str | None) -> None:
         """Start the run (the task), or go on after a stop: with a message, the same chat takes
         it as a new turn; without one, a run that did not complete goes on where it stopped."""
@@ -189,7 +199,10 @@ class ChatScreen(Screen):
         self.mode = "running"
         self.started_at = time.monotonic()
         self._update_input()
-        self.run_worker_ref = self.run_worker(self._run(message), group="chat", exclusive=True, exit_on_error=False)
+        # The app's worker, not the screen's: leaving the chat (F3, Ctrl+B) does not end the run.
+        self.run_worker_ref = self.app.run_worker(self._run(message), group=f"chat-{id(self)}", exclusive=True,
+                                                  exit_on_error=False)
+        self.app.chat_changed()
 
     async def _run(self, message: str | None) -> None:
         try:
@@ -203,18 +216,21 @@ class ChatScreen(Screen):
             self.notify(f"the chat failed: {why}", severity="error", timeout=10)
             self.status.stop_reason = f"error: {why}"
         finally:
-            await self.flush()
+            if self.is_attached:  # (the app may be closing its screens)
+                await self.flush()
             if self.started_at is not None:
                 self.elapsed_before += time.monotonic() - self.started_at
                 self.started_at = None
             self._resolve_waits()
             self.mode = "continue" if self.turn_stop_requested else "stopped"
-            self._update_input()
-            if self.app.screen is self:
-                self.input.focus()
-            self.status.state = "stopped"
-            self.status.refresh_text()
-            self.post_message(self.RunFinished())
+            if self.is_attached:
+                self._update_input()
+                if self.shown:
+                    self.input.focus()
+                self.status.state = "stopped"
+                self.status.refresh_text()
+                self.post_message(self.RunFinished())
+                self.app.chat_changed()
 
     async def on_unmount(self) -> None:
         """Leaving the chat closes its session: executors, backends, the recorder."""
@@ -231,10 +247,25 @@ class ChatScreen(Screen):
     def _resolve_waits(self) -> None:
         if self.human_future is not None and not self.human_future.done():
             self.human_future.set_result("exit")
+        self.deferred_modal = None
         if self.approval_future is not None and not self.approval_future.done():
             self.approval_future.set_result("skip")
-            if isinstance(self.app.screen, _approval_screen_type()):
+            if self.is_attached and isinstance(self.app.screen, _approval_screen_type()):
                 self.app.pop_screen()
+
+    def _ask_modal(self, modal: Any, done: Any) -> None:
+        """Show an approval modal now, or when the user comes back to this chat."""
+        if self.shown:
+            self.app.push_screen(modal, callback=done)
+        else:
+            self.deferred_modal = (modal, done)
+            self.app.chat_changed()
+
+    def on_screen_resume(self) -> None:
+        if self.deferred_modal is not None:
+            modal, done = self.deferred_modal
+            self.deferred_modal = None
+            self.app.push_screen(modal, callback=done)
 
     # -- callbacks the engine awaits ----------------------------------------------------------
 
@@ -245,7 +276,9 @@ class ChatScreen(Screen):
         self.mode = "human"
         self.conversation.add_line(Text.assemble(("? ", "bold yellow"), (f"{agent} asks you: ", "bold"), prompt.strip()), "ask")
         self._update_input(prompt.strip())
-        self.input.focus()
+        if self.shown:
+            self.input.focus()
+        self.app.chat_changed()
         try:
             return await self.human_future
         finally:
@@ -253,6 +286,7 @@ class ChatScreen(Screen):
             if self.mode == "human":
                 self.mode = "running"
                 self._update_input()
+            self.app.chat_changed()
 
     async def approve(self, agent: str, block: Any) -> Any:
         await self.flush()
@@ -267,11 +301,12 @@ class ChatScreen(Screen):
             if not future.done():
                 future.set_result(answer)
 
-        self.app.push_screen(ApprovalScreen(agent, block.language, block.code, kind), callback=done)
+        self._ask_modal(ApprovalScreen(agent, block.language, block.code, kind), done)
         try:
             return await future
         finally:
             self.approval_future = None
+            self.app.chat_changed()
 
     def _tool_label(self, name: str, args: str = "") -> str:
         """A tool's name as a fold shows it: an MCP tool as its own name and its server's."""
@@ -297,11 +332,12 @@ class ChatScreen(Screen):
                 future.set_result(answer)
 
         agent = next((p.executor.name for p in self.session.built.mcp.picks), "") if self.session is not None else ""
-        self.app.push_screen(McpApprovalScreen(agent, server, tool, arguments), callback=done)
+        self._ask_modal(McpApprovalScreen(agent, server, tool, arguments), done)
         try:
             return await future
         finally:
             self.approval_future = None
+            self.app.chat_changed()
 
     # -- events -------------------------------------------------------------------------------
 
@@ -552,7 +588,7 @@ class ChatScreen(Screen):
             self.choose_next(name)
             return
         if stripped in ("/stop", "/quit"):
-            self.action_stop_run()
+            self.stop_now("stopped by the user (/stop)")
             return
         if self.mode == "task":
             if stripped:
@@ -595,11 +631,24 @@ class ChatScreen(Screen):
         self.set_timer(5.0, self._hard_stop)
 
     def action_stop_run(self) -> None:
-        """Stop: end the run with a reason."""
+        """Stop (Ctrl+X, the Stop button): asks first, then ends the run with a reason."""
+        if not self.running or self.session is None:
+            return
+        from .dialogs import ConfirmScreen
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.stop_now("stopped by the user (Stop)")
+
+        self.app.push_screen(ConfirmScreen(f"Stop the run of {self.team.name}? "
+                                           "(You can go on afterwards with a new message.)"), answer)
+
+    def stop_now(self, reason: str) -> None:
+        """End the run with ``reason`` (no question asked)."""
         if not self.running or self.session is None:
             return
         self.turn_stop_requested = False
-        self.session.stop("stopped by the user (Stop)")
+        self.session.stop(reason)
         self._resolve_waits()
         self.status.state = "stopping…"
         self.status.refresh_text()
@@ -616,10 +665,9 @@ class ChatScreen(Screen):
     def action_toggle_executor(self) -> None:
         self.executor_pane.display = not self.executor_pane.display
 
-    def action_back(self) -> None:
-        if self.running:
-            self.action_stop_run()
-        self.app.pop_screen()
+    async def action_back(self) -> None:
+        """Back to Home; a running chat goes on there (Home marks it and brings you back)."""
+        await self.app.action_home()
 
     @on(Button.Pressed, "#stop-button")
     def stop_pressed(self) -> None:
@@ -653,7 +701,7 @@ class ChatScreen(Screen):
             ("Stop the current turn", "Esc: cut the turn short; then type to go on", self.action_stop_turn),
             ("Stop the run", "End the run with a reason", self.action_stop_run),
             ("Toggle the executor pane", "Show or hide the code runs", self.action_toggle_executor),
-            ("Back to home", "Leave the chat (stops it if running)", self.action_back),
+            ("Back to home", "Leave the chat (a run goes on in the background)", self.action_back),
             ("Focus the input bar", "Type a task, a reply, a message or /next NAME", self.action_focus_input),
         ]
         if self.team.is_group:

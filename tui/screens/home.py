@@ -110,7 +110,8 @@ class HomeScreen(Screen):
                 continue
             members = ", ".join(m.name for m in team.spec.members)
             kind = f"group · {team.spec.chat.speaker_selection}" if team.is_group else "two agents"
-            label = Text.assemble((name, "bold"), f"  {team.spec.description}\n", (f"  {members} · {kind}", "dim"),
+            label = Text.assemble((name, "bold"), self.app.chat_mark(name), f"  {team.spec.description}\n",
+                                  (f"  {members} · {kind}", "dim"),
                                   *self._executors(team), *((f"\n  ⚠ {w}", "yellow") for w in team.warnings))
             teams.add_option(Option(label, id=name))
         if teams.option_count:
