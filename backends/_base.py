@@ -73,6 +73,8 @@ class Backend(ABC):
     _direct: Backend | None = None
     #: The window the backend found out (``discover_window``), when models.toml does not say.
     _window: int | None = None
+    #: Where ``_window`` came from ("server /props", "llama.cpp n_ctx"), as ``moot models list`` says.
+    window_from: str | None = None
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -176,6 +178,14 @@ class Backend(ABC):
         """Find the model's real window once (a backend may ask its server) and return
         ``context_window()``. Never raises: a server that cannot tell leaves the configured one."""
         return self.context_window()
+
+    def window_source(self) -> str:
+        """Where ``context_window()`` comes from: what found it (``window_from``), else
+        ``"models.toml"`` when the file set ``context_length``, else ``"default"``."""
+        primary = self.primary
+        if primary._window and primary.window_from:
+            return primary.window_from
+        return "models.toml" if primary.config.context_length_explicit else "default"
 
     async def load(self) -> None:
         """Get ready to answer (load weights, open a client) now rather than on the first call.

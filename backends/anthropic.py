@@ -7,6 +7,12 @@ user turn, and consecutive turns of the same role are merged (the API wants them
 schema: the tool's input is the reply. The key comes from the variable ``api_key_env`` names
 (``ANTHROPIC_API_KEY`` when the entry names none). Sampling parameters are not part of the
 current Messages API, so ``temperature`` is not sent; ``options`` go into the request body as is.
+
+Extended thinking is on only with ``think = true`` (``think = false`` sends it disabled): a budget
+of ``max(1024, max_tokens)`` tokens on top of the reply's. Thinking streams as ``Thought`` items and
+is never sent back, so a call that carries on a tool-use turn, or forces a tool, runs without it
+(the API wants a thinking turn's blocks back, signed, and refuses forced tools while thinking).
+The window is ``context_length`` when models.toml sets it, else the model family's (200k for Claude).
 """
 
 from __future__ import annotations
@@ -36,8 +42,22 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
-from ._types import VIEWABLE, Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, StreamItem, ToolCall, ToolSpec, Usage
-from .config import ModelConfig
+from ._reasoning import ReasoningSplitter
+from ._types import (
+    VIEWABLE,
+    Capabilities,
+    ChatMessage,
+    Completion,
+    Delta,
+    FinishReason,
+    ModelRequest,
+    StreamItem,
+    Thought,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from .config import ModelConfig, known_window
 
 try:
     import anthropic
@@ -48,6 +68,7 @@ DEFAULT_URL = "https://api.anthropic.com"
 DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
 CHOICE_TOOL = "give_choice"
 JSON_TOOL = "give_json"
+MIN_THINKING_BUDGET = 1024  # the least budget_tokens the API takes
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -114,6 +135,14 @@ def to_anthropic(messages: list[ChatMessage], vision: bool = True) -> tuple[str 
     return ("\n\n".join(system) or None), turns
 
 
+def _in_tool_turn(messages: list[ChatMessage]) -> bool:
+    """Whether the call carries on an assistant turn that called tools (its results come last)."""
+    for m in reversed(messages):
+        if m.role != "tool":
+            return m.role == "assistant" and bool(m.tool_calls)
+    return False
+
+
 def to_anthropic_tool(tool: ToolSpec) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
 
@@ -130,6 +159,9 @@ class AnthropicBackend(Backend):
         self.key_env = config.api_key_env or DEFAULT_KEY_ENV
         self._http_client = http_client  # tests pass an httpx2.AsyncClient with a MockTransport
         self._client: anthropic.AsyncAnthropic | None = None
+        family = None if config.context_length_explicit else known_window(config.model)
+        if family:
+            self._window, self.window_from = family, "model family"
 
     def __repr__(self) -> str:
         return f"AnthropicBackend(name={self.name!r}, url={self.url!r}, model={self.config.model!r})"
@@ -199,6 +231,12 @@ class AnthropicBackend(Backend):
                 request["tool_choice"] = {"type": "tool", "name": tool_choice}
         if forced:
             request["tool_choice"] = {"type": "tool", "name": forced}
+        if self.config.think is False:
+            request["thinking"] = {"type": "disabled"}
+        elif self.config.think and not forced and tool_choice in (None, "auto", "none") and not _in_tool_turn(messages):
+            budget = max(MIN_THINKING_BUDGET, max_tokens)
+            request["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            request["max_tokens"] = max_tokens + budget  # the reply keeps its own allowance
         if self.config.options:
             request["extra_body"] = dict(self.config.options)
         return request, forced, wrapped
@@ -210,6 +248,8 @@ class AnthropicBackend(Backend):
         request, forced, wrapped = self._request(messages, tools, tool_choice, schema, choices, max_tokens)
         client = self._get_client()
         text: list[str] = []
+        thought: list[str] = []  # thinking blocks
+        splitter = ReasoningSplitter()  # and <think> in the text (an Anthropic-compatible proxy)
         blocks: dict[int, dict[str, str]] = {}  # tool_use blocks by index: id, name, json
         usage = Usage()
         stop: str | None = None
@@ -237,10 +277,17 @@ class AnthropicBackend(Backend):
                         if delta.type == "text_delta":
                             if delta.text:
                                 text.append(delta.text)
-                                if not forced:
-                                    watch.hold()
-                                    yield Delta(delta.text)
+                                for item in splitter.feed(delta.text):
+                                    if not forced or type(item) is Thought:
+                                        watch.hold()
+                                        yield item
                                 watch.rearm()
+                        elif delta.type == "thinking_delta":
+                            if delta.thinking:
+                                thought.append(delta.thinking)
+                                watch.hold()
+                                yield Thought(delta.thinking)
+                            watch.rearm()
                         elif delta.type == "input_json_delta" and event.index in blocks:
                             if delta.partial_json:
                                 blocks[event.index]["json"] += delta.partial_json
@@ -248,8 +295,8 @@ class AnthropicBackend(Backend):
                                     watch.hold()
                                     yield Delta(delta.partial_json)
                                 watch.rearm()
-                        elif getattr(delta, "thinking", None):
-                            watch.rearm()  # the model is thinking: it is writing, if not the reply
+                        elif delta.type == "signature_delta":
+                            watch.rearm()  # the end of a thinking block: the model is writing
                     elif kind == "message_delta":
                         stop = event.delta.stop_reason or stop
                         if event.usage is not None and event.usage.output_tokens is not None:
@@ -269,7 +316,13 @@ class AnthropicBackend(Backend):
             yield truncated_notice(self.name, self.url, "message_stop")
         calls = tuple(ToolCall(id=b["id"], name=b["name"], arguments=b["json"] or "{}") for _, b in sorted(blocks.items()))
         reason: FinishReason = _FINISH.get(stop or "end_turn", "stop") if finished else "truncated"
-        content = "".join(text)
+        for item in splitter.flush():
+            if not forced or type(item) is Thought:
+                yield item
+        content = splitter.reply  # never the reasoning
+        reasoning = "".join(thought) + splitter.reasoning
+        if reasoning:  # output_tokens counts the thinking and says no more: estimate its part
+            usage.reasoning_tokens = min(self.count_tokens(reasoning), usage.completion_tokens or self.count_tokens(reasoning))
         if forced:
             answer = next((c for c in calls if c.name == forced), None)
             if answer is None:

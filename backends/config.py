@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, field_validator
 
 from moot.paths import user_models_file
 
@@ -42,6 +42,22 @@ BUILTIN_DEFAULTS = {
     "max_output_tokens": 512,
     "n_gpu_layers": 0,
 }
+
+# The stated windows of model families whose servers do not report one (Anthropic's and OpenAI's
+# APIs say nothing of it): the first prefix of the model name that matches, in tokens.
+KNOWN_WINDOWS = (
+    ("claude-", 200_000),
+    ("gpt-4o", 128_000), ("gpt-4-turbo", 128_000), ("gpt-4.1", 1_047_576), ("o1", 200_000),
+    ("o3", 200_000), ("o4-mini", 200_000), ("gpt-3.5-turbo", 16_385),
+)
+
+
+WINDOW_PROBE_S = 3.0  # the longest ``discover_window`` waits for one answer from a server
+
+
+def known_window(model: str | None) -> int | None:
+    """The stated window of ``model``'s family (``KNOWN_WINDOWS``), or ``None``."""
+    return next((n for prefix, n in KNOWN_WINDOWS if (model or "").startswith(prefix)), None)
 
 
 SHOWN_CHARS = 80  # the most of a value an error message quotes
@@ -285,11 +301,23 @@ class ModelConfig(_Tunables):
     # How tool calls come back: "native" (the server's own), "grammar" (llama_cpp: grammar-forced
     # JSON), "text" (read from the reply's text); unset: the server's when it sends them, else text.
     tool_call_mode: Literal["native", "grammar", "text"] | None = None
+    # Thinking on or off where the server has a switch (Ollama's ``think``, ``chat_template_kwargs``
+    # ``enable_thinking`` for vLLM / llama.cpp's server, Anthropic's extended thinking); unset: the
+    # server's default. Reasoning is shown apart from the reply either way, never sent back.
+    think: StrictBool | None = None
     fallbacks: list[str] = Field(default_factory=list)
     replies: list[str | ScriptedReply] | None = None
     script: str | None = None
     # Where the entry came from, so relative paths resolve next to its file. Not a TOML key.
     base_dir: Path | None = Field(default=None, exclude=True)
+    # Whether models.toml set ``context_length`` (the entry or ``[defaults]``) rather than the
+    # built-in default filling it in. Not a TOML key.
+    _context_length_set: bool = PrivateAttr(default=False)
+
+    @property
+    def context_length_explicit(self) -> bool:
+        """Whether models.toml set ``context_length`` itself (a server's report does not then override it)."""
+        return self._context_length_set
 
     @field_validator("base_url")
     @classmethod
@@ -556,6 +584,9 @@ def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None 
         elif mode == "grammar" and backend != "llama_cpp":
             problems.append(f"{where}: field 'tool_call_mode': 'grammar' is only for backend 'llama_cpp' "
                             f"(use 'native' or 'text')")
+        if m.get("think") is not None and backend not in ("ollama", "openai", "anthropic"):
+            problems.append(f"{where}: field 'think': only for backends ollama, openai and anthropic (backend "
+                            f"{backend!r} has no switch for thinking; <think> text is still shown apart from the reply)")
         fallbacks = m.get("fallbacks") if isinstance(m.get("fallbacks"), list) else []
         for f in fallbacks:
             if f == name:
@@ -575,6 +606,7 @@ def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None 
     merged: dict[str, ModelConfig] = {}
     for m in parsed.models:
         values = m.model_dump(by_alias=True, exclude={"base_dir"})
+        explicit = values.get("context_length") is not None or defaults.context_length is not None
         for key, builtin in BUILTIN_DEFAULTS.items():
             if values.get(key) is None:
                 inherited = getattr(defaults, key)
@@ -582,6 +614,7 @@ def models_from_data(raw: Mapping[str, Any], source: str, base_dir: Path | None 
         values["options"] = {**defaults.options, **m.options}
         values["base_dir"] = base_dir
         merged[m.name] = ModelConfig.model_validate(values)
+        merged[m.name]._context_length_set = explicit
     return ModelsConfig(
         models=merged,
         default=parsed.default or parsed.models[0].name,

@@ -32,13 +32,13 @@ from typing import Any
 
 from ._base import Backend
 from ._errors import BackendTimeout, BackendUnavailable, BadResponse, ContextOverflow
+from ._reasoning import ReasoningSplitter, split_reasoning
 from ._toolcalls import normalise_calls
 from ._types import (
     BackendStatus,
     Capabilities,
     ChatMessage,
     Completion,
-    Delta,
     ModelRequest,
     Notice,
     StreamItem,
@@ -343,6 +343,19 @@ class LlamaCppBackend(Backend):
         """Load the model now (on its own thread) rather than on the first call."""
         await self._run(_build, self.loaded, self.config)
 
+    def context_window(self) -> int | None:
+        """Once loaded: llama.cpp's ``n_ctx``, capped by the context the model was trained on."""
+        llm = self.loaded.llm
+        if llm is not None and self._window is None:
+            n_ctx, trained = llm.n_ctx(), llm._model.n_ctx_train()
+            self._window = min(n_ctx, trained) if trained > 0 else n_ctx
+            self.window_from = "trained context" if 0 < trained < n_ctx else "llama.cpp n_ctx"
+        return self._window or self.config.context_length
+
+    async def discover_window(self) -> int | None:
+        """The real window after ``load()``; before it, models.toml's (nothing is loaded for it)."""
+        return self.context_window()
+
     def status(self) -> BackendStatus:
         loaded = self.loaded
         if loaded.load_error is not None:
@@ -435,6 +448,7 @@ class LlamaCppBackend(Backend):
 
         future = self._run(worker)
         text: list[str] = []
+        reasoning = ReasoningSplitter()  # <think> text streams apart from the reply
         finish = "stop"
         native_calls: dict[Any, list[Any]] = {}
         decided = tool_mode != "auto"  # auto tools: hold text back until we know it is no call
@@ -471,7 +485,8 @@ class LlamaCppBackend(Backend):
                                 stream_text = False
                                 continue
                             piece = so_far
-                        yield Delta(piece)
+                        for thought_or_delta in reasoning.feed(piece):
+                            yield thought_or_delta
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
         except (asyncio.CancelledError, GeneratorExit):
@@ -481,7 +496,9 @@ class LlamaCppBackend(Backend):
             cancel.set()
         await future
         tool_calls = [ToolCall(i, name, "".join(args)) for i, name, args in native_calls.values()]
-        content = "".join(text)
+        for thought_or_delta in reasoning.flush():
+            yield thought_or_delta
+        content, thinking = split_reasoning("".join(text))  # the reply never holds the reasoning
         if offered:
             parsed = normalise_calls(content, tool_calls, offered, self.config.tool_call_mode)
             tool_calls, content = list(parsed.calls), parsed.text
@@ -491,6 +508,7 @@ class LlamaCppBackend(Backend):
             finish = "tool_calls"
         produced = "".join(text) + "".join(c.arguments for c in tool_calls if not text)
         usage = Usage(prompt_tokens=prompt_total, completion_tokens=self.count_tokens(produced) if produced else 0,
-                      cached_tokens=max(0, prompt_total - (evaluated or 0)) if evaluated is not None else 0)
+                      cached_tokens=max(0, prompt_total - (evaluated or 0)) if evaluated is not None else 0,
+                      reasoning_tokens=self.count_tokens(thinking) if thinking else 0)
         yield Completion(content=content, model=self.name, finish_reason=finish if finish in ("stop", "length", "tool_calls") else "stop",
                          tool_calls=tuple(tool_calls), usage=usage)

@@ -1,10 +1,14 @@
 """The ollama backend: a local or remote Ollama server through the official ``ollama`` client.
 
-``num_ctx`` is always sent (from ``context_length``): Ollama's own default is small and silently
-cuts long conversations. JSON schemas and ``choices`` go through Ollama's ``format`` (constrained
+``num_ctx`` is always sent: Ollama's own default (4,096 or less) silently cuts the front of long
+conversations. It is ``context_length`` when models.toml sets it, else the model's own window as
+``/api/show`` reports it (``model_info``'s ``*.context_length``, asked once), capped at the default
+``context_length`` (a 128k window would take that much KV memory), else that default. JSON schemas and ``choices`` go through Ollama's ``format`` (constrained
 decoding on the server). What a model can do comes from models.toml, or else from ``/api/show``
 (its ``capabilities`` list), probed once. Entries in ``options`` are Ollama model options
-(``top_k``, ``seed``, ``num_gpu``, ...) and win over the ones moot sets.
+(``top_k``, ``seed``, ``num_gpu``, ...) and win over the ones moot sets. ``think`` (models.toml)
+is sent as Ollama's ``think``; the reply's ``message.thinking`` (and ``<think>`` in its text) streams
+as ``Thought`` items, never part of the reply.
 
 Ollama has no ``tool_choice``: naming a tool offers only that tool, and "required" is a hint the
 server cannot enforce.
@@ -12,7 +16,9 @@ server cannot enforce.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,6 +45,7 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
+from ._reasoning import ReasoningSplitter
 from ._toolcalls import normalise_calls
 from ._types import (
     VIEWABLE,
@@ -50,10 +57,13 @@ from ._types import (
     ModelRequest,
     Notice,
     StreamItem,
+    Thought,
     ToolCall,
     Usage,
 )
-from .config import ModelConfig
+from .config import WINDOW_PROBE_S, ModelConfig
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
@@ -114,6 +124,7 @@ class OllamaBackend(Backend):
         self._client_kwargs = client_kwargs  # e.g. transport= for tests
         self._client: ollama.AsyncClient | None = None
         self._probed: Capabilities | None = None
+        self._window_asked = False
 
     def __repr__(self) -> str:
         return f"OllamaBackend(name={self.name!r}, host={self.host!r}, model={self.config.model!r})"
@@ -155,9 +166,33 @@ class OllamaBackend(Backend):
             self.capabilities = merge_capabilities(self.config.capabilities, self._probed)  # models.toml still wins
         return self.capabilities
 
+    def context_window(self) -> int | None:
+        """The ``num_ctx`` sent: models.toml's ``context_length``, else the model's reported
+        window capped at the default, else the default."""
+        if self.config.context_length_explicit or not self._window:
+            return self.config.context_length
+        return min(self._window, self.config.context_length)
+
+    async def discover_window(self) -> int | None:
+        """Ask ``/api/show`` the model's window once (at most ``WINDOW_PROBE_S``), unless
+        models.toml sets ``context_length``. Never raises."""
+        if self._window_asked or self.config.context_length_explicit:
+            return self.context_window()
+        self._window_asked = True
+        try:
+            shown = await asyncio.wait_for(self._get_client().show(self.config.model or ""), WINDOW_PROBE_S)
+            info = shown.modelinfo or {}
+            found = next((v for k, v in info.items() if k.endswith(".context_length")
+                          and isinstance(v, int) and not isinstance(v, bool) and v > 0), None)
+            if found:
+                self._window, self.window_from = found, "server /api/show"
+        except Exception as exc:  # the default window stands
+            log.debug("%s: no window from /api/show: %s", self.host, type(exc).__name__)
+        return self.context_window()
+
     def _options(self, max_tokens: int, temperature: float) -> dict[str, Any]:
         return {
-            "num_ctx": self.config.context_length,
+            "num_ctx": self.context_window(),
             "temperature": temperature,
             "num_predict": max_tokens,
             **self.config.options,
@@ -178,7 +213,10 @@ class OllamaBackend(Backend):
         if tool_choice == "none":
             offered = []
         client = self._get_client()
+        await self.discover_window()  # num_ctx must be the model's real window from the first call on
         text: list[str] = []
+        thought: list[str] = []  # message.thinking
+        splitter = ReasoningSplitter()  # and <think> in the content
         calls: list[ToolCall] = []
         usage: Usage | None = None
         done_reason: str | None = None
@@ -193,17 +231,25 @@ class OllamaBackend(Backend):
                     stream=True,
                     format=schema,
                     options=self._options(max_tokens, temperature),
+                    **({} if self.config.think is None else {"think": self.config.think}),  # unset: the server's default
                 )
                 async for part in stream:
                     parts += 1
                     message = part.message
+                    thinking = getattr(message, "thinking", None)
+                    if thinking:
+                        thought.append(thinking)
+                        watch.hold()
+                        yield Thought(thinking)
+                        watch.rearm()
                     if message.content:
                         text.append(message.content)
-                        if not choices:
-                            watch.hold()
-                            yield Delta(message.content)
+                        for item in splitter.feed(message.content):
+                            if not choices or type(item) is Thought:
+                                watch.hold()
+                                yield item
                         watch.rearm()
-                    elif message.tool_calls or getattr(message, "thinking", None):
+                    elif message.tool_calls:
                         watch.rearm()  # the model is writing, if not text
                     for call in message.tool_calls or ():
                         calls.append(ToolCall(
@@ -225,7 +271,11 @@ class OllamaBackend(Backend):
             raise BadResponse(f"Ollama at {self.host} ended the reply without sending any of it", model=self.name)
         if done_reason is None:  # the stream closed cleanly mid-reply
             yield truncated_notice(self.name, f"Ollama at {self.host}", "a part saying done")
-        content = "".join(text)
+        for item in splitter.flush():
+            if not choices or type(item) is Thought:
+                yield item
+        content = splitter.reply  # never the reasoning
+        reasoning = "".join(thought) + splitter.reasoning
         if offered:
             parsed = normalise_calls(content, calls, offered, self.config.tool_call_mode)
             calls, content = list(parsed.calls), parsed.text
@@ -237,7 +287,10 @@ class OllamaBackend(Backend):
             content = chosen(content)
             yield Delta(content)
         if usage is None or usage.prompt_tokens == 0 and usage.completion_tokens == 0:
-            usage = Usage(prompt_tokens=self.count_tokens(messages), completion_tokens=self.count_tokens(content) if content else 0)
+            usage = Usage(prompt_tokens=self.count_tokens(messages),
+                          completion_tokens=self.count_tokens("".join(text) + "".join(thought)) if text or thought else 0)
+        if reasoning:  # Ollama counts thinking in eval_count and says no more: estimate its part
+            usage.reasoning_tokens = min(self.count_tokens(reasoning), usage.completion_tokens or self.count_tokens(reasoning))
         yield Completion(content=content, model=self.name, finish_reason=reason, tool_calls=tuple(calls), usage=usage)
 
     def _map_error(self, exc: Exception) -> BackendError:

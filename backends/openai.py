@@ -6,15 +6,24 @@ same chat-completions wire format, so one class serves them; only the URL and th
 (``base_url`` is then the resource endpoint and ``model`` the deployment name). Entries in
 ``options`` are sent as extra fields of the request body (``top_p``, ``seed``, a server's own
 settings).
+
+The model's window: ``context_length`` when models.toml sets it, else what the server reports
+(vLLM's ``max_model_len`` in ``GET /v1/models``, llama.cpp's server's ``n_ctx`` in ``GET /props``),
+else the stated window of the model's family (``KNOWN_WINDOWS``), else the built-in default.
+Reasoning (``reasoning_content`` / ``reasoning`` deltas, ``<think>`` in the text) streams as
+``Thought`` items and stays out of the reply; ``think = false`` sends
+``chat_template_kwargs: {"enable_thinking": false}`` (vLLM, llama.cpp's server).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import openai
 
 from ._base import Backend
@@ -38,9 +47,23 @@ from ._remote import (
     server_message,
     truncated_notice,
 )
+from ._reasoning import ReasoningSplitter
 from ._toolcalls import normalise_calls
-from ._types import VIEWABLE, Capabilities, ChatMessage, Completion, Delta, FinishReason, ModelRequest, Notice, StreamItem, ToolCall, Usage
-from .config import ModelConfig
+from ._types import (
+    VIEWABLE,
+    Capabilities,
+    ChatMessage,
+    Completion,
+    Delta,
+    FinishReason,
+    ModelRequest,
+    Notice,
+    StreamItem,
+    Thought,
+    ToolCall,
+    Usage,
+)
+from .config import WINDOW_PROBE_S, ModelConfig, known_window
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +89,24 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-def _reasoning(delta: Any) -> bool:
-    """Whether a delta carries reasoning text (vLLM, DeepSeek, llama.cpp's server send it apart)."""
-    return bool(getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None))
+def _reasoning(delta: Any) -> str:
+    """The reasoning text a delta or message carries apart from its content (``reasoning_content``:
+    DeepSeek, vLLM, llama.cpp's server; ``reasoning``: vLLM's newer name, OpenRouter)."""
+    text = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    return text if isinstance(text, str) else ""
+
+
+def _usage(raw: Any) -> Usage:
+    """Usage from an OpenAI ``usage`` object: cached prompt tokens and reasoning tokens where given."""
+    prompt = getattr(raw, "prompt_tokens_details", None)
+    completion = getattr(raw, "completion_tokens_details", None)
+    return Usage(prompt_tokens=raw.prompt_tokens or 0, completion_tokens=raw.completion_tokens or 0,
+                 cached_tokens=(getattr(prompt, "cached_tokens", None) or 0) if prompt else 0,
+                 reasoning_tokens=(getattr(completion, "reasoning_tokens", None) or 0) if completion else 0)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:
@@ -132,6 +170,10 @@ class OpenAIBackend(Backend):
         # + "schema" that llama-cpp-python's server (and Anyscale-style servers) accept. Learnt
         # from the first refusal, then kept.
         self.schema_dialect = "json_schema"
+        self._window_asked = False
+        family = None if config.context_length_explicit else known_window(config.model)
+        if family:
+            self._window, self.window_from = family, "model family"
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(name={self.name!r}, url={self.url!r}, model={self.config.model!r})"
@@ -162,6 +204,42 @@ class OpenAIBackend(Backend):
             await self._client.close()
             self._client = None
 
+    def context_window(self) -> int | None:
+        if self.config.context_length_explicit:
+            return self.config.context_length
+        return self._window or self.config.context_length
+
+    async def discover_window(self) -> int | None:
+        """Ask the server its window once, unless models.toml sets ``context_length``: vLLM's
+        ``max_model_len`` in ``GET /v1/models``, else llama.cpp's server's ``GET /props``. Each
+        question waits at most ``WINDOW_PROBE_S``; a server that cannot tell leaves the default."""
+        if self._window_asked or self.config.context_length_explicit or self.azure or self.url == DEFAULT_URL:
+            return self.context_window()
+        self._window_asked = True
+        key = self.config.api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        root = self.url.removesuffix("/v1")
+        try:
+            async with httpx.AsyncClient(timeout=WINDOW_PROBE_S, headers=headers) as http:
+                listed = await _get_json(http, f"{self.url}/models")
+                entries = listed.get("data") if isinstance(listed, dict) else None
+                entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+                mine = [e for e in entries if e.get("id") == self.config.model] or entries[:1]
+                found = _int(mine[0].get("max_model_len")) if mine else None
+                if found:
+                    self._window, self.window_from = found, "server /v1/models"
+                    return self.context_window()
+                props = await _get_json(http, f"{root}/props")
+                if isinstance(props, dict):
+                    settings = props.get("default_generation_settings")
+                    found = _int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+                    found = found or _int(props.get("n_ctx"))
+                    if found:
+                        self._window, self.window_from = found, "server /props"
+        except Exception as exc:  # never raises: the default window stands
+            log.debug("%s: no window from the server: %s", self.url, type(exc).__name__)
+        return self.context_window()
+
     def _request(self, call: ModelRequest) -> dict[str, Any]:
         tools, tool_choice, schema, choices = call.tools, call.tool_choice, call.schema, call.choices
         request: dict[str, Any] = {
@@ -187,8 +265,11 @@ class OpenAIBackend(Backend):
                     raise ValueError(f"tool_choice {tool_choice!r} is not one of the offered tools "
                                      f"({', '.join(t.name for t in tools)})")
                 request["tool_choice"] = {"type": "function", "function": {"name": tool_choice}}
-        if self.config.options:
-            request["extra_body"] = dict(self.config.options)
+        extra = dict(self.config.options)
+        if self.config.think is not None:  # vLLM's and llama.cpp's server's switch for thinking
+            extra["chat_template_kwargs"] = {"enable_thinking": self.config.think, **extra.get("chat_template_kwargs", {})}
+        if extra:
+            request["extra_body"] = extra
         return request
 
     def _response_format(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +290,8 @@ class OpenAIBackend(Backend):
         messages, choices = call.messages, call.choices
         client = self._get_client()
         text: list[str] = []
+        thought: list[str] = []  # reasoning the server sent apart from the content
+        splitter = ReasoningSplitter()  # and <think> in the content
         calls: dict[int, dict[str, str]] = {}
         usage: Usage | None = None
         finish: str | None = None
@@ -229,22 +312,24 @@ class OpenAIBackend(Backend):
                 async for chunk in stream:
                     chunks += 1
                     if getattr(chunk, "usage", None) is not None:
-                        details = getattr(chunk.usage, "prompt_tokens_details", None)
-                        usage = Usage(
-                            prompt_tokens=chunk.usage.prompt_tokens or 0,
-                            completion_tokens=chunk.usage.completion_tokens or 0,
-                            cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
-                        )
+                        usage = _usage(chunk.usage)
                     for choice in chunk.choices or ():
                         delta = choice.delta
                         if delta is not None:
+                            reasoning = _reasoning(delta)
+                            if reasoning:
+                                thought.append(reasoning)
+                                watch.hold()
+                                yield Thought(reasoning)
+                                watch.rearm()
                             if delta.content:
                                 text.append(delta.content)
-                                if not choices:
-                                    watch.hold()
-                                    yield Delta(delta.content)
+                                for item in splitter.feed(delta.content):
+                                    if not choices or type(item) is Thought:
+                                        watch.hold()
+                                        yield item
                                 watch.rearm()
-                            elif delta.tool_calls or _reasoning(delta):
+                            elif delta.tool_calls:
                                 watch.rearm()  # the model is writing, if not text
                             for part in delta.tool_calls or ():
                                 slot = calls.setdefault(part.index if part.index is not None else len(calls),
@@ -272,14 +357,22 @@ class OpenAIBackend(Backend):
             # An empty stream. llama-cpp-python's server, for one, reports a failure (a prompt
             # longer than its context) only in its own log once a stream has begun; asked again
             # without streaming it answers with a proper HTTP error, or with the reply.
-            text, calls, finish, usage = await self._complete_once(client, request)
-            if text and not choices:
-                yield Delta("".join(text))
+            text, calls, finish, usage, reasoning = await self._complete_once(client, request)
+            if reasoning:
+                thought.append(reasoning)
+                yield Thought(reasoning)
+            for item in splitter.feed("".join(text)):
+                if not choices or type(item) is Thought:
+                    yield item
         elif finish is None:
             # The stream closed cleanly mid-reply: no finish reason (and so no [DONE] after one).
             truncated = True
             yield truncated_notice(self.name, self.url, "a finish reason")
-        content = "".join(text)
+        for item in splitter.flush():
+            if not choices or type(item) is Thought:
+                yield item
+        content = splitter.reply  # never the reasoning
+        reasoning_text = "".join(thought) + splitter.reasoning
         tool_calls = tuple(
             ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
             for index, slot in sorted(calls.items())
@@ -300,13 +393,16 @@ class OpenAIBackend(Backend):
             if content:
                 yield Delta(content)
         if usage is None:  # not every compatible server honours include_usage
-            usage = Usage(prompt_tokens=self.count_tokens(messages), completion_tokens=self.count_tokens(content) if content else 0)
+            usage = Usage(prompt_tokens=self.count_tokens(messages),
+                          completion_tokens=self.count_tokens("".join(text) + "".join(thought)) if text or thought else 0)
+        if reasoning_text and not usage.reasoning_tokens:  # the server did not count them: estimate
+            usage.reasoning_tokens = min(self.count_tokens(reasoning_text), usage.completion_tokens or math.inf)
         yield Completion(content=content, model=self.name, finish_reason=reason, tool_calls=tool_calls, usage=usage)
 
     async def _complete_once(
         self, client: openai.AsyncOpenAI, request: dict[str, Any]
-    ) -> tuple[list[str], dict[int, dict[str, str]], str | None, Usage | None]:
-        """One call without streaming: (text pieces, tool-call slots, finish reason, usage)."""
+    ) -> tuple[list[str], dict[int, dict[str, str]], str | None, Usage | None, str]:
+        """One call without streaming: (text pieces, tool-call slots, finish reason, usage, reasoning)."""
         request = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
         try:
             async with Watchdog(self.config.timeout_s, self.name, self.url):
@@ -326,10 +422,8 @@ class OpenAIBackend(Backend):
             for index, call in enumerate(message.tool_calls or ())
             if getattr(call, "function", None) is not None
         }
-        usage = None
-        if getattr(reply, "usage", None) is not None:
-            usage = Usage(prompt_tokens=reply.usage.prompt_tokens or 0, completion_tokens=reply.usage.completion_tokens or 0)
-        return ([message.content] if message.content else []), calls, choices[0].finish_reason, usage
+        usage = _usage(reply.usage) if getattr(reply, "usage", None) is not None else None
+        return ([message.content] if message.content else []), calls, choices[0].finish_reason, usage, _reasoning(message)
 
     def _map_error(self, exc: Exception) -> BackendError:
         """A typed error a user can act on; never carrying the key."""
@@ -370,3 +464,14 @@ class OpenAIBackend(Backend):
             return BadResponse(f"the server at {self.url} sent something that is not JSON: {scrub(str(exc), key)[:200]}", model=name)
         log.debug("unexpected error from %s: %s", self.url, type(exc).__name__)
         return BadResponse(f"the call to {self.url} failed: {type(exc).__name__}: {scrub(str(exc), key)[:200]}", model=name)
+
+
+async def _get_json(http: httpx.AsyncClient, url: str) -> Any:
+    """The JSON a GET of ``url`` answers, or ``None`` (not there, not JSON)."""
+    response = await http.get(url)
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
