@@ -1,5 +1,5 @@
-"""The dependency direction of DESIGN.md, read from the source: tui -> agents -> (backends,
-executors, memory); only tui imports Textual; the modules inside each package form a DAG, and
+"""The dependency direction of DESIGN.md, read from the source: tui -> evals -> agents -> (backends,
+executors, memory), tui -> agents; only tui imports Textual, and only tui imports evals; the modules inside each package form a DAG, and
 no import inside a function hides a cycle."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("agents", "backends", "executors", "memory", "tui")
+PACKAGES = ("agents", "backends", "evals", "executors", "memory", "tui")
 
 
 def _module_name(package: str, path: Path) -> str:
@@ -114,12 +114,20 @@ def test_modules_inside_a_package_form_a_dag(package):
 @pytest.mark.parametrize("package", ["backends", "executors", "memory"])
 def test_the_lower_packages_never_import_the_engine_or_the_app(package):
     for name, (top, inner) in _modules(package).items():
-        bad = sorted(t for t in top | inner if t.startswith(("moot.agents", "moot.tui", "textual")))
+        bad = sorted(t for t in top | inner if t.startswith(("moot.agents", "moot.evals", "moot.tui", "textual")))
         assert not bad, f"{name} imports {bad}"
 
 
+def test_evals_sits_above_the_engine_and_below_the_app():
+    for name, (top, inner) in _modules("evals").items():
+        bad = sorted(t for t in top | inner if t.startswith(("moot.tui", "textual")))
+        assert not bad, f"{name} imports {bad}"
+    for name, (top, inner) in _modules("agents").items():
+        assert not any(t.startswith("moot.evals") for t in top | inner), f"{name} imports moot.evals"
+
+
 def test_only_the_app_imports_textual():
-    for package in ("agents", "backends", "executors", "memory"):
+    for package in ("agents", "backends", "evals", "executors", "memory"):
         for name, (top, inner) in _modules(package).items():
             assert not any(t.startswith("textual") for t in top | inner), name
     assert not any(t.startswith(("moot.tui", "textual"))

@@ -1,0 +1,129 @@
+"""moot's own micro suites, no dataset needed.
+
+- ``selection``: group-chat speaker validity over many rounds. Every speaker the manager picks
+  must be one the transition graph allows (among the candidates), picked by the method itself
+  (no fallback after an answer that named nobody). The team given with ``--team`` is used when
+  it is a group chat, else a built-in trio on the chosen model.
+- ``stall``: loops that must be caught. Two agents told to echo each other; a task passes when
+  no message repeats three times, or when the chat was stopped by moot's stall rule (without a
+  model call) rather than by its turn limit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from moot.agents import load_team, parse_team
+
+from ._checks import RunView
+from ._suites import EvalTask, Score, Suite, TaskContext
+
+__all__ = ["SelectionSuite", "StallSuite"]
+
+_TOPICS = ("a function that reverses a string", "a script that counts words in a sentence",
+           "a function that checks whether a number is prime", "a list of the first ten squares",
+           "a function that sums the digits of a number", "a script that prints today's weekday",
+           "a function that merges two sorted lists", "a function that finds the largest of three numbers",
+           "a script that converts Celsius to Fahrenheit", "a function that removes duplicates from a list")
+
+TRIO = """schema_version = 1
+name = "selection-trio"
+description = "Three members and a transition graph: who may speak after whom."
+
+[[members]]
+name = "planner"
+description = "Breaks the task into steps."
+system_message = "You are the planner. Say in one short sentence what to do next."
+
+[[members]]
+name = "coder"
+description = "Writes the code for the current step."
+system_message = "You are the coder. Write a short Python snippet for the current step."
+
+[[members]]
+name = "reviewer"
+description = "Checks the code and says what to fix."
+system_message = "You are the reviewer. Say in one short sentence whether the code is right."
+
+[chat]
+speaker_selection = "auto"
+max_round = {rounds}
+transitions = {{ planner = ["coder", "reviewer"], coder = ["reviewer", "planner"], reviewer = ["planner", "coder"] }}
+
+[termination]
+stall = false
+"""
+
+PAIR = """schema_version = 1
+name = "stall-pair"
+description = "Two agents told to echo each other: a loop moot must catch."
+
+[[members]]
+name = "caller"
+role = "conversable"
+system_message = "Reply with exactly the message you received, word for word, and nothing else."
+
+[[members]]
+name = "echo"
+role = "conversable"
+system_message = "Reply with exactly the message you received, word for word, and nothing else."
+
+[chat]
+initiator = "caller"
+max_turns = {turns}
+"""
+
+
+class SelectionSuite(Suite):
+    name = "selection"
+    description = "group-chat speaker validity over many rounds (moot's own)"
+    ROUNDS = 8
+
+    def load(self) -> list[EvalTask]:
+        return [EvalTask(f"selection-{i + 1}", f"Let's build {topic}. Planner first, then take turns.")
+                for i, topic in enumerate(_TOPICS)]
+
+    def team(self, ctx: TaskContext) -> Any:
+        if ctx.team != "bare":
+            team = load_team(ctx.team, ctx.config)
+            if team.is_group:
+                return team
+        return parse_team(TRIO.format(rounds=self.ROUNDS), "the selection suite's trio (moot eval)", ctx.config)
+
+    async def score(self, ctx: TaskContext, view: RunView) -> Score:
+        picks = view.speakers
+        bad = [p for p in picks if p["speaker"] not in p["candidates"] or p["fallback"]]
+        metrics = {"selections": len(picks), "invalid": len(bad)}
+        if not picks:
+            return Score(False, "no_selection", f"no speaker was selected (stopped: {view.stop})", metrics)
+        if bad:
+            p = bad[0]
+            why = (f"picked {p['speaker']!r} by fallback ({p['fallback']}) after the answer {p['raw_answer']!r}"
+                   if p["fallback"] else f"picked {p['speaker']!r}, not among {p['candidates']}")
+            return Score(False, "invalid_speaker", f"{len(bad)} of {len(picks)} selections invalid: {why}", metrics)
+        return Score(True, metrics=metrics)
+
+
+class StallSuite(Suite):
+    name = "stall"
+    description = "loops that must be caught without a model call (moot's own)"
+    TURNS = 10
+    PHRASES = ("the sky is green", "hello again", "one two three", "please repeat this", "ping",
+               "we are going round in circles", "same as before", "echo echo", "nothing new here", "again")
+
+    def load(self) -> list[EvalTask]:
+        return [EvalTask(f"stall-{i + 1}", phrase) for i, phrase in enumerate(self.PHRASES)]
+
+    def team(self, ctx: TaskContext) -> Any:
+        return parse_team(PAIR.format(turns=self.TURNS), "the stall suite's pair (moot eval)", ctx.config)
+
+    async def score(self, ctx: TaskContext, view: RunView) -> Score:
+        counts = Counter(" ".join(m["content"].split()) for m in view.messages if m["content"].strip())
+        looped = any(n >= 3 for n in counts.values())
+        caught = "Stall" in view.stop
+        metrics = {"looped": looped, "caught": caught, "messages": len(view.messages)}
+        if caught or not looped:
+            return Score(True, metrics=metrics)
+        return Score(False, "loop_not_caught", f"a message repeated {max(counts.values())} times and the chat "
+                                               f"stopped by {view.stop or 'nothing'}", metrics)
