@@ -126,6 +126,13 @@ async def test_an_approval_asked_in_the_background_waits_for_the_user(app_factor
         await wait_until(pilot, lambda: "waiting for you" in team_label(app.screen, name), what="Home's mark")
         app.open_team(name)
         await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), what="the modal, back in the chat")
+        # leaving with the modal open (the palette's Home): the question waits, asked again on the way back
+        await app.action_home()
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HomeScreen) and chat.waiting
+        app.open_team(name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), what="the modal again")
         modal = app.screen
         await wait_until(pilot, lambda: modal.armed, what="the modal's buttons to arm")
         await pilot.press("ctrl+r")

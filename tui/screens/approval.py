@@ -22,6 +22,7 @@ class ApprovalScreen(ModalScreen[object]):
     edited); Esc while editing leaves the editor, keeping the edit."""
 
     CSS_PATH = "approval.tcss"
+    armed = False  # (until a moment after the modal is shown)
 
     BINDINGS = [
         Binding("ctrl+r", "run_editor", "Run (as edited)", id="approval.run", priority=True),

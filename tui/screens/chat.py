@@ -76,7 +76,7 @@ class ChatScreen(Screen):
         self.stopped_event: NoticeTurn | None = None  # the top-level chat's last stop (reason, condition)
         self.turn_stop_requested = False
         self.run_worker_ref: Any = None
-        self.deferred_modal: tuple[Any, Any] | None = None  # an approval asked while the chat was not shown
+        self.modal_request: tuple[Any, Any] | None = None  # (make the modal, its callback) until answered
         self.flush_lock = asyncio.Lock()
         self.root_messages = 0
 
@@ -247,25 +247,32 @@ class ChatScreen(Screen):
     def _resolve_waits(self) -> None:
         if self.human_future is not None and not self.human_future.done():
             self.human_future.set_result("exit")
-        self.deferred_modal = None
+        self.modal_request = None
         if self.approval_future is not None and not self.approval_future.done():
             self.approval_future.set_result("skip")
             if self.is_attached and isinstance(self.app.screen, _approval_screen_type()):
                 self.app.pop_screen()
 
-    def _ask_modal(self, modal: Any, done: Any) -> None:
-        """Show an approval modal now, or when the user comes back to this chat."""
-        if self.shown:
-            self.app.push_screen(modal, callback=done)
-        else:
-            self.deferred_modal = (modal, done)
+    def _ask_modal(self, make: Any, done: Any) -> None:
+        """An approval modal: shown now, or when the user comes back to this chat (also after
+        leaving it with the modal open: it is asked again)."""
+        self.modal_request = (make, done)
+        self._show_modal()
+
+    def _show_modal(self) -> None:
+        if self.modal_request is None or not self.shown:
             self.app.chat_changed()
+            return
+        make, done = self.modal_request
+
+        def answered(answer: Any) -> None:
+            self.modal_request = None
+            done(answer)
+
+        self.app.push_screen(make(), callback=answered)
 
     def on_screen_resume(self) -> None:
-        if self.deferred_modal is not None:
-            modal, done = self.deferred_modal
-            self.deferred_modal = None
-            self.app.push_screen(modal, callback=done)
+        self.call_after_refresh(self._show_modal)  # (after a modal's own answer, which comes first)
 
     # -- callbacks the engine awaits ----------------------------------------------------------
 
@@ -301,7 +308,7 @@ class ChatScreen(Screen):
             if not future.done():
                 future.set_result(answer)
 
-        self._ask_modal(ApprovalScreen(agent, block.language, block.code, kind), done)
+        self._ask_modal(lambda: ApprovalScreen(agent, block.language, block.code, kind), done)
         try:
             return await future
         finally:
@@ -332,7 +339,7 @@ class ChatScreen(Screen):
                 future.set_result(answer)
 
         agent = next((p.executor.name for p in self.session.built.mcp.picks), "") if self.session is not None else ""
-        self._ask_modal(McpApprovalScreen(agent, server, tool, arguments), done)
+        self._ask_modal(lambda: McpApprovalScreen(agent, server, tool, arguments), done)
         try:
             return await future
         finally:
