@@ -1,5 +1,8 @@
 """The executor pane: one entry per execution with its language, code, live output, exit code and
-duration; a failure stands out. Focusing an entry selects the turn that asked for it."""
+duration; a failure stands out. Focusing an entry selects the turn that asked for it.
+
+A long output shows its tail (where errors are) and says so ("showing last 20 of 2000 lines");
+Enter on the entry (or a click on that line) opens the whole output in a scrollable view."""
 
 from __future__ import annotations
 
@@ -8,14 +11,18 @@ from dataclasses import dataclass
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Static
+from textual.screen import ModalScreen
+from textual.widgets import Static, TextArea
 
-MAX_SHOWN_OUTPUT = 20_000  # characters of output kept on screen per execution (the agent gets its own copy)
+TAIL_LINES = 20  # the lines of output an entry shows: the last ones (the full output opens with Enter)
 
 
 class ExecutionEntry(Vertical, can_focus=True):
+    BINDINGS = [Binding("enter", "full_output", "Full output", show=False)]
+
     @dataclass
     class Selected(Message):
         entry: ExecutionEntry
@@ -30,8 +37,20 @@ class ExecutionEntry(Vertical, can_focus=True):
         self.code = code
         self.action = action
         self.turn_id = turn_id
-        self.output = ""
+        self._chunks: list[str] = []
+        self._joined = ""
+        self.lines = 0  # newline count of the output so far
+        self.stderr_seen = False
         self.exit_code: int | None = None
+        self.viewer: OutputScreen | None = None
+
+    @property
+    def output(self) -> str:
+        """All of the output so far (stdout and stderr as they came)."""
+        if self._chunks:
+            self._joined += "".join(self._chunks)
+            self._chunks.clear()
+        return self._joined
 
     def _title(self, state: str) -> Text:
         title = Text.assemble((f"#{self.number} ", "bold"), (self.language, "bold"), (f" · {self.agent}", "dim"))
@@ -45,19 +64,57 @@ class ExecutionEntry(Vertical, can_focus=True):
         yield Static(self._title(state), classes="exec-title")
         lexer = {"sh": "bash", "shell": "bash", "py": "python"}.get(self.language, self.language)
         yield Static(Syntax(self.code.rstrip("\n"), lexer, theme="ansi_dark", word_wrap=True), classes="exec-code")
+        more = Static("", classes="exec-more")
+        more.display = False
+        yield more
         yield Static("", classes="exec-output")
         yield Static("", classes="exec-footer")
 
     def append(self, text: str, stream: str = "stdout") -> None:
-        self.output += text
-        shown = self.output[-MAX_SHOWN_OUTPUT:]
-        self.query_one(".exec-output", Static).update(Text(shown, style="red" if stream == "stderr" else ""))
+        if not text:
+            return
+        self._chunks.append(text)
+        self.lines += text.count("\n")
+        self.stderr_seen = self.stderr_seen or stream == "stderr"
+        if self.viewer is not None:
+            self.viewer.append(text)
+        self._show_tail(stream)
+
+    def tail(self, n: int = TAIL_LINES) -> tuple[str, int]:
+        """The last ``n`` lines of the output, and how many lines it has in all."""
+        out = self.output
+        total = self.lines + (0 if out.endswith("\n") or not out else 1)
+        end = len(out) - 1 if out.endswith("\n") else len(out)
+        start = end
+        for _ in range(n):
+            start = out.rfind("\n", 0, start)
+            if start < 0:
+                break
+        return out[start + 1:], total
+
+    def _show_tail(self, stream: str = "stdout") -> None:
+        shown, total = self.tail()
+        more = self.query_one(".exec-more", Static)
+        if total > TAIL_LINES:
+            more.update(Text.assemble((f"… showing last {TAIL_LINES} of {total} lines", "bold"),
+                                      (" · Enter: all", "dim")))
+            more.display = True
+        self.query_one(".exec-output", Static).update(Text(shown.rstrip("\n"), style="red" if stream == "stderr" else ""))
+
+    def action_full_output(self) -> None:
+        self.app.push_screen(OutputScreen(self))
+
+    def on_click(self, event) -> None:
+        if event.widget is not None and event.widget.has_class("exec-more"):
+            self.action_full_output()
 
     def finish(self, exit_code: int, duration_s: float, output: str, killed_reason: str | None = None) -> None:
         self.exit_code = exit_code
         self.remove_class("-running")
         if output and not self.output.strip():
             self.append(output)
+        elif self.output:
+            self._show_tail()
         ok = exit_code == 0
         self.add_class("-ok" if ok else "-failed")
         why = f" · {killed_reason}" if killed_reason else ""
@@ -73,6 +130,59 @@ class ExecutionEntry(Vertical, can_focus=True):
 
     def on_focus(self) -> None:
         self.post_message(self.Selected(self))
+
+
+class OutputScreen(ModalScreen[None]):
+    """One execution's whole output, scrollable (a read-only TextArea: only what is visible is
+    drawn, so a 100,000-line output scrolls as fast as a short one); it grows while the code runs."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="output.close"),
+        Binding("ctrl+home", "top", "Top", id="output.top", priority=True),
+        Binding("ctrl+end", "bottom", "Bottom", id="output.bottom", priority=True),
+    ]
+    DEFAULT_CSS = """
+    OutputScreen { align: center middle; }
+    OutputScreen > Vertical { width: 90%; height: 90%; border: round $accent; background: $surface; }
+    OutputScreen #output-title { height: 1; padding: 0 1; }
+    OutputScreen TextArea { height: 1fr; border: none; }
+    """
+
+    def __init__(self, entry: ExecutionEntry) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        entry = self.entry
+        with Vertical():
+            yield Static(Text.assemble((f"#{entry.number} {entry.language} · {entry.agent}", "bold"),
+                                       (f" · {entry.tail(0)[1]} lines · Esc: close", "dim")), id="output-title")
+            yield TextArea(entry.output, read_only=True, soft_wrap=False, show_line_numbers=True, id="output-text")
+
+    def on_mount(self) -> None:
+        self.entry.viewer = self
+        area = self.query_one(TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)  # the tail first: where errors are
+
+    def on_unmount(self) -> None:
+        if self.entry.viewer is self:
+            self.entry.viewer = None
+
+    def append(self, text: str) -> None:
+        area = self.query_one(TextArea)
+        follow = area.cursor_location == area.document.end
+        area.insert(text, area.document.end, maintain_selection_offset=not follow)
+
+    def action_top(self) -> None:
+        self.query_one(TextArea).move_cursor((0, 0))
+
+    def action_bottom(self) -> None:
+        area = self.query_one(TextArea)
+        area.move_cursor(area.document.end)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
 
 class ExecutorPane(VerticalScroll):
