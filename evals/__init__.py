@@ -10,6 +10,7 @@ imports it.
 
 from ._checks import ExprError, RunView, evaluate, run_checks
 from ._eval import run_eval
+from ._otel import Tracer, tracer_from
 from ._registry import SUITES, load_suite, suite_names
 from ._report import Comparison, Summary, compare, html_report, summarise, wilson
 from ._runner import Job, RunSpec, a_run_task, run_task
@@ -18,7 +19,7 @@ from ._suites import BARE, EvalTask, JsonlSuite, Score, Suite, SuiteError, TaskC
 
 __all__ = [
     "BARE", "SUITES", "Comparison", "EvalRun", "EvalStore", "EvalStoreError", "EvalTask", "ExprError", "Job",
-    "JsonlSuite", "RunSpec", "RunView", "Score", "Suite", "SuiteError", "Summary", "TaskContext", "TaskResult",
+    "JsonlSuite", "RunSpec", "RunView", "Score", "Suite", "SuiteError", "Summary", "TaskContext", "TaskResult", "Tracer", "tracer_from",
     "a_run_task", "bare_team", "compare", "evaluate", "html_report", "load_suite", "run_checks", "run_eval",
     "run_task", "suite_names", "summarise", "wilson",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._local import run_local
+from ._otel import tracer_from
 from ._registry import load_suite
 from ._runner import DEFAULT_TIMEOUT_S, Job, RunSpec, models_for
 from ._report import Summary, summarise
@@ -42,11 +43,14 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
              limit: int | None = None, repeat: int = 1, parallel: int = 1, runner: str = "local",
              ray_address: str | None = None, seed: int | None = None, record: bool = False,
              replay: str | None = None, resume: str | None = None, timeout_s: float | None = None,
-             executor: str | None = None, tool_call_mode: str | None = None, store: EvalStore | None = None,
+             executor: str | None = None, tool_call_mode: str | None = None, otel_file: str | None = None,
+             otel_content: bool = False, store: EvalStore | None = None,
              on_start: Callable[[str, int], Any] | None = None, on_result: OnResult | None = None,
              on_summary: Callable[[Summary], Any] | None = None) -> Summary:
     """Run (or resume, or replay) an eval; returns its summary. ``on_start(run_id, total)`` and
-    ``on_result(result, done, total)`` report progress."""
+    ``on_result(result, done, total)`` report progress. ``otel_file``: OpenTelemetry spans of
+    every task's sessions, as JSON lines (also sent to ``$OTEL_EXPORTER_OTLP_ENDPOINT`` when set);
+    ``otel_content`` puts message contents in them."""
     store = store or EvalStore.open_default()
     if resume:
         run = store.get(resume)
@@ -93,6 +97,7 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
     spec.env = {k: v for k, v in os.environ.items() if k in ("MOOT_HOME", "XDG_DATA_HOME", "MOOT_MODELS")}
     total = len(run.planned)
     done = total - len(jobs)
+    tracer = tracer_from(otel_file, otel_content)
     if on_start is not None:
         on_start(run.id, total)
 
@@ -101,25 +106,41 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
         if not result.session:
             result.session = _session_of(result, spec)
         store.add_result(run.id, result)
+        if tracer is not None:
+            _trace(tracer, run.id, result)
         done += 1
         if on_result is not None:
             on_result(result, done, total)
 
-    if jobs:
-        if runner == "ray":
+    try:
+        if jobs and runner == "ray":
             from ._ray import run_ray
 
-            run_ray(spec, jobs, record_result, address=ray_address)
-        elif runner == "local":
+            run_ray(spec, jobs, record_result, address=ray_address, parallel=parallel)
+        elif jobs and runner == "local":
             run_local(spec, jobs, max(1, parallel), record_result)
-        else:
+        elif jobs:
             raise ValueError(f"no runner named {runner!r} (runners: local, ray)")
+    finally:
+        if tracer is not None:
+            tracer.close()
     if not store.missing(run.id):
         store.finish_run(run.id)
     summary = summarise(store.get(run.id), store.results(run.id))
     if on_summary is not None:
         on_summary(summary)
     return summary
+
+
+def _trace(tracer: Any, run_id: str, result: TaskResult) -> None:
+    from moot.memory import SessionStore
+
+    extra = {"moot.eval.run": run_id, "moot.eval.task": result.task_id, "moot.eval.repeat": result.repeat,
+             "moot.eval.passed": result.passed, "moot.eval.failure": result.kind or None}
+    sessions = result.metrics.get("sessions") or ([result.session] if result.session else [])
+    with SessionStore.open_default() as store:
+        for sid in sessions:
+            tracer.session_from_store(store, sid, extra)
 
 
 def _replay_job(recorded: TaskResult | None, job: Job) -> Job:

@@ -269,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sessions_commands(sub)
     from .mcp_cmd import add_mcp_commands
     add_mcp_commands(sub)
+    from .eval_cmd import add_eval_commands
+    add_eval_commands(sub)
     return parser
 
 
