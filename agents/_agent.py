@@ -10,13 +10,13 @@ import time
 import uuid
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import CoroutineType
 from typing import Any, Literal
 
 import moot.runtime_logging as runtime_logging
-from moot.backends import (BackendError, ChatMessage, ConfigError, Completion, Delta, ModelRequest, Notice, Thought,
-                           ToolSpec, Usage)
+from moot.backends import (BackendError, ChatMessage, ConfigError, Completion, ContextOverflow, Delta, ModelRequest,
+                           Notice, Thought, ToolSpec, Usage)
 
 from . import _chat
 from ._code import CodeApproval, a_generate_code_execution_reply
@@ -28,8 +28,10 @@ from ._models import LLM, current_registry, resolve_llm
 from ._replycache import cached_completion, request_key, stored_completion
 from ._sync import run_sync
 from ._tools import Tool, ToolOutcome, build_tool, format_json_str, run_tool, wrap_function
-from ._window import ConversationView, room_for, size_of, trimmed
+from ._budget import MIN_REPLY, SUMMARY_TOKENS, Budget, compaction_events, summary_prompt
+from ._window import STRATEGIES, ConversationView, DEFAULT_STRATEGIES, size_of, trimmed
 from .events import (
+    ContextCompacted,
     HumanInputRequested,
     HumanReply,
     MessagePosted,
@@ -56,6 +58,17 @@ class Agent:
 
 
 _ANY_SENDER = [Agent, None]  # AutoGen's trigger for the built-in reply steps: any agent, or none
+
+
+def _strategies(given: Sequence[str] | None) -> tuple[str, ...]:
+    """The compaction strategies an agent allows, checked (``None``: the default ones)."""
+    if given is None:
+        return DEFAULT_STRATEGIES
+    names = tuple(given)
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"context_strategies: unknown strategy {unknown[0]!r} (known: {', '.join(STRATEGIES)})")
+    return names
 
 
 def _default_is_termination(message: dict[str, Any]) -> bool:
@@ -98,6 +111,7 @@ class ConversableAgent(Agent):
         chat_messages: dict[Agent, list[dict[str, Any]]] | None = None,
         silent: bool | None = None,
         code_approval: CodeApproval | None = None,
+        context_strategies: Sequence[str] | None = None,
     ):
         if human_input_mode not in ("ALWAYS", "TERMINATE", "NEVER"):
             raise ValueError(f"human_input_mode must be ALWAYS, TERMINATE or NEVER, not {human_input_mode!r}")
@@ -126,7 +140,12 @@ class ConversableAgent(Agent):
         self._head_version = 0  # bumped when the head changes: views made with an older one start again
         self._head: list[ChatMessage] = []
         self._head_chars = 0
-        self._room: int | None = None
+        self._budget: Budget | None = None  # the room the head's model has (``_budget``)
+        #: How a conversation that outgrows the model's window is compacted (``_window``), in order.
+        self.context_strategies: tuple[str, ...] = _strategies(context_strategies)
+        # Summaries standing for left-out turns: (partner's name, cut) -> text (kept for resume).
+        self._summaries: dict[tuple[str, int], str] = {}
+        self._windows_known: set[int] = set()  # ids of backends whose window was discovered
         self._human_input: list[str] = []
         self._usage: dict[str, Usage] = {}
         self.hook_lists: dict[str, list[Callable[..., Any]]] = {h: [] for h in HOOKABLE}
@@ -1060,35 +1079,110 @@ class ConversableAgent(Agent):
         """What the model sees: the system message and the conversation (``_window``)."""
         return self._sized_view(messages, sender, llm)[0]
 
-    def _sized_view(self, messages: list[dict[str, Any]], sender: Agent | None,
-                    llm: LLM | None) -> tuple[list[ChatMessage], int]:
-        """The view and its size in characters (kept by the window, so nothing walks the history)."""
-        key = (self._system_message, llm)
-        if self._head_key != key:  # the system message or the model changed: measure again
+    def _sized_view(self, messages: list[dict[str, Any]], sender: Agent | None, llm: LLM | None,
+                    tools: list[ToolSpec] | None = None) -> tuple[list[ChatMessage], int]:
+        """The view and its size in the budget's units (kept by the window, so nothing walks the
+        history): tokens when the model's tokenizer counts, else characters."""
+        key = (self._system_message, llm, len(tools) if tools else 0)
+        if self._head_key != key:  # the system message, the model or its tools changed: measure again
             self._head = [ChatMessage("system", self._system_message)] if self._system_message else []
             self._head_chars = size_of(self._head)
-            self._room = room_for(llm, self._head)
+            self._budget = Budget.of(llm, self._head, tools or ()) if llm is not None else None
             self._head_key = key
             self._head_version += 1
+        budget = self._budget
+        counter = None
+        room = None
+        if budget is not None:
+            counter = budget.counter
+            if counter is None:
+                budget.ratio = llm.backend.chars_per_token()
+            room = budget.room()
         stored = self._oai_messages.get(sender) if sender is not None else None
         if stored is None or messages is not stored:
-            body = trimmed(to_chat_messages(messages), self._room)
+            body = trimmed(to_chat_messages(messages), room, counter, self.context_strategies)
+            if counter is not None:
+                return self._head + body, sum(counter(m) for m in body)
             return self._head + body, self._head_chars + size_of(body)
         view = self._views.get(sender)
         if view is None or view.upto > len(stored) or view.version != self._head_version:
             # new, the history was cut, or another head: start again
-            view = self._views[sender] = ConversationView(self._head, self._head_version)
-        return view.update(stored, self._room), self._head_chars + view.chars
+            view = self._views[sender] = ConversationView(self._head, self._head_version, counter,
+                                                          self.context_strategies)
+        seen = view.update(stored, room)
+        return seen, view.used if counter is not None else self._head_chars + view.used
+
+    async def _fit(self, llm: LLM, messages: list[dict[str, Any]], sender: Agent | None,
+                   tools: list[ToolSpec] | None) -> tuple[list[ChatMessage], int, int | None]:
+        """The prompt of the next call, compacted to fit the model's window with room for the
+        reply: (messages, size in the budget's units, the reply's max tokens when it had to be
+        squeezed). Each compaction is an event; a summary is one model call, made once."""
+        backend = llm.backend
+        if id(backend) not in self._windows_known:  # the real window (llama.cpp's n_ctx, a server's report)
+            self._windows_known.add(id(backend))
+            known = backend.context_window()
+            found = await backend.discover_window()
+            if found != known or backend.token_counter() is not None:
+                self._head_key = None  # measure the head again, with the real window and tokenizer
+        view, units = self._sized_view(messages, sender, llm, tools)
+        budget = self._budget
+        if budget is None or not budget.window:
+            return view, units, None
+        run = current_run()
+        conv = self._views.get(sender) if sender is not None and messages is self._oai_messages.get(sender) else None
+        done = conv.compaction if conv is not None else None
+        if done is not None and "summary" in self.context_strategies and conv.cut and conv.summary_cut != conv.cut:
+            await self._summarise(llm, conv, sender)
+            view, units = conv.update(messages, budget.room()), (conv.used if budget.exact else
+                                                                   self._head_chars + conv.used)
+            done.after = conv.used
+        if done is not None and run is not None:
+            for event in compaction_events(run.chat_id, self.name, budget, done):
+                run.emit(event)
+        conv_units = units if budget.exact else max(0, units - self._head_chars)
+        left = budget.reply_room(conv_units)
+        if left is not None and left < budget.reserved:
+            if left < MIN_REPLY:
+                raise ChatStop(
+                    f"{self.name}: the prompt does not fit {llm.name!r}'s window of {budget.window:,} tokens even "
+                    f"compacted ({budget.prompt_tokens(conv_units):,} tokens: the system message, the task and "
+                    f"the current turn are never cut); raise context_length in models.toml or shorten them",
+                    "context_overflow")
+            return view, units, left
+        return view, units, None
+
+    async def _summarise(self, llm: LLM, conv: ConversationView, sender: Agent | None) -> None:
+        """Let one summary stand for what the window leaves out (kept: a resumed session has it)."""
+        key = (getattr(sender, "name", ""), conv.cut)
+        text = self._summaries.get(key)
+        if text is None:
+            previous = conv.summary.content if conv.summary is not None else None
+            start = conv.summary_cut if conv.summary is not None else 1
+            left_out = conv.converted[conv.head + start:conv.head + conv.cut]
+            completion = await self._stream_model(llm, summary_prompt(previous, left_out), deltas=False,
+                                                  max_tokens=SUMMARY_TOKENS, temperature=0.0)
+            text = (completion.content or "").strip() or "(no summary)"
+            self._summaries[key] = text
+            run = current_run()
+            if run is not None:
+                run.emit(ContextCompacted(run.chat_id, self.name, "summary", 0, 0, self._budget.window or 0,
+                                          conv.cut - start, "a summary of the left-out turns", key[0], conv.cut,
+                                          text))
+        conv.set_summary(ChatMessage("user", f"[Summary of the earlier conversation] {text}"))
+
+    def restore_summary(self, partner: str, cut: int, text: str) -> None:
+        """A resumed session's summary of left-out turns: used again instead of a new model call."""
+        self._summaries[(partner, cut)] = text
 
     async def a_generate_oai_reply(self, messages: list[dict[str, Any]] | None = None,
                                    sender: Agent | None = None, config: Any = None) -> tuple[bool, Any]:
-        """Ask the model, streaming tokens as events."""
+        """Ask the model, streaming tokens as events. The prompt is fitted to the model's window
+        first (``_fit``); a backend that still finds it too long gets it compacted harder, once."""
         llm = config if isinstance(config, LLM) else self._resolve_llm()
         if llm is None:
             return False, None
         if messages is None:
             messages = self._oai_messages[sender]
-        view, chars = self._sized_view(messages, sender, llm)
         tools = None
         if self._llm_tools:
             tools = list(self._llm_tools.values())
@@ -1096,7 +1190,17 @@ class ConversableAgent(Agent):
                 tools += [t for t in llm.tools if t.name not in self._llm_tools]
         elif llm.tools:
             tools = llm.tools
-        completion = await self._stream_model(llm, view, tools=tools, prompt_chars=chars)
+        view, units, squeezed = await self._fit(llm, messages, sender, tools)
+        try:
+            completion = await self._call(llm, view, units, squeezed, tools)
+        except ChatStop as stop:
+            budget = self._budget
+            if not isinstance(stop.__cause__, ContextOverflow) or budget is None or not budget.window:
+                raise
+            # The estimate was short of the server's count: leave a quarter more room and try once more.
+            budget.overhead += max(64, budget.window // 4)
+            view, units, squeezed = await self._fit(llm, messages, sender, tools)
+            completion = await self._call(llm, view, units, squeezed, tools)
         if completion.tool_calls:
             return True, {
                 "content": completion.content or None,
@@ -1108,7 +1212,25 @@ class ConversableAgent(Agent):
             }
         return True, completion.content
 
-    async def _stream_model(self, llm: LLM, view: list[ChatMessage], *, deltas: bool = True, **kwargs: Any) -> Completion:
+    async def _call(self, llm: LLM, view: list[ChatMessage], units: int, squeezed: int | None,
+                    tools: list[ToolSpec] | None) -> Completion:
+        budget = self._budget
+        exact = budget is not None and budget.exact
+        meter = None
+        if budget is not None:
+            meter = (budget.window or 0, squeezed or budget.reserved)
+        if squeezed is None:
+            completion = await self._stream_model(llm, view, tools=tools, prompt_chars=None if exact else units,
+                                                  meter=meter)
+        else:
+            completion = await self._stream_model(llm, view, tools=tools, prompt_chars=None if exact else units,
+                                                  max_tokens=squeezed, meter=meter)
+        if not exact and budget is not None and completion.usage.prompt_tokens:
+            llm.backend.observe_prompt(units, completion.usage.prompt_tokens)
+        return completion
+
+    async def _stream_model(self, llm: LLM, view: list[ChatMessage], *, deltas: bool = True,
+                            meter: tuple[int, int] | None = None, **kwargs: Any) -> Completion:
         """Stream one model call; ``deltas=False`` for calls whose text is not a message
         (speaker selection, summaries). With a ``client_cache`` (``cache=``), an identical
         request gets the stored reply and the model is not called."""
@@ -1172,8 +1294,9 @@ class ConversableAgent(Agent):
         if run is not None:
             run.add_usage(model, usage)
             if sink is not None:
+                window, reserved = meter or (llm.backend.context_window() or 0, kwargs.get("max_tokens") or 0)
                 sink(UsageReport(run.chat_id, self.name, model, usage.prompt_tokens, usage.completion_tokens,
-                                 usage.cached_tokens))  # positional: per call
+                                 usage.cached_tokens, window, reserved, usage.reasoning_tokens))  # positional: per call
         return completion
 
     async def _generate_oai_reply_from_client(self, llm_client: LLM, messages: list[dict[str, Any]],

@@ -299,6 +299,9 @@ class ContextCompacted(Event):
     window: int
     removed: int = 0
     detail: str = ""
+    partner: str = ""  # whose conversation with ``agent`` it is (a summary is kept per partner)
+    upto: int = 0  # a summary: it stands for the partner's messages 1 .. upto - 1
+    summary: str | None = None  # a summary's text (a resumed session uses it again)
 
 
 @dataclass(slots=True)

@@ -53,6 +53,7 @@ _TABLE: dict[str, Outcome] = {
     "executor_unavailable": Outcome.FAILED,
     "approval_needed": Outcome.FAILED,  # an imported session's code, not run without approval: resumable
     "summary_error": Outcome.FAILED,
+    "context_overflow": Outcome.FAILED,  # the system message, task and current turn alone overflow the window
     "cancelled": Outcome.CANCELLED,
     "ExternalStop": Outcome.CANCELLED,
     "interrupted": Outcome.INTERRUPTED,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ._errors import BadResponse
-from ._types import BackendStatus, Capabilities, ChatMessage, Completion, Delta, ModelRequest, StreamItem, schema_of
+from ._types import (BackendStatus, Capabilities, ChatMessage, Completion, Delta, ModelRequest, StreamItem, ToolSpec,
+                     schema_of)
 from .config import CapabilitiesConfig, ModelConfig
 
 __all__ = ["Backend", "ToolChoice", "deltas", "match_choice", "merge_capabilities", "schema_of"]
@@ -75,6 +76,8 @@ class Backend(ABC):
     _window: int | None = None
     #: Where ``_window`` came from ("server /props", "llama.cpp n_ctx"), as ``moot models list`` says.
     window_from: str | None = None
+    #: Characters per token of this model's prompts, as its server's counts show (``observe_prompt``).
+    _chars_per_token: float = 3.0
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -161,6 +164,34 @@ class Backend(ABC):
         return self.config.temperature if request.temperature is None else request.temperature
 
     # -- what every backend answers -------------------------------------------------------------
+
+    def token_counter(self) -> Callable[[ChatMessage], int] | None:
+        """A function giving the tokens one message takes in this model's prompt (its content
+        and the chat template's markup around it), when the backend can count exactly (a loaded
+        llama.cpp model); ``None``: callers estimate with ``chars_per_token()``."""
+        return None
+
+    def chars_per_token(self) -> float:
+        """How many characters of prompt make a token for this model: a cautious 3 until the
+        server's counts say otherwise (``observe_prompt``)."""
+        return self._chars_per_token
+
+    def observe_prompt(self, chars: int, tokens: int) -> None:
+        """Calibrate the estimate: a prompt of ``chars`` characters took ``tokens`` tokens (as the
+        server counted them). Kept a little below what was seen, and never above 4."""
+        if chars > 200 and tokens > 0:
+            seen = 0.9 * chars / tokens
+            self._chars_per_token = max(1.0, min(4.0, 0.5 * self._chars_per_token + 0.5 * seen))
+
+    def request_overhead(self, head: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
+        """Tokens a request takes besides its conversation: the ``head`` (system messages), the
+        tools' schemas and the template's fixed markup."""
+        counter = self.token_counter()
+        ratio = self.chars_per_token()
+        size = sum(counter(m) if counter is not None else 4 + int(len(m.content or "") / ratio) + 1 for m in head)
+        if tools:
+            size += int(len(json.dumps([t.to_openai() for t in tools])) / ratio) + 8
+        return size + 8
 
     def count_tokens(self, messages: Sequence[ChatMessage] | str) -> int:
         """Tokens the messages take. Backends with a tokenizer count exactly; this is an estimate."""

@@ -23,7 +23,8 @@ from typing import Any
 
 from ._base import Backend
 from ._errors import BackendError, ConfigError
-from ._types import REQUEST_DEFAULTS, BackendStatus, Capabilities, ChatMessage, Completion, Delta, ModelRequest, Notice, StreamItem
+from ._types import (REQUEST_DEFAULTS, BackendStatus, Capabilities, ChatMessage, Completion, Delta, ModelRequest, Notice,
+                     StreamItem, ToolSpec)
 
 RETRY_DELAYS = (0.5, 1.5)  # seconds before the 2nd and 3rd try of a transient failure
 
@@ -153,6 +154,18 @@ class Wrapper(Backend):
 
     def context_window(self) -> int | None:
         return self.primary.context_window()
+
+    def token_counter(self) -> Any:
+        return self.primary.token_counter()
+
+    def chars_per_token(self) -> float:
+        return self.primary.chars_per_token()
+
+    def observe_prompt(self, chars: int, tokens: int) -> None:
+        self.primary.observe_prompt(chars, tokens)
+
+    def request_overhead(self, head: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
+        return self.primary.request_overhead(head, tools)
 
     async def discover_window(self) -> int | None:
         return await self.primary.discover_window()

@@ -46,7 +46,8 @@ def test_the_cut_keeps_the_head_and_the_last_message_and_never_starts_at_a_tool_
     view = ConversationView([ChatMessage("system", "sys")])
     seen = view.update(stored, room=500)
     assert seen[0].content == "sys" and seen[-1].content == stored[-1]["content"]
-    assert seen[1].role != "tool"
+    assert seen[1].content == stored[0]["content"]  # the task stays
+    assert seen[2].role != "tool"
     assert sum(len(m.content) + 16 for m in seen[1:]) <= 500
 
 
@@ -58,6 +59,7 @@ def test_a_cut_window_kept_between_turns_is_what_a_fresh_cut_would_show():
                        "name": "bob" if turn % 2 else "me"})
         seen = view.update(stored, room=900)
         assert seen[0].content == "sys"
-        assert [m.content for m in seen[1:]] == [m["content"] for m in stored[view.cut:]]
+        kept = [stored[0], *stored[view.cut:]] if view.cut else stored  # the task is never cut
+        assert [m.content for m in seen[1:]] == [m["content"] for m in kept]
         assert seen[-1].content == stored[-1]["content"]
     assert view.cut > 0
