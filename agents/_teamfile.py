@@ -14,6 +14,7 @@ package, found through importlib.resources, so a wheel install has them too).
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from moot.backends import ConfigError
-from moot.backends.config import StrictModel, shown, toml_document, toml_loads, validation_problems
+from moot.backends.config import _TYPE_TAG, StrictModel, shown, toml_document, toml_loads, validation_problems
 from moot.executors import ExecutorError, parse_memory
 from moot.paths import user_teams_dir
 
@@ -159,8 +160,16 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
     try:
         spec = TeamFile.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(validation_problems(source, exc, raw)) from None
-    problems: list[str] = []
+        problems = validation_problems(source, exc, raw)
+        # Every problem at once: the checks across fields run on the file without its bad values.
+        rest = _without_mistakes(raw, exc)
+        if rest is not None:
+            try:
+                validate_team(rest, source, models)
+            except ConfigError as more:
+                problems += [p for p in more.problems if p not in problems]
+        raise ConfigError(problems) from None
+    problems = []
     names = [m.name for m in spec.members]
     for i, m in enumerate(spec.members):
         where = f"{source}: [[members]] entry {i + 1} ({shown(m.name)})"
@@ -204,6 +213,45 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
     if problems:
         raise ConfigError(problems)
     return spec
+
+
+def _without_mistakes(raw: Mapping[str, Any], exc: ValidationError, rounds: int = 5) -> dict[str, Any] | None:
+    """The file's data with each value pydantic refused taken out (a required one: its whole
+    table; a member: a stand-in, so the others keep their numbers), so the checks across fields
+    can still run; None when no valid team is left."""
+    data = copy.deepcopy(dict(raw))
+    for _ in range(rounds):
+        locs = [list(e["loc"]) if e["type"] != "missing" else list(e["loc"])[:-1] for e in exc.errors()]
+        for loc in sorted(locs, key=lambda loc: [str(p).zfill(6) for p in loc], reverse=True):
+            _drop(data, [p for p in loc if not (isinstance(p, str) and _TYPE_TAG.match(p))])
+        try:
+            TeamFile.model_validate(data)
+            return data
+        except ValidationError as again:
+            exc = again
+    return None
+
+
+def _drop(data: Any, loc: list[Any]) -> None:
+    """Remove the value at ``loc`` (the deepest part of it that exists)."""
+    top = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(data, dict) and part in data:
+            if last:
+                del data[part]
+                return
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            if last:
+                if data is top.get("members"):
+                    data[part] = {"name": f"_entry{part + 1}"}  # a stand-in keeps the others' numbers
+                else:
+                    del data[part]
+                return
+            data = data[part]
+        else:
+            return
 
 
 def graph_warnings(spec: TeamFile, source: str) -> list[str]:
