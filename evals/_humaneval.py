@@ -24,14 +24,14 @@ def completion_of(view: RunView, entry_point: str) -> str | None:
     """The completed function: the last Python block that defines ``entry_point``, else the last
     Python block, else the final reply (as the function's body)."""
     blocks: list[str] = []
-    for m in view.messages:
+    for m in view.messages[1:]:  # not the task itself: it holds the stub in a block
         blocks += [b.code for b in extract_code_blocks(m["content"]) if b.language in ("python", "py", "")]
     for code in reversed(blocks):
         if f"def {entry_point}" in code:
             return code
     if blocks:
         return blocks[-1]
-    final = view.final
+    final = view.final if len(view.messages) > 1 else ""
     return final if final.strip() else None
 
 

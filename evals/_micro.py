@@ -61,7 +61,10 @@ description = "Two agents told to echo each other: a loop moot must catch."
 
 [[members]]
 name = "caller"
-role = "conversable"
+role = "user_proxy"
+model = "{model}"
+human_input_mode = "NEVER"
+code_execution = false
 system_message = "Reply with exactly the message you received, word for word, and nothing else."
 
 [[members]]
@@ -116,7 +119,7 @@ class StallSuite(Suite):
         return [EvalTask(f"stall-{i + 1}", phrase) for i, phrase in enumerate(self.PHRASES)]
 
     def team(self, ctx: TaskContext) -> Any:
-        return parse_team(PAIR.format(turns=self.TURNS), "the stall suite's pair (moot eval)", ctx.config)
+        return parse_team(PAIR.format(turns=self.TURNS, model=ctx.config.default), "the stall suite's pair (moot eval)", ctx.config)
 
     async def score(self, ctx: TaskContext, view: RunView) -> Score:
         counts = Counter(" ".join(m["content"].split()) for m in view.messages if m["content"].strip())
