@@ -32,6 +32,7 @@ from typing import Any
 
 from ._base import Backend
 from ._errors import BackendTimeout, BackendUnavailable, BadResponse, ContextOverflow
+from ._gguf import trained_context
 from ._reasoning import ReasoningSplitter, split_reasoning
 from ._toolcalls import normalise_calls
 from ._types import (
@@ -343,17 +344,28 @@ class LlamaCppBackend(Backend):
         """Load the model now (on its own thread) rather than on the first call."""
         await self._run(_build, self.loaded, self.config)
 
+    _window_measured = False  # the loaded model's n_ctx was read
+
     def context_window(self) -> int | None:
         """Once loaded: llama.cpp's ``n_ctx``, capped by the context the model was trained on."""
         llm = self.loaded.llm
-        if llm is not None and self._window is None:
+        if llm is not None and not self._window_measured:
+            self._window_measured = True
             n_ctx, trained = llm.n_ctx(), llm._model.n_ctx_train()
             self._window = min(n_ctx, trained) if trained > 0 else n_ctx
             self.window_from = "trained context" if 0 < trained < n_ctx else "llama.cpp n_ctx"
         return self._window or self.config.context_length
 
     async def discover_window(self) -> int | None:
-        """The real window after ``load()``; before it, models.toml's (nothing is loaded for it)."""
+        """After ``load()`` the real window; before it, models.toml's capped by the training
+        context in the file's metadata (read without loading the weights). Never raises."""
+        if self.loaded.llm is None and self._window is None and self.loaded.path.is_file():
+            try:
+                trained = await self._run(trained_context, self.loaded.path, _silence_llama_logging)
+            except Exception:  # a file llama.cpp cannot read: load() will say why
+                trained = None
+            if trained and trained < (self.config.context_length or trained + 1):
+                self._window, self.window_from = trained, "trained context"
         return self.context_window()
 
     def status(self) -> BackendStatus:

@@ -180,7 +180,8 @@ class OllamaBackend(Backend):
             return self.context_window()
         self._window_asked = True
         try:
-            shown = await asyncio.wait_for(self._get_client().show(self.config.model or ""), WINDOW_PROBE_S)
+            shown = await asyncio.wait_for(self._get_client().show(self.config.model or ""),
+                                           min(WINDOW_PROBE_S, self.config.timeout_s))
             info = shown.modelinfo or {}
             found = next((v for k, v in info.items() if k.endswith(".context_length")
                           and isinstance(v, int) and not isinstance(v, bool) and v > 0), None)

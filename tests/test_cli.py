@@ -147,7 +147,8 @@ def test_models_list_json_and_piped_rows(tmp_path):
     models = {m["name"]: m for m in data["models"]}
     assert list(models) == ["a-scripted-model-with-a-long-name", "k", "local"]
     for m in models.values():
-        assert set(m) == {"name", "backend", "model", "model_path", "default", "capabilities", "status", "reason"}
+        assert set(m) == {"name", "backend", "model", "model_path", "default", "capabilities", "window",
+                          "window_from", "status", "reason"}
     s = models["a-scripted-model-with-a-long-name"]
     assert s["backend"] == "scripted" and s["default"] is True and s["status"] == "ready" and s["reason"] is None
     assert "streaming" in s["capabilities"]

@@ -51,12 +51,48 @@ def _model_status(model) -> tuple[str, str | None]:
 def model_entries(config) -> list[dict[str, Any]]:
     """The rows of ``moot models list``, as ``--json`` prints them (the table shows the same)."""
     entries = []
+    windows = asyncio.run(_windows(config))
     for m in config.models.values():
         status, reason = _model_status(m)
+        window, window_from = windows[m.name]
         entries.append({"name": m.name, "backend": m.backend, "model": m.model, "model_path": m.model_path,
                         "default": m.name == config.default, "capabilities": _static_capabilities(m),
-                        "status": status, "reason": reason})
+                        "window": window, "window_from": window_from, "status": status, "reason": reason})
     return entries
+
+
+async def _windows(config) -> dict[str, tuple[int | None, str]]:
+    """Each model's window and where it comes from ("models.toml", "server /props", "default"):
+    its server is asked (a few seconds at most) when the model is ready; nothing is loaded."""
+    from moot.backends import backend_class
+    from moot.backends.config import WINDOW_PROBE_S
+
+    async def one(m) -> tuple[int | None, str]:
+        fallback = (m.context_length, "models.toml" if m.context_length_explicit else "default")
+        try:
+            backend = backend_class(m.backend)(m)
+        except Exception:  # a backend that cannot be made here (a missing extra): what the file says
+            return fallback
+        try:
+            if not m.problems():
+                await asyncio.wait_for(backend.discover_window(), 2 * WINDOW_PROBE_S + 1)
+            return backend.context_window(), backend.window_source()
+        except Exception:
+            return fallback
+        finally:
+            await backend.aclose()
+
+    found = await asyncio.gather(*(one(m) for m in config.models.values()))
+    return dict(zip(config.models, found))
+
+
+def _tokens(n: int | None) -> str:
+    """A window as ``moot models list`` shows it: 8192 -> 8k, 200000 -> 200k."""
+    if not n:
+        return "-"
+    if n % 1024 == 0:
+        return f"{n // 1024}k"
+    return f"{n / 1000:.0f}k" if n >= 1000 else str(n)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -71,9 +107,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     for e in entries:
         status = Text(e["reason"], style="red") if e["reason"] else Text(e["status"], style="green")
         rows.append([e["name"] + (" (default)" if e["default"] else ""), e["backend"],
-                     e["model"] or e["model_path"] or "-", ", ".join(e["capabilities"]) or "-", status])
+                     e["model"] or e["model_path"] or "-", ", ".join(e["capabilities"]) or "-",
+                     f"{_tokens(e['window'])} {e['window_from']}", status])
     columns = [Column("name", no_wrap=True), Column("backend", no_wrap=True), Column("model"),
-               Column("capabilities"), Column("status")]
+               Column("capabilities"), Column("window", no_wrap=True), Column("status")]
     print_table(out, f"models from {config.source} ({config.found_by})", columns, rows)
     return EXIT_OK
 
@@ -106,8 +143,10 @@ async def _check_one(registry: ModelRegistry, name: str) -> tuple[bool, str]:
     gen_time = done - (first or loaded)
     tokens = completion.usage.completion_tokens
     rate = f"{tokens / gen_time:.0f} tok/s" if gen_time > 0 and tokens > 1 else "-"
+    window = await backend.discover_window()
     detail = (f"load {1000 * (loaded - started):.0f} ms · first token {1000 * ((first or done) - loaded):.0f} ms · "
-              f"{tokens} tokens in {1000 * (done - loaded):.0f} ms · {rate} · reply {completion.content.strip()[:40]!r}")
+              f"{tokens} tokens in {1000 * (done - loaded):.0f} ms · {rate} · window {_tokens(window)} "
+              f"{backend.window_source()} · reply {completion.content.strip()[:40]!r}")
     return True, detail
 
 
@@ -237,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list and check the models of models.toml")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    p = models_sub.add_parser("list", help="name, backend, model, capabilities and status of each model")
+    p = models_sub.add_parser("list", help="name, backend, model, capabilities, window and status of each model")
     p.add_argument("--json", action="store_true", help="print JSON (fields: see the README)")
     p.set_defaults(func=cmd_models_list)
     p = models_sub.add_parser("check", help="load or ping each model and run a tiny completion")

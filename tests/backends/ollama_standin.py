@@ -10,7 +10,13 @@ How it maps a request onto llama.cpp:
 - ``format`` (a JSON schema, or ``"json"``) -> ``response_format={"type": "json_object", ...}``,
   grammar-constrained like Ollama's own structured outputs;
 - ``options.num_predict`` -> ``max_tokens``, ``options.temperature`` -> ``temperature``;
-  ``options.num_ctx`` is recorded (the model is loaded once with a fixed context);
+  ``options.num_ctx`` is recorded (the model is loaded once with a fixed context): ``GET
+  /_standin/num_ctx`` lists what each chat request sent (``null`` when it sent none);
+- ``/api/show`` reports the model's window as Ollama does (``model_info``'s
+  ``llama.context_length``): the GGUF's own training context, or what ``POST /_standin/window``
+  (``{"context_length": N}``, ``null`` to go back) sets, so tests can play a model of another size;
+- ``think: true`` -> a fixed line of thinking streamed first in ``message.thinking`` (the bundled
+  model does not reason; Ollama sends a thinking model's reasoning there), then the real reply;
 - ``tools`` on a turn that ends with a user message -> the model is made to call the first offered
   tool (llama.cpp's forced tool choice, arguments constrained by the tool's schema), answered in
   Ollama's ``tool_calls`` shape; a turn that ends with a tool result gets a plain reply.
@@ -46,6 +52,10 @@ class StandIn:
         self.name = name
         self.lock = threading.Lock()  # one model, one generation at a time
         self.requests: list[dict[str, Any]] = []
+        self.num_ctx: list[int | None] = []  # options.num_ctx of each chat request
+        trained = (self.llm.metadata or {}).get("llama.context_length")
+        self.trained = int(trained) if trained else self.llm.n_ctx()
+        self.window: int | None = None  # set by POST /_standin/window
 
     def known(self, model: str) -> bool:
         return model in (self.name, self.name.split(":")[0])
@@ -81,9 +91,16 @@ class StandIn:
             kwargs["tool_choice"] = {"type": "function", "function": {"name": tools[0]["function"]["name"]}}
         return kwargs
 
+    THINKING = "The user wants a short answer; I will keep it brief."
+
     def chat(self, body: dict[str, Any]):
         """Yield Ollama chat response objects (one when not streaming)."""
+        self.num_ctx.append((body.get("options") or {}).get("num_ctx"))
         kwargs = self._kwargs(body)
+        if body.get("think") is True and body.get("stream", True) and "tools" not in kwargs:
+            for word in self.THINKING.split(" "):
+                yield {"model": body.get("model"), "created_at": now(),
+                       "message": {"role": "assistant", "content": "", "thinking": word + " "}, "done": False}
         started = time.perf_counter_ns()
         with self.lock:
             if "tools" in kwargs:  # forced tool call: generate whole, answer in Ollama's shape
@@ -165,6 +182,8 @@ def make_handler(standin: StandIn):
                 self._json(200, {"version": "0.0.0-standin"})
             elif self.path == "/_standin/requests":
                 self._json(200, standin.requests)
+            elif self.path == "/_standin/num_ctx":
+                self._json(200, standin.num_ctx)
             elif self.path == "/":
                 self._json(200, "Ollama is running (protocol stand-in)")
             else:
@@ -172,6 +191,10 @@ def make_handler(standin: StandIn):
 
         def do_POST(self):
             body = self._body()
+            if self.path == "/_standin/window":
+                standin.window = body.get("context_length")
+                self._json(200, {"context_length": standin.window or standin.trained})
+                return
             model = body.get("model") or body.get("name") or ""
             if self.path in ("/api/chat", "/api/show") and not standin.known(model):
                 self._json(404, {"error": f"model '{model}' not found"})
@@ -180,7 +203,8 @@ def make_handler(standin: StandIn):
                 self._json(200, {
                     "modelfile": f"FROM {standin.name}", "parameters": "", "template": "{{ .Prompt }}",
                     "details": {"format": "gguf", "family": "llama", "parameter_size": "135M", "quantization_level": "Q4_1"},
-                    "model_info": {"general.architecture": "llama", "llama.context_length": 8192},
+                    "model_info": {"general.architecture": "llama",
+                                   "llama.context_length": standin.window or standin.trained},
                     "capabilities": ["completion", "tools"],
                     "modified_at": now(),
                 })
