@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 # crashes on these machines, so the default is the portable one. A GPU user runs e.g.
 #   make LLAMA_CMAKE_ARGS="-DGGML_CUDA=on" run
 LLAMA_VERSION := 0.3.36
+BFCL_VERSION := 2026.3.23
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 CACHE_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 LLAMA_FLAVOUR := $(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | md5sum | cut -c1-10)
@@ -69,6 +70,8 @@ $(VENV)/.installed: pyproject.toml $(WHEELS)/.built
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --no-deps --no-index --find-links "$(WHEELS)" --force-reinstall "llama-cpp-python==$(LLAMA_VERSION)"
 	$(BIN)/python -m pip install -q --find-links "$(WHEELS)" -e '.[test]'
+	# moot eval bfcl reads only bfcl-eval's data files; its dependencies (torch...) are not wanted
+	$(BIN)/python -m pip install -q --no-deps "bfcl-eval==$(BFCL_VERSION)"
 	@touch $@
 
 clean:
