@@ -16,18 +16,19 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from . import settings as user_settings
+from .settings import declare, key_label
 
 
 class MootApp(App):
     CSS_PATH = ["moot.tcss", "screens/home.tcss"]  # the other screens load their own when first shown
     TITLE = "moot"
-    BINDINGS = [
+    BINDINGS = declare("everywhere", [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("f2", "memory", "Memory", id="app.memory"),
         Binding("f3", "home", "Home", id="app.home"),
         Binding("f4", "toggle_approval", "Approve code", id="app.toggle_approval", show=False),
-    ]
+    ])
 
     def __init__(self, *, models_path: str | None = None, team: str | None = None, task: str | None = None,
                  executor: str | None = None, work_dir: str | None = None, models: Any = None,
@@ -272,7 +273,7 @@ class MootApp(App):
         import time
 
         for chat in live:
-            chat.stop_now(f"the user quit moot (Ctrl+Q)")
+            chat.stop_now(f"the user quit moot ({key_label('app.quit')})")
         deadline = time.monotonic() + 5.0
         while any(c.running for c in live) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

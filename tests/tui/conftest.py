@@ -157,5 +157,6 @@ async def wait_home(pilot, app):
     from moot.tui.screens.home import HomeScreen
 
     await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.populated, what="home")
+    await wait_until(pilot, lambda: app.screen.executors_planned, what="home's executor lines")
     await pilot.pause()
     return app.screen

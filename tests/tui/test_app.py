@@ -42,7 +42,7 @@ async def test_user_keymap_rebinds_by_id(app_factory, coder_team, make_models, n
         await pilot.press("f9")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help on the new key")
         rows = {r[3]: r[1] for r in app.screen.rows}
-        assert rows["chat.stop"] == "ctrl+k" and rows["app.help"] == "f9"
+        assert rows["chat.stop"] == "Ctrl+K" and rows["app.help"] == "F9"  # as hints name keys
         assert {"home.resume", "chat.stop_turn", "approval.run", "memory.accept", "team_editor.save"} <= set(rows)
 
 

@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
+from ..settings import declare, key_label
+
 
 ARM_DELAY_S = 0.6  # Run and Edit do nothing this long after the modal appears
 
@@ -24,11 +26,11 @@ class ApprovalScreen(ModalScreen[object]):
     CSS_PATH = "approval.tcss"
     armed = False  # (until a moment after the modal is shown)
 
-    BINDINGS = [
+    BINDINGS = declare("approval", [
         Binding("ctrl+r", "run_editor", "Run (as edited)", id="approval.run", priority=True),
         Binding("ctrl+e", "edit", "Edit", id="approval.edit"),
         Binding("escape", "skip", "Skip", id="approval.skip"),
-    ]
+    ])
 
     def __init__(self, agent: str, language: str, code: str, executor: str | None = None) -> None:
         super().__init__()
@@ -43,7 +45,8 @@ class ApprovalScreen(ModalScreen[object]):
             yield Static(Text.assemble(("Run this code?", "bold"), f"  {self.agent} wants to run {self.language}{where}."),
                          id="approval-title")
             yield TextArea.code_editor(self.code, id="approval-code", read_only=True, soft_wrap=True)
-            yield Static("Run it as shown (Run, or Ctrl+R), edit it first (Ctrl+E), or skip it (Esc).",
+            yield Static(f"Run it as shown (Run, or {key_label('approval.run')}), edit it first ({key_label('approval.edit')}), "
+                         f"or skip it ({key_label('approval.skip')}).",
                          id="approval-help")
             with Horizontal(id="approval-buttons"):
                 yield Button("Run", id="run", variant="success")
@@ -86,7 +89,8 @@ class ApprovalScreen(ModalScreen[object]):
         self.editor.read_only = False
         self.editor.focus()
         self.query_one("#edit", Button).label = "Run edited"
-        self.query_one("#approval-help", Static).update("Editing: Ctrl+R (or Run edited) runs your version; Esc leaves the editor.")
+        self.query_one("#approval-help", Static).update(f"Editing: {key_label('approval.run')} (or Run edited) runs your version; "
+                                                            f"{key_label('approval.skip')} leaves the editor.")
 
     def action_run_editor(self) -> None:
         if not self.armed:
@@ -100,6 +104,7 @@ class ApprovalScreen(ModalScreen[object]):
         if not editor.read_only and editor.has_focus:
             self.query_one("#edit", Button).focus()
             self.query_one("#approval-help", Static).update(
-                "Edited: Run (or Ctrl+R) runs your version; Ctrl+E edits again; Esc skips.")
+                f"Edited: Run (or {key_label('approval.run')}) runs your version; {key_label('approval.edit')} edits again; "
+                f"{key_label('approval.skip')} skips.")
             return
         self.dismiss("skip")

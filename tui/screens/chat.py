@@ -32,6 +32,7 @@ from moot.agents.transcript import (
     Transcript,
 )
 
+from ..settings import declare, key_label
 from ..widgets import ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
 FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
@@ -39,13 +40,13 @@ FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so
 
 class ChatScreen(Screen):
     CSS_PATH = "chat.tcss"
-    BINDINGS = [
+    BINDINGS = declare("chat", [
         Binding("escape", "stop_turn", "Stop turn", id="chat.stop_turn"),
         Binding("ctrl+x", "stop_run", "Stop run", id="chat.stop", priority=True),
         Binding("ctrl+l", "focus_input", "Input", id="chat.focus_input"),
         Binding("ctrl+o", "toggle_executor", "Executor pane", id="chat.toggle_executor"),
         Binding("ctrl+b", "back", "Home", id="chat.back"),
-    ]
+    ])
 
     def __init__(self, team: Any, models: Any, *, task: str | None = None, executor: str | None = None,
                  work_dir: str | None = None, replay: list[ev.Event] | None = None,
@@ -485,7 +486,7 @@ class ChatScreen(Screen):
             if stop is not None and stop.outcome == "failed":
                 block.mark_failed(stop.reason)
                 return
-            block.add_note("■ turn stopped (Esc)" if self.turn_stop_requested else f"■ cut off: {turn.cut_reason}",
+            block.add_note(f"■ turn stopped ({key_label('chat.stop_turn')})" if self.turn_stop_requested else f"■ cut off: {turn.cut_reason}",
                            "stopped")
             block.finished = True
         elif what == "memory":
@@ -565,7 +566,7 @@ class ChatScreen(Screen):
             box.placeholder = (prompt or "Your reply") + "  (Enter: reply · empty: auto-reply · exit: end)"
         elif self.mode == "running":
             nxt = " · /next NAME chooses the next speaker" if self.team.is_group else ""
-            box.placeholder = f"Type to add a message for the next turn{nxt} · Esc stops the turn · Ctrl+X stops the run"
+            box.placeholder = f"Type to add a message for the next turn{nxt} · {key_label('chat.stop_turn')} stops the turn · {key_label('chat.stop')} stops the run"
         elif self.mode == "resumed":
             box.placeholder = ("Resumed. Enter alone goes on where it stopped; or type a message to continue"
                                if self.session is not None and self.session.resumable
@@ -573,7 +574,7 @@ class ChatScreen(Screen):
         elif self.mode == "continue":
             box.placeholder = "Turn stopped. Type a message to go on (Enter alone: let the agents continue)"
         elif self.mode == "stopped":
-            box.placeholder = "The run stopped. Type a message to continue the conversation, or Ctrl+B for home"
+            box.placeholder = f"The run stopped. Type a message to continue the conversation, or {key_label('chat.back')} for home"
         else:
             box.placeholder = "This chat cannot run (see the notification)"
         self.status.state = {"task": "ready", "human": "waiting for you", "running": self.status.state}.get(self.mode, self.mode)
@@ -631,7 +632,7 @@ class ChatScreen(Screen):
             return
         who = self.status.speaker or "the current speaker"
         self.turn_stop_requested = True
-        self.session.stop(f"the user stopped {who}'s turn (Esc)")
+        self.session.stop(f"the user stopped {who}'s turn ({key_label('chat.stop_turn')})")
         self._resolve_waits()
         self.status.state = "stopping…"
         self.status.refresh_text()
@@ -705,7 +706,7 @@ class ChatScreen(Screen):
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         cmds = [
-            ("Stop the current turn", "Esc: cut the turn short; then type to go on", self.action_stop_turn),
+            ("Stop the current turn", f"{key_label('chat.stop_turn')}: cut the turn short; then type to go on", self.action_stop_turn),
             ("Stop the run", "End the run with a reason", self.action_stop_run),
             ("Toggle the executor pane", "Show or hide the code runs", self.action_toggle_executor),
             ("Back to home", "Leave the chat (a run goes on in the background)", self.action_back),

@@ -8,13 +8,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from ..settings import declare, key_label
+
 
 class PromptScreen(ModalScreen[str | None]):
     """One line of text (None when cancelled)."""
 
     CSS_PATH = "dialogs.tcss"
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    BINDINGS = declare("prompt", [Binding("escape", "cancel", "Cancel", id="dialog.cancel")])
 
     def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
         super().__init__(classes="dialog")
@@ -37,10 +39,10 @@ class PromptScreen(ModalScreen[str | None]):
 
 class ConfirmScreen(ModalScreen[bool]):
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
+    BINDINGS = declare("confirm", [
         Binding("y", "answer(True)", "Yes", id="dialog.yes"),
         Binding("n,escape", "answer(False)", "No", id="dialog.no"),
-    ]
+    ])
 
     def __init__(self, question: str) -> None:
         super().__init__(classes="dialog")
@@ -50,8 +52,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog-box"):
             yield Static(self.question, classes="dialog-question")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Yes (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no")
+                yield Button(f"Yes ({key_label('dialog.yes')})", id="yes", variant="error")
+                yield Button(f"No ({key_label('dialog.no')})", id="no")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

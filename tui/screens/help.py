@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
+from ..settings import DECLARED, declare, key_display, key_label, keymap_problems, keys_of
+
 GUIDE = """\
 # moot
 
@@ -18,20 +20,55 @@ which models are ready and why the others are not. **Chat**: type the task and p
 agents' turns stream on the left, the code they run on the right (select a turn to see its runs,
 select a run to see its turn). While it runs, type to add a message for the next turn, or
 `/next NAME` to choose who speaks next in a group chat. When an agent asks you, the input bar is
-where you answer. **Esc** stops the current turn (then type to go on); **Stop** (Ctrl+X) ends the run.
+where you answer. **{chat.stop_turn}** stops the current turn (then type to go on); **Stop** ({chat.stop})
+ends the run; {chat.back} (or {app.home}) goes home while it runs on.
 
-Every action is in the command palette (Ctrl+P). Keys can be changed in `KEYMAP`: one line per
-binding id, e.g. `"chat.stop" = "ctrl+k"`. The theme you pick is remembered.
+Every action is in the command palette ({palette}). Keys can be changed in `KEYMAP`: one line per
+binding id, e.g. `"chat.stop" = "ctrl+k"` (problems in it are shown when moot starts). The theme you
+pick is remembered.
 """
+
+
+def guide(keymap_file: str, palette: str = "ctrl+p") -> str:
+    """The guide with each key as bound now (the user's keymap applied)."""
+    names = ("chat.stop_turn", "chat.stop", "chat.back", "app.home")
+    text = GUIDE.replace("KEYMAP", keymap_file).replace("{palette}", key_display(palette))
+    for name in names:
+        text = text.replace("{" + name + "}", key_label(name))
+    return text
+
+
+def declare_all() -> None:
+    """Import every screen, so each has declared its bindings (the help table, the keymap check)."""
+    from .. import app  # noqa: F401
+    from . import approval, chat, dialogs, home, mcp, mcp_approval, memory, team_editor  # noqa: F401
+
+
+def binding_rows() -> list[tuple[str, str, str, str]]:
+    """(where, keys, what it does, id) of every binding, the user's keymap applied."""
+    declare_all()
+    rows = [(where, ", ".join(key_display(k) for k in keys_of(i).split(",")), what, i)
+            for i, (where, _keys, what) in DECLARED.items()]
+    from ..app import MootApp
+
+    rows.append(("everywhere", key_display(MootApp.COMMAND_PALETTE_BINDING), "Command palette", "app.command_palette"))
+    return sorted(rows, key=lambda r: (r[0] != "everywhere", r[0]))
+
+
+def check_keymap() -> list[str]:
+    """Every problem of keymap.toml that needs all the bindings known: unknown ids, clashes."""
+    declare_all()
+    return keymap_problems()
 
 
 class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
-    BINDINGS = [Binding("escape,f1,q", "close", "Close", id="help.close")]
+    BINDINGS = declare("help", [Binding("escape,f1,q", "close", "Close", id="help.close")])
 
-    def __init__(self, bindings: list[tuple[str, str, str, str]], keymap_file: str) -> None:
+    def __init__(self, bindings: list[tuple[str, str, str, str]] | None, keymap_file: str) -> None:
+        """``bindings`` is ignored: the table lists every declared binding (``binding_rows``)."""
         super().__init__()
-        self.rows = bindings
+        self.rows = binding_rows()
         self.keymap_file = keymap_file
 
     def compose(self) -> ComposeResult:
@@ -41,7 +78,7 @@ class HelpScreen(ModalScreen[None]):
         for where, keys, description, binding_id in self.rows:
             table.add_row(where, Text(keys, style="bold"), description, Text(binding_id, style="dim"))
         with VerticalScroll(id="help"):
-            yield Markdown(GUIDE.replace("KEYMAP", self.keymap_file))
+            yield Markdown(guide(self.keymap_file, getattr(self.app, "COMMAND_PALETTE_BINDING", "ctrl+p")))
             yield Static(table, id="help-keys")
 
     def action_close(self) -> None:

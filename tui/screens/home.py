@@ -15,6 +15,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from ..settings import declare, key_label
+
 
 def _ago(ts: float) -> str:
     delta = max(0, time.time() - ts)
@@ -27,8 +29,41 @@ def _ago(ts: float) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(ts))
 
 
+def executor_status(executor: str | None, refresh: bool = False) -> tuple[str, bool]:
+    """Where code run with ``executor`` (None: the default order) goes, in words, and whether it
+    can run there now: ("sandbox", True), ("docker: no daemon answers", False)."""
+    from moot.executors import planned_executor, sandbox_problem
+
+    plan = planned_executor({"executor": executor}, refresh=refresh)
+    if plan.startswith("none"):
+        return plan, False
+    if plan == "docker" and executor == "docker" and planned_executor({"executor": None}) != "docker":
+        return "docker: no Docker daemon answers", False
+    if plan == "sandbox":
+        problem = sandbox_problem()
+        if problem is not None:
+            return f"sandbox: {problem}", False
+    return (plan + (" (asks first)" if plan == "local" else "")), True
+
+
+def executor_line(team: Any, override: str | None, refresh: bool = False) -> list[tuple[str, str]]:
+    """' · code: sandbox ✓' (per member when they differ): where a team's code runs, and if it can."""
+    plans = {m.name: executor_status(override or m.code_execution.executor, refresh)
+             for m in team.spec.members if m.code_execution}
+    if not plans:
+        return []
+    if len(set(plans.values())) == 1:
+        parts = [next(iter(plans.values()))]
+    else:
+        parts = [(f"{name}: {text}", ok) for name, (text, ok) in plans.items()]
+    out: list[tuple[str, str]] = [(" · code: ", "dim")]
+    for i, (text, ok) in enumerate(parts):
+        out += [(", " if i else "", "dim"), (f"{text} ✓" if ok else f"{text} ✗", "green" if ok else "bold red")]
+    return out
+
+
 class HomeScreen(Screen):
-    BINDINGS = [
+    BINDINGS = declare("home", [
         Binding("n", "new_team", "New team", id="home.new_team"),
         Binding("e", "edit_team", "Edit team", id="home.edit_team"),
         Binding("r", "resume", "Resume", id="home.resume"),
@@ -37,7 +72,7 @@ class HomeScreen(Screen):
         Binding("d", "delete", "Delete", id="home.delete"),
         Binding("m", "memory", "Memory", id="home.memory"),
         Binding("g", "refresh", "Refresh", id="home.refresh"),
-    ]
+    ])
 
     def compose(self) -> ComposeResult:
         # The first frame is only the frame: the lists (and their imports) are mounted right after
@@ -45,10 +80,13 @@ class HomeScreen(Screen):
         yield Static(Text.assemble(("moot", "bold"), "  ", ("multi-agent workbench · offline-first", "dim")), id="home-title")
         with Horizontal(id="home-top"):
             with Vertical(id="teams-box", classes="home-box"):
-                yield Static("Teams  [dim]Enter: new chat · e: edit · n: new[/]", classes="box-title")
+                yield Static(Text.assemble("Teams  ", (f"Enter: new chat · {key_label('home.edit_team')}: edit · "
+                                                  f"{key_label('home.new_team')}: new", "dim")), classes="box-title")
                 yield Static("loading…", classes="placeholder")
             with Vertical(id="sessions-box", classes="home-box"):
-                yield Static("Recent sessions  [dim]r: resume · f: fork · x: export · d: delete[/]", classes="box-title")
+                yield Static(Text.assemble("Recent sessions  ", (" · ".join(f"{key_label('home.' + a)}: {a}" for a in
+                                                                  ("resume", "fork", "export", "delete")), "dim")),
+                         classes="box-title")
                 yield Static("loading…", classes="placeholder")
         with Vertical(id="models-box", classes="home-box"):
             yield Static("Models", classes="box-title")
@@ -79,6 +117,18 @@ class HomeScreen(Screen):
         models.add_columns("name", "backend", "model", "status")
         teams.focus()
         self.refresh_all()
+        self.set_timer(0.3, self.check_keymap)  # after the lists are drawn: it imports every screen
+
+    def check_keymap(self) -> None:
+        """keymap.toml's unknown ids and clashing keys, each with its line (once per start)."""
+        from .help import check_keymap
+
+        app = self.app
+        if getattr(app, "keymap_checked", False):
+            return
+        app.keymap_checked = True
+        for problem in check_keymap():
+            app.notify(problem, title="keymap", severity="warning", timeout=15, markup=False)
 
     def on_screen_resume(self) -> None:
         if self.populated:
@@ -92,6 +142,11 @@ class HomeScreen(Screen):
         self.load_models()
 
     def load_teams(self) -> None:
+        """The teams, each checked against the models in use: a broken one shows every problem
+        (and a model missing from models.toml is one), before Enter. Where each team's code will
+        run is asked in a thread (Docker's probe may take a moment) and filled in after."""
+        from textual.widgets.option_list import Option
+
         from moot.agents import list_teams, load_team
         from moot.backends import ConfigError
 
@@ -99,37 +154,67 @@ class HomeScreen(Screen):
         highlighted = teams.highlighted
         teams.clear_options()
         self.team_paths: dict[str, Path] = {}
-        from textual.widgets.option_list import Option
-
+        self.team_rows: dict[str, tuple[Any, Text]] = {}  # name -> (team, its label without the executor line)
+        models = self.app.models
         for name, path in list_teams():
             self.team_paths[name] = path
             try:
-                team = load_team(str(path))
+                team = load_team(str(path), models)
+                problems = [p for m in team.models_used(models.default) for p in models.get(m).problems()] if models else []
             except ConfigError as exc:
-                teams.add_option(Option(Text.assemble((name, "bold red"), "  ", (exc.problems[0], "red")), id=name))
+                teams.add_option(Option(self._broken(name, path, exc.problems, "broken"), id=name))
+                continue
+            if problems:
+                teams.add_option(Option(self._broken(name, path, problems, "cannot run"), id=name))
                 continue
             members = ", ".join(m.name for m in team.spec.members)
             kind = f"group · {team.spec.chat.speaker_selection}" if team.is_group else "two agents"
             label = Text.assemble((name, "bold"), self.app.chat_mark(name), f"  {team.spec.description}\n",
-                                  (f"  {members} · {kind}", "dim"),
-                                  *self._executors(team), *((f"\n  ⚠ {w}", "yellow") for w in team.warnings))
-            teams.add_option(Option(label, id=name))
+                                  (f"  {members} · {kind}", "dim"))
+            self.team_rows[name] = (team, label)
+            coded = any(m.code_execution for m in team.spec.members)
+            teams.add_option(Option(self._team_label(name, [(" · code: checking…", "dim")] if coded else []), id=name))
         if teams.option_count:
             teams.highlighted = min(highlighted or 0, teams.option_count - 1)
-
-    def _executors(self, team: Any) -> list[tuple[str, str]]:
-        """' · code: sandbox' (per member when they differ): where the team's code will run."""
-        from moot.executors import planned_executor
-
-        plans = {m.name: planned_executor({"executor": self.app.executor_override or m.code_execution.executor},
-                                          refresh=self._refresh_probes)
-                 for m in team.spec.members if m.code_execution}
+        self.plan_executors({n: t for n, (t, _label) in self.team_rows.items()}, self._refresh_probes,
+                            self.app.executor_override)
         self._refresh_probes = False
-        if not plans:
-            return []
-        shown = next(iter(plans.values())) if len(set(plans.values())) == 1 else \
-            ", ".join(f"{name} {plan}" for name, plan in plans.items())
-        return [(" · code: ", "dim"), (shown, "red" if shown.startswith("none") else "dim")]
+
+    def _team_label(self, name: str, executor: list[tuple[str, str]]) -> Text:
+        team, label = self.team_rows[name]
+        return Text.assemble(label, *executor, *((f"\n  ⚠ {w}", "yellow") for w in team.warnings))
+
+    def _broken(self, name: str, path: Path, problems: list[str], what: str) -> Text:
+        """A team that cannot be used: a badge, then every problem on its own line (in the text's
+        own colour, so it stays readable on the highlighted row)."""
+        label = Text.assemble((name, "bold"), "  ", (f" {what} ", "bold white on dark_red"),
+                              (f"  {len(problems)} problem{'s' * (len(problems) > 1)} · "
+                               f"{key_label('home.edit_team')}: open {path.name} to fix", "italic"))
+        for problem in problems:
+            label.append("\n  ✗ ", "bold red")
+            label.append(problem.replace(f"{path}: ", "", 1))
+        return label
+
+    @work(thread=True, group="executors", exclusive=True, exit_on_error=False)
+    def plan_executors(self, teams: dict[str, Any], refresh: bool, override: str | None) -> None:
+        """Where each team's code will run and whether that works here (in a thread: Docker's
+        probe can take a moment); each team's row is filled in when known."""
+        plans = {name: executor_line(team, override, refresh) for name, team in teams.items()}
+        self.app.call_from_thread(self._show_plans, plans)
+
+    executors_planned = False  # each team's executor line filled in (tests wait for it)
+
+    def _show_plans(self, plans: dict[str, list[tuple[str, str]]]) -> None:
+        self.executors_planned = True
+        teams = self.query_one("#teams")
+        for name, line in plans.items():
+            if name not in self.team_rows:
+                continue
+            try:
+                index = teams.get_option_index(name)
+            except Exception:  # the list was refilled meanwhile
+                continue
+            teams.replace_option_prompt_at_index(index, self._team_label(name, line))
 
     _refresh_probes = False
 
@@ -204,9 +289,10 @@ class HomeScreen(Screen):
         self.app.open_team_editor(None)
 
     def action_edit_team(self) -> None:
+        """The team's own file in the editor (a broken one too, with its problems shown)."""
         name = self.selected_team()
         if name:
-            self.app.open_team_editor(name)
+            self.app.open_team_editor(str(self.team_paths.get(name, name)))
 
     def action_memory(self) -> None:
         self.app.action_memory()

@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from ..settings import declare, key_label
+
 STATUS_STYLE = {"running": "green", "stopped": "dim", "failed": "red", "crashed": "yellow", "closed": "dim"}
 
 
@@ -40,7 +42,7 @@ class McpScreen(ModalScreen[None]):
     #mcp-help { color: $text-muted; margin: 1 0 0 0; }
     """
 
-    BINDINGS = [Binding("escape", "close", "Close", id="mcp.close")]
+    BINDINGS = declare("mcp servers", [Binding("escape", "close", "Close", id="mcp.close")])
 
     def __init__(self, mcp: Any) -> None:
         super().__init__()
@@ -50,7 +52,8 @@ class McpScreen(ModalScreen[None]):
         with Vertical(id="mcp"):
             yield Static(Text("MCP servers", style="bold"))
             yield DataTable(id="mcp-table", zebra_stripes=True, cursor_type="row")
-            yield Static("Servers start with the chat's first run and stop when it closes. Esc closes.", id="mcp-help")
+            yield Static(f"Servers start with the chat's first run and stop when it closes. {key_label('mcp.close')} closes.",
+                         id="mcp-help")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static, TextArea
 
+from ..settings import key_label
 from .approval import ApprovalScreen
 
 
@@ -30,7 +31,8 @@ class McpApprovalScreen(ApprovalScreen):
                                        (self.tool, "bold"), " on the MCP server ", (self.server, "bold"),
                                        " with these arguments."), id="approval-title")
             yield TextArea.code_editor(self.code, language="json", id="approval-code", read_only=True, soft_wrap=True)
-            yield Static("Call it as shown (Run, or Ctrl+R), edit the arguments first (Ctrl+E), or skip it (Esc).",
+            yield Static(f"Call it as shown (Run, or {key_label('approval.run')}), edit the arguments first "
+                         f"({key_label('approval.edit')}), or skip it ({key_label('approval.skip')}).",
                          id="approval-help")
             with Horizontal(id="approval-buttons"):
                 yield Button("Run", id="run", variant="success")
@@ -51,7 +53,7 @@ class McpApprovalScreen(ApprovalScreen):
         else:
             problem = None if isinstance(arguments, dict) else "the arguments must be a JSON object"
         if problem is not None:
-            self.query_one("#approval-help", Static).update(Text(f"The arguments are {problem}; fix them, or skip (Esc).",
+            self.query_one("#approval-help", Static).update(Text(f"The arguments are {problem}; fix them, or skip ({key_label('approval.skip')}).",
                                                                  style="red"))
             return
         self.dismiss(arguments)

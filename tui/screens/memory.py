@@ -19,6 +19,8 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static, TextArea
 
+from ..settings import declare, key_label
+
 KIND_OPTIONS = [("fact", "fact"), ("preference", "preference"), ("task advice", "task_advice")]
 
 
@@ -27,8 +29,8 @@ class MemoEditScreen(ModalScreen[dict | None]):
 
     CSS_PATH = ["dialogs.tcss", "memory.tcss"]
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="memo_edit.cancel"),
-                Binding("ctrl+s", "save", "Save", id="memo_edit.save", priority=True)]
+    BINDINGS = declare("memo editor", [Binding("escape", "cancel", "Cancel", id="memo_edit.cancel"),
+                                       Binding("ctrl+s", "save", "Save", id="memo_edit.save", priority=True)])
 
     def __init__(self, memo: Any) -> None:
         super().__init__(classes="dialog")
@@ -44,7 +46,7 @@ class MemoEditScreen(ModalScreen[dict | None]):
             yield Label("Kind")
             yield Select(KIND_OPTIONS, value=self.memo.kind, allow_blank=False, id="edit-kind")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (Ctrl+S)", id="save", variant="success")
+                yield Button(f"Save ({key_label('memo_edit.save')})", id="save", variant="success")
                 yield Button("Cancel", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -65,7 +67,7 @@ class MemoEditScreen(ModalScreen[dict | None]):
 
 class MemoryScreen(Screen):
     CSS_PATH = "memory.tcss"
-    BINDINGS = [
+    BINDINGS = declare("memory", [
         Binding("slash", "focus_search", "Search", id="memory.search"),
         Binding("e", "edit", "Edit", id="memory.edit"),
         Binding("d", "delete", "Delete", id="memory.delete"),
@@ -73,7 +75,7 @@ class MemoryScreen(Screen):
         Binding("j", "reject", "Reject", id="memory.reject"),
         Binding("p", "toggle_pending", "Proposals", id="memory.pending"),
         Binding("escape", "close", "Back", id="memory.close"),
-    ]
+    ])
 
     class Loaded(Message):
         """The table shows the store's current state (tests wait for it)."""

@@ -1,0 +1,90 @@
+"""Home's team list says what a user can act on before pressing Enter: a broken team shows every
+problem, readable on the highlighted row; a team naming a model the active models.toml lacks is
+marked broken; each team says where its code will run and whether that works here."""
+
+from __future__ import annotations
+
+from conftest import TWO_AGENT_TEAM, wait_home, wait_until
+from moot.tui.screens.home import HomeScreen, executor_status
+from moot.tui.screens.team_editor import TeamEditorScreen
+
+BROKEN = """schema_version = 1
+name = "broken"
+[[members]]
+name = "user"
+role = "user_proxy"
+[[members]]
+name = "helper"
+tools = ["nosuchtool"]
+[chat]
+max_turns = "three"
+initiator = "ghost"
+"""
+
+
+def option_text(home, team: str):
+    teams = home.query_one("#teams")
+    return teams.get_option_at_index(teams.get_option_index(team)).prompt
+
+
+async def test_a_broken_team_shows_every_problem_readably(app_factory, write_team):
+    write_team(BROKEN, "broken")
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        home = await wait_home(pilot, app)
+        label = option_text(home, "broken")
+        text = label.plain
+        assert " broken " in text and "3 problems" in text and "e: open broken.toml to fix" in text
+        for problem in ("[chat]: field 'max_turns'", "no tool named 'nosuchtool'", "[chat]: field 'initiator': no member named 'ghost'"):
+            assert problem in text, text
+        # Readable when highlighted: the problems carry no colour of their own (the row's
+        # highlight colours them), only the badge and the ✗ marks are coloured.
+        for span in label.spans:
+            piece = text[span.start:span.end]
+            if "no tool named" in piece or "max_turns" in piece:
+                raise AssertionError(f"a problem has its own style {span.style!r}: {piece!r}")
+        teams = home.query_one("#teams")
+        teams.highlighted = teams.get_option_index("broken")
+        await pilot.press("enter")  # Enter says why too (it does not open)
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_a_team_naming_a_model_missing_from_models_toml_is_marked_broken(app_factory, coder_team):
+    coder_team(name="needs-far", model="far")  # no model "far" in the app's models
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        home = await wait_home(pilot, app)
+        text = option_text(home, "needs-far").plain
+        assert " broken " in text and "field 'model': no model named 'far' in test-models.toml" in text
+
+
+async def test_a_team_whose_model_cannot_load_says_it_cannot_run(app_factory, make_models, coder_team):
+    models = make_models(absent={"backend": "llama_cpp", "model_path": "/nowhere/x.gguf"})
+    coder_team(name="needs-absent", model="absent")
+    app = app_factory(models=models)
+    async with app.run_test(size=(140, 44)) as pilot:
+        home = await wait_home(pilot, app)
+        text = option_text(home, "needs-absent").plain
+        assert " cannot run " in text and "no such file" in text
+
+
+async def test_each_team_says_where_its_code_runs_and_if_it_can(app_factory, coder_team, write_team, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    coder_team(name="local-coder")  # executor = "local"
+    write_team(TWO_AGENT_TEAM.format(name="docker-coder", human="NEVER", model="coder-model", max_turns=2)
+               .replace('executor = "local"', 'executor = "docker"'), "docker-coder")
+    app = app_factory()
+    async with app.run_test(size=(160, 44)) as pilot:
+        home = await wait_home(pilot, app)
+        assert "code: local (asks first) ✓" in option_text(home, "local-coder").plain
+        docker = option_text(home, "docker-coder")
+        assert "code: docker: no Docker daemon answers ✗" in docker.plain
+        sandbox, ok = executor_status(None)  # the default order: Docker, else the sandbox
+        assert sandbox == "sandbox" and ok  # bubblewrap is installed where the tests run
+        assert f"code: {sandbox} ✓" in option_text(home, "coder").plain  # the packaged coder team
+        teams = home.query_one("#teams")
+        teams.highlighted = teams.get_option_index("docker-coder")
+        await pilot.press("e")  # the team's own file in the editor
+        await wait_until(pilot, lambda: isinstance(app.screen, TeamEditorScreen), what="the editor")
+        assert app.screen.source.name == "docker-coder.toml"
