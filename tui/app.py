@@ -48,6 +48,7 @@ class MootApp(App):
         self.settings = user_settings.load_settings()
         self.ready = False  # models loaded (just after the first frame)
         self.chats: list[Any] = []  # chat screens alive in this app: a run goes on when you leave its chat
+        self.input_history: list[str] = []  # what the user sent in any chat (Up in the input bar recalls it)
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -59,7 +60,7 @@ class MootApp(App):
         if keymap:
             self.set_keymap(keymap)
         for problem in problems:
-            self.notify(problem, title="keymap", severity="warning", timeout=10)
+            self.notify(problem, title="keymap", severity="warning", timeout=10, markup=False)
         # The home screen's frame first; models, teams and sessions fill in right after it.
         self.call_after_refresh(self._start)
 
@@ -88,7 +89,7 @@ class MootApp(App):
                 self.models = load_models(self.models_path)
             except ConfigError as exc:
                 self.models_problem = "; ".join(exc.problems)
-                self.notify(self.models_problem, title="models.toml", severity="error", timeout=15)
+                self.notify(self.models_problem, title="models.toml", severity="error", timeout=15, markup=False)
                 return
         use_models(self.models)
 
@@ -147,16 +148,17 @@ class MootApp(App):
         from moot.backends import ConfigError
 
         if self.models is None:
-            self.notify(f"models.toml has errors: {self.models_problem}", severity="error")
+            self.notify(f"models.toml has errors: {self.models_problem}", severity="error", markup=False)
             return
         try:
             team = load_team(name, self.models)
             problems = [p for m in team.models_used(self.models.default) for p in self.models.get(m).problems()]
         except ConfigError as exc:
-            self.notify("\n".join(exc.problems), title=f"team {name}", severity="error", timeout=15)
+            self.notify("\n".join(exc.problems), title=f"team {name}", severity="error", timeout=15, markup=False)
             return
         if problems:
-            self.notify("\n".join(problems), title=f"team {name} cannot run", severity="error", timeout=15)
+            self.notify("\n".join(problems), title=f"team {name} cannot run", severity="error", timeout=15,
+                        markup=False)
             return
         live = self.live_chat(team=name)
         if live is not None and task is None:
@@ -196,7 +198,7 @@ class MootApp(App):
                     continue  # an event type this moot does not know: skip it, show the rest
         except (ConfigError, Exception) as exc:
             text = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
-            self.notify(f"cannot resume {session_id}: {text}", severity="error", timeout=10)
+            self.notify(f"cannot resume {session_id}: {text}", severity="error", timeout=10, markup=False)
             return
         from .screens.chat import ChatScreen
 

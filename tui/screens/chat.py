@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Footer, Static
 
 from moot.agents import events as ev
 from moot.agents.transcript import (
@@ -33,7 +33,7 @@ from moot.agents.transcript import (
 )
 
 from ..settings import declare, key_label
-from ..widgets import ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
+from ..widgets import ChatInput, ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
 FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
 
@@ -92,7 +92,8 @@ class ChatScreen(Screen):
         with Horizontal(id="status-row"):
             yield StatusBar(id="status")
             yield Button("Stop", id="stop-button", variant="error", compact=True)
-        yield Input(id="input", placeholder=f"Describe the task for {self.team.name} and press Enter")
+        yield ChatInput(id="input", placeholder=f"Describe the task for {self.team.name} and press Enter",
+                        sent=getattr(self.app, "input_history", None))
         yield Footer()
 
     @property
@@ -108,8 +109,8 @@ class ChatScreen(Screen):
         return self.query_one(StatusBar)
 
     @property
-    def input(self) -> Input:
-        return self.query_one("#input", Input)
+    def input(self) -> ChatInput:
+        return self.query_one("#input", ChatInput)
 
     def _session_options(self) -> dict[str, Any]:
         settings = getattr(self.app, "settings", {})
@@ -580,8 +581,8 @@ class ChatScreen(Screen):
         self.status.state = {"task": "ready", "human": "waiting for you", "running": self.status.state}.get(self.mode, self.mode)
         self.status.refresh_text()
 
-    @on(Input.Submitted, "#input")
-    def submitted(self, event: Input.Submitted) -> None:
+    @on(ChatInput.Submitted, "#input")
+    def submitted(self, event: ChatInput.Submitted) -> None:
         text = event.value
         self.input.value = ""
         self.handle_input(text)
