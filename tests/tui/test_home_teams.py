@@ -88,3 +88,35 @@ async def test_each_team_says_where_its_code_runs_and_if_it_can(app_factory, cod
         await pilot.press("e")  # the team's own file in the editor
         await wait_until(pilot, lambda: isinstance(app.screen, TeamEditorScreen), what="the editor")
         assert app.screen.source.name == "docker-coder.toml"
+
+
+async def test_the_toast_for_a_broken_team_names_the_section(app_factory, write_team):
+    write_team(BROKEN, "broken")
+    app = app_factory()
+    async with app.run_test(size=(140, 44), notifications=True) as pilot:
+        await wait_home(pilot, app)
+        app.open_team("broken")
+        await pilot.pause()
+        from textual.widgets._toast import Toast
+
+        await wait_until(pilot, lambda: app.screen.query(Toast), what="the toast")
+        shown = " ".join(str(t.render()) for t in app.screen.query(Toast))
+        assert "broken.toml: [chat]: field 'max_turns'" in shown, shown  # not eaten as markup
+
+
+async def test_an_unreachable_model_keeps_its_address_visible(app_factory, make_models, monkeypatch):
+    monkeypatch.setenv("MOOT_TEST_KEY", "x")
+    models = make_models(far={"backend": "openai", "model": "gpt-x", "api_key_env": "MOOT_TEST_KEY",
+                              "base_url": "http://127.0.0.1:9/v1"})  # nothing listens on port 9
+    app = app_factory(models=models)
+    async with app.run_test(size=(80, 24)) as pilot:
+        home = await wait_home(pilot, app)
+        table = home.query_one("#models")
+        await wait_until(pilot, lambda: "unreachable" in home.model_statuses["far"].plain, what="the probe")
+        cell = table.get_row("far")[3].plain
+        assert cell.startswith("unreachable at http://127.0.0.1:9/v1")  # the address first: a cut keeps it
+        table.focus()
+        table.move_cursor(row=table.get_row_index("far"))
+        await pilot.pause()
+        detail = str(home.query_one("#model-detail").render())
+        assert "far: unreachable at http://127.0.0.1:9/v1 (ConnectError)" in detail.replace("\n", " ")

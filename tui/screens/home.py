@@ -111,7 +111,7 @@ class HomeScreen(Screen):
         models = DataTable(id="models", cursor_type="row")
         self.query_one("#teams-box").mount(teams)
         self.query_one("#sessions-box").mount(sessions)
-        self.query_one("#models-box").mount(models)
+        self.query_one("#models-box").mount(models, Static("", id="model-detail"))
         self.mount(Footer())
         sessions.add_columns("when", "team", "title", "msgs", "status")
         models.add_columns("name", "backend", "model", "status")
@@ -245,14 +245,32 @@ class HomeScreen(Screen):
             table.add_row(Text("models.toml", style="red"), "", "", Text(self.app.models_problem or "", style="red"))
             return
         remote = []
+        self.model_statuses: dict[str, Text] = {}
         for m in config.models.values():
             status = self.app.model_status(m)
+            self.model_statuses[m.name] = status
             name = m.name + (" (default)" if m.name == config.default else "")
             table.add_row(name, m.backend, m.model or m.model_path or "-", status, key=m.name)
             if not m.problems() and m.backend in ("ollama", "openai", "anthropic") and getattr(m, "base_url", None):
                 remote.append(m)
         if remote:
             self.check_remote(remote)
+        self._show_model_detail()
+
+    def _show_model_detail(self) -> None:
+        """The highlighted model's whole status under the table, wrapped (a cell cuts it short)."""
+        table = self.query_one("#models")
+        statuses = getattr(self, "model_statuses", {})
+        if table.row_count == 0 or not statuses:
+            return
+        name = str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        status = statuses.get(name)
+        if status is not None:
+            self.query_one("#model-detail", Static).update(Text.assemble((f"{name}: ", "bold"), status))
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        if event.data_table.id == "models":
+            self._show_model_detail()
 
     @work(group="models", exclusive=True, exit_on_error=False)
     async def check_remote(self, models: list[Any]) -> None:
@@ -267,11 +285,13 @@ class HomeScreen(Screen):
                     response = await client.get(url)
                     status = Text(f"reachable ({response.status_code})", style="green")
                 except httpx.HTTPError as exc:
-                    status = Text(f"unreachable: {type(exc).__name__} at {m.base_url}", style="red")
+                    status = Text(f"unreachable at {m.base_url} ({type(exc).__name__})", style="red")
+                self.model_statuses[m.name] = status
                 try:
                     table.update_cell(m.name, table.ordered_columns[3].key, status)
                 except Exception:
                     pass
+            self._show_model_detail()
 
     # -- teams --------------------------------------------------------------------------------
 
@@ -333,7 +353,7 @@ class HomeScreen(Screen):
                 at: str | int = int(answer) if answer.strip().lstrip("-").isdigit() else answer.strip()
                 new = store.fork(info.id, at)
             except Exception as exc:
-                self.notify(f"cannot fork: {exc}", severity="error")
+                self.notify(f"cannot fork: {exc}", severity="error", markup=False)
                 return
             self.notify(f"forked {info.id} at message {answer}: new session {new}")
             self.load_sessions()
@@ -358,7 +378,7 @@ class HomeScreen(Screen):
                 text = store.export(info.id, "json") if fmt == "json" else to_markdown(store.events(info.id), info)
                 path.write_text(text, encoding="utf-8")
             except Exception as exc:
-                self.notify(f"cannot export: {exc}", severity="error")
+                self.notify(f"cannot export: {exc}", severity="error", markup=False)
                 return
             self.notify(f"exported to {path}")
 
@@ -377,7 +397,7 @@ class HomeScreen(Screen):
             try:
                 self.app.session_store().delete(info.id)
             except Exception as exc:
-                self.notify(f"cannot delete: {exc}", severity="error")
+                self.notify(f"cannot delete: {exc}", severity="error", markup=False)
                 return
             self.notify(f"deleted session {info.id}")
             self.load_sessions()
