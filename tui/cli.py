@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", help="the folder code runs in (overrides the team file)")
     p.add_argument("--human-input", choices=("ALWAYS", "TERMINATE", "NEVER"),
                    help="the user proxy's human_input_mode (default: the team's; NEVER when stdin is no terminal)")
+    p.add_argument("--otel-file", metavar="FILE", help="write the run's OpenTelemetry spans as JSON lines")
+    p.add_argument("--otel-content", action="store_true", help="put message contents in the spans")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("teams", help="list the teams moot can find")
