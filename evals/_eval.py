@@ -40,7 +40,7 @@ def _session_of(result: TaskResult, spec: RunSpec) -> str:
 
 
 def run_eval(suite: str, team: str | None = None, *, models: str | None = None, model: str | None = None,
-             limit: int | None = None, repeat: int = 1, parallel: int = 1, runner: str = "local",
+             limit: int | None = None, repeat: int = 1, parallel: int | None = None, runner: str = "local",
              ray_address: str | None = None, seed: int | None = None, record: bool = False,
              replay: str | None = None, resume: str | None = None, timeout_s: float | None = None,
              executor: str | None = None, tool_call_mode: str | None = None, otel_file: str | None = None,
@@ -48,7 +48,8 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
              on_start: Callable[[str, int], Any] | None = None, on_result: OnResult | None = None,
              on_summary: Callable[[Summary], Any] | None = None) -> Summary:
     """Run (or resume, or replay) an eval; returns its summary. ``on_start(run_id, total)`` and
-    ``on_result(result, done, total)`` report progress. ``otel_file``: OpenTelemetry spans of
+    ``on_result(result, done, total)`` report progress. ``parallel``: worker processes (local,
+    default 1) or tasks in flight (ray, default: the cluster's CPUs). ``otel_file``: OpenTelemetry spans of
     every task's sessions, as JSON lines (also sent to ``$OTEL_EXPORTER_OTLP_ENDPOINT`` when set);
     ``otel_content`` puts message contents in them."""
     store = store or EvalStore.open_default()
@@ -118,7 +119,7 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
 
             run_ray(spec, jobs, record_result, address=ray_address, parallel=parallel)
         elif jobs and runner == "local":
-            run_local(spec, jobs, max(1, parallel), record_result)
+            run_local(spec, jobs, max(1, parallel or 1), record_result)
         elif jobs:
             raise ValueError(f"no runner named {runner!r} (runners: local, ray)")
     finally:

@@ -215,4 +215,18 @@ def main_run(args, out: Console, err: Console) -> int:
         err.print(Text(f"moot: {exc}", style="bold red"))
         return EXIT_CONFIG
     err.print(Text(f"session {session.id} (moot sessions show {session.id})", style="dim"))
-    return run_session(session, ConsoleRenderer(out, err), err)
+    code = run_session(session, ConsoleRenderer(out, err), err)
+    trace(args, session)
+    return code
+
+
+def trace(args, session) -> None:
+    """``--otel-file`` / ``$OTEL_EXPORTER_OTLP_ENDPOINT``: the run's spans, from its recorded events."""
+    from moot.evals import tracer_from
+
+    tracer = tracer_from(getattr(args, "otel_file", None), getattr(args, "otel_content", False))
+    if tracer is not None and session.store is not None and session.id:
+        try:
+            tracer.session_from_store(session.store, session.id)
+        finally:
+            tracer.close()
