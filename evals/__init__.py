@@ -3,8 +3,8 @@
 Each task of a suite runs as a full recorded ``Session`` (``moot sessions show ID`` opens it), is
 scored, and lands in the eval table (``evals.db`` in the data dir). Runners: ``local`` (a pool
 of worker processes) or ``ray`` (``moot[ray]``: each run a Ray task). Suites: a user's JSONL file,
-``humaneval``, ``bfcl`` (``bfcl:simple|multiple|parallel``), and moot's own ``selection``
-and ``stall``. This package drives ``moot.agents`` through its public API only; only ``moot.tui``
+``humaneval``, ``bfcl`` (``bfcl:simple|multiple|parallel``), and moot's own ``selection``,
+``stall`` and ``memory``. This package drives ``moot.agents`` through its public API only; only ``moot.tui``
 imports it.
 """
 

@@ -37,6 +37,7 @@ class RunView:
     completion_tokens: int = 0
     speakers: list[dict[str, Any]] = field(default_factory=list)  # speaker_selected events
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # name, arguments (every chat)
+    recalled: list[str] = field(default_factory=list)  # the memos shown to agents (recall texts)
 
     @classmethod
     def of(cls, events: list[dict[str, Any]]) -> RunView:
@@ -50,6 +51,8 @@ class RunView:
             elif kind == "execution_finished":
                 view.executions.append({"exit_code": e.get("exit_code"), "output": e.get("output", ""),
                                         "timed_out": bool(e.get("timed_out"))})
+            elif kind == "memory_recalled":
+                view.recalled += [m.get("recall", "") for m in e.get("memos") or ()]
             elif kind == "tool_call":
                 view.tool_calls.append({"name": e.get("name"), "arguments": e.get("arguments")})
             elif e.get("chat_id") != root:

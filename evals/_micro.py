@@ -7,11 +7,19 @@
 - ``stall``: loops that must be caught. Two agents told to echo each other; a task passes when
   no message repeats three times, or when the chat was stopped by moot's stall rule (without a
   model call) rather than by its turn limit.
+- ``memory``: teach in one session, recall in a new one. A teachable assistant is told a fact
+  in a first session; a second, new session asks about it. The task passes when the second
+  session recalled a memo holding the answer and its reply gives it. Memos go to their own
+  collection (``moot-eval``, never the user's ``memos``), under an agent name of their own per
+  run of a task (so tasks and repeats cannot see each other's), and are deleted after scoring.
+  Replaying it is not exact: a recorded session does not say which reply was the learning call's.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+import dataclasses
+import hashlib
 from typing import Any
 
 from moot.agents import load_team, parse_team
@@ -19,7 +27,7 @@ from moot.agents import load_team, parse_team
 from ._checks import RunView
 from ._suites import EvalTask, Score, Suite, TaskContext
 
-__all__ = ["SelectionSuite", "StallSuite"]
+__all__ = ["MemorySuite", "SelectionSuite", "StallSuite"]
 
 _TOPICS = ("a function that reverses a string", "a script that counts words in a sentence",
            "a function that checks whether a number is prime", "a list of the first ten squares",
@@ -130,3 +138,98 @@ class StallSuite(Suite):
             return Score(True, metrics=metrics)
         return Score(False, "loop_not_caught", f"a message repeated {max(counts.values())} times and the chat "
                                                f"stopped by {view.stop or 'nothing'}", metrics)
+
+
+TEACHABLE = """schema_version = 1
+name = "memory-pair"
+description = "A user and a teachable assistant: teach in one session, ask in the next."
+
+[[members]]
+name = "user"
+role = "user_proxy"
+human_input_mode = "NEVER"
+code_execution = false
+
+[[members]]
+name = "{agent}"
+role = "assistant"
+system_message = "You are a helpful assistant. Answer in one short sentence, using what you remember about the user."
+[members.teachability]
+policy = "auto"
+scope = "agent"
+
+[chat]
+initiator = "user"
+max_turns = 1
+"""
+
+EVAL_COLLECTION = "moot-eval"
+
+
+class MemorySuite(Suite):
+    name = "memory"
+    description = "teach in one session, recall in a new one (moot's own)"
+    FACTS = (("My favourite colour is teal.", "What is my favourite colour?", "teal"),
+             ("My dog is called Biscuit.", "What is my dog called?", "biscuit"),
+             ("I live in Lisbon.", "Which city do I live in?", "lisbon"),
+             ("My daughter's name is Ines.", "What is my daughter's name?", "ines"),
+             ("I always drink my coffee black.", "How do I take my coffee?", "black"),
+             ("My favourite number is 17.", "What is my favourite number?", "17"),
+             ("I work as a pharmacist.", "What is my job?", "pharmacist"),
+             ("My car is a red Volvo.", "What car do I drive?", "volvo"),
+             ("I was born in 1984.", "In which year was I born?", "1984"),
+             ("My favourite fruit is mango.", "What is my favourite fruit?", "mango"))
+
+    def load(self) -> list[EvalTask]:
+        return [EvalTask(f"memory-{i + 1}", f"Please remember this: {teach}", {"ask": ask, "answer": answer})
+                for i, (teach, ask, answer) in enumerate(self.FACTS)]
+
+    @staticmethod
+    def _agent(ctx: TaskContext) -> str:
+        digest = hashlib.sha256(f"{ctx.run_id}/{ctx.task.id}/{ctx.repeat}".encode()).hexdigest()[:10]
+        return f"assistant-{digest}"
+
+    def team(self, ctx: TaskContext) -> Any:
+        return parse_team(TEACHABLE.format(agent=self._agent(ctx)), "the memory suite's pair (moot eval)", ctx.config)
+
+    def _config(self, ctx: TaskContext) -> None:
+        memory = ctx.config.memory.model_copy(update={"collection": EVAL_COLLECTION})
+        ctx.config = dataclasses.replace(ctx.config, memory=memory)
+
+    async def run(self, ctx: TaskContext) -> Score:
+        self._config(ctx)
+        team = self.team(ctx)
+        try:
+            await self.session(ctx, team, ctx.task.prompt)
+            view = await self.session(ctx, team, ctx.task.data["ask"])
+            return await self.score(ctx, view)
+        finally:
+            self._forget(ctx)
+
+    async def replay(self, ctx: TaskContext, sessions: list[str]) -> Score:
+        self._config(ctx)
+        try:
+            return await super().replay(ctx, sessions)
+        finally:
+            self._forget(ctx)
+
+    def _forget(self, ctx: TaskContext) -> None:
+        from moot.memory.memos import MemoStore
+
+        store = MemoStore.from_config(ctx.config)
+        try:
+            for memo in store.list(agent=self._agent(ctx), pending=None):
+                store.delete(memo.id)
+        finally:
+            store.close()
+
+    async def score(self, ctx: TaskContext, view: RunView) -> Score:
+        answer = ctx.task.data["answer"]
+        recalled = any(answer in r.lower() for r in view.recalled)
+        said = answer in view.final.lower()
+        metrics = {"recalled": recalled, "answered": said}
+        if recalled and said:
+            return Score(True, metrics=metrics)
+        if not recalled:
+            return Score(False, "not_recalled", f"the new session recalled no memo holding {answer!r}", metrics)
+        return Score(False, "not_answered", f"the memo was recalled but the reply does not say {answer!r}", metrics)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ._bfcl import BfclSuite
 from ._humaneval import HumanEvalSuite
-from ._micro import SelectionSuite, StallSuite
+from ._micro import MemorySuite, SelectionSuite, StallSuite
 from ._suites import JsonlSuite, Suite, SuiteError
 
 __all__ = ["SUITES", "load_suite", "suite_names"]
@@ -16,6 +16,7 @@ SUITES: dict[str, type[Suite]] = {
     "bfcl": BfclSuite,
     "selection": SelectionSuite,
     "stall": StallSuite,
+    "memory": MemorySuite,
 }
 _LOADED: dict[str, Suite] = {}  # one per process: a worker reads a suite's data once
 

@@ -56,7 +56,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     words = args.words
     if not words and not (args.resume or args.replay):
-        err.print("moot eval: name a suite (humaneval, bfcl, selection, stall or a JSONL file), or list, show RUN, "
+        err.print("moot eval: name a suite (humaneval, bfcl, selection, stall, memory or a JSONL file), or list, show RUN, "
                   "compare A B", markup=False)
         return EXIT_CONFIG
     if words and words[0] in ACTIONS and not Path(words[0]).is_file():
@@ -194,7 +194,7 @@ def add_eval_commands(sub: Any) -> None:
     p = sub.add_parser("eval", help="measure a team on a suite (each task a recorded session); list, show, compare runs",
                        description="moot eval SUITE --team TEAM [options] | moot eval list | moot eval show RUN | "
                                    "moot eval compare RUN_A RUN_B. SUITE: humaneval, bfcl (bfcl:simple, "
-                                   "bfcl:multiple, bfcl:parallel), selection, stall, or a JSONL file of tasks.")
+                                   "bfcl:multiple, bfcl:parallel), selection, stall, memory, or a JSONL file of tasks.")
     p.add_argument("words", nargs="*", metavar="SUITE|list|show|compare", help="a suite, or list / show RUN / compare A B")
     p.add_argument("--team", help="a team name or file; bare: the model alone, one shot")
     p.add_argument("--model", help="the models.toml model every member without its own uses")

@@ -106,3 +106,28 @@ def test_selection_and_stall_micro_suites(tmp_path):
 @pytest.mark.parametrize("name", ["selection", "stall"])
 def test_micro_suites_have_ten_tasks(name):
     assert len(load_suite(name).tasks()) == 10
+
+
+LEARNT = '{"memos": [{"kind": "preference", "match": "the user\'s favourite colour", "recall": "The user\'s favourite colour is teal.", "replaces": null}]}'
+
+
+def test_memory_teaches_in_one_session_and_recalls_in_a_new_one(tmp_path):
+    # each session: the learning call (this memo), then the assistant's reply
+    models = write_models(tmp_path, [LEARNT, "Your favourite colour is teal."])
+    summary = run_eval("memory", "bare", models=str(models), limit=2)
+    # task 1 asks about the colour it taught; task 2 taught about a dog but the learning reply was the colour
+    assert results(summary) == {"memory-1": (True, ""), "memory-2": (False, "not_recalled")}
+    first = summary.results[0] if summary.results[0].task_id == "memory-1" else summary.results[1]
+    teach, ask = first.metrics["sessions"]
+    store = SessionStore.open_default()
+    assert [e["type"] for e in store.events(ask) if e["type"].startswith("memory_")][0] == "memory_recalled"
+    assert store.get(teach).task.startswith("Please remember this")
+    # the memos went to the eval's own collection and were deleted after scoring
+    from moot.backends import load_models
+    from moot.memory.memos import MemoStore
+
+    config = load_models(str(models))
+    for collection in ("memos", "moot-eval"):
+        memos = MemoStore.from_config(config.memory.model_copy(update={"collection": collection}))
+        assert memos.list(pending=None) == []
+        memos.close()
