@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 
 #: An approval callback: given the block, answer "run", "skip", or the edited code (a string or
 #: a CodeBlock) to run instead. The TUI shows a run / edit / skip modal.
-ApprovalAnswer = Union[Literal["run", "skip"], str, "CodeBlock", None]
+ApprovalAnswer = Union[Literal["run", "skip"], str, "CodeBlock", tuple[str, str], None]  # ("skip", reason)
 CodeApproval = Callable[["CodeBlock"], Awaitable[ApprovalAnswer]]
 
-SKIPPED_NOTE = "The user chose not to run this code block."
+SKIPPED_NOTE = "The user chose not to run this code block, so it did not run and there is no output."
 
 
 def _messages_to_scan(messages: list[dict[str, Any]], last_n: Any) -> int:
@@ -86,12 +86,17 @@ def ready_executors(agents: Any) -> None:
             executor_of(agent)
 
 
-async def _approve(agent: ConversableAgent, block: CodeBlock) -> tuple[CodeBlock | None, str]:
+async def _approve(agent: ConversableAgent, block: CodeBlock, reasons: list[str]) -> tuple[CodeBlock | None, str]:
+    """The block to run (None: skipped; a reason given with ("skip", reason) goes to ``reasons``)."""
     from moot.executors import CodeBlock
 
     if agent.code_approval is None:
         return block, "run"
     answer = await agent.code_approval(block)
+    if isinstance(answer, tuple) and len(answer) == 2 and answer[0] == "skip":
+        if str(answer[1]).strip():
+            reasons.append(str(answer[1]).strip())
+        return None, "skipped"
     if answer is None or answer == "skip":
         return None, "skipped"
     if answer == "run":
@@ -115,9 +120,10 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock], *, legacy
     secrets = known_secrets()
     results: list[ExecutionResult] = []
     skipped = 0
+    reasons: list[str] = []
     for block in blocks:
         execution_id = new_id("x")
-        chosen, action = await _approve(agent, block)
+        chosen, action = await _approve(agent, block, reasons)
         shown = chosen or block
         if run is not None:
             run.emit(CodeBlockFound(run.chat_id, agent=agent.name, execution_id=execution_id, language=shown.language,
@@ -166,14 +172,15 @@ async def run_blocks(agent: ConversableAgent, blocks: list[CodeBlock], *, legacy
                                        language=result.language, killed_reason=result.killed_reason))
         if not result.succeeded:
             break
-    if not results:
-        return f"exitcode: 0 (execution skipped)\nCode output: {SKIPPED_NOTE}"
+    why = "".join(f"\nThe user's reason: {r}" for r in reasons)
+    if not results:  # not "exitcode: 0": nothing ran, so nothing succeeded
+        return f"exitcode: none (execution skipped: the code was NOT run)\nCode output: {SKIPPED_NOTE}{why}"
     report = format_for_agent(results)
     if legacy:
         header, sep, output = report.partition("Code output: ")
         report = header + sep + "\n" + output
     if skipped:
-        report += f"\n({skipped} code block(s) were not run: the user skipped them.)"
+        report += f"\n({skipped} code block(s) were not run: the user skipped them.){why}"
     return report
 
 

@@ -92,7 +92,7 @@ async def test_human_input_goes_through_the_input_bar(app_factory, coder_team, n
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, app)
         await wait_until(pilot, lambda: screen.mode == "human", what="the executor to ask the human")
-        assert "Replying as executor" in screen.input.placeholder
+        assert "Your reply to coder (as executor)?" in screen.input.placeholder
         assert screen.input.has_focus
         await pilot.press(*"use a loop instead", "enter")
         await wait_until(pilot, lambda: any("use a loop instead" == t.text for t in screen.conversation.turns.values()),

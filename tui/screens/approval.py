@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static, TextArea
+from textual.widgets import Button, Input, Static, TextArea
 
 from ..settings import declare, key_label
 
@@ -32,9 +32,10 @@ class ApprovalScreen(ModalScreen[object]):
         Binding("escape", "skip", "Skip", id="approval.skip"),
     ])
 
-    def __init__(self, agent: str, language: str, code: str, executor: str | None = None) -> None:
+    def __init__(self, agent: str, language: str, code: str, executor: str | None = None, author: str = "") -> None:
         super().__init__()
         self.agent = agent
+        self.author = author  # who wrote the code ("" unknown): the agent only runs it
         self.language = language
         self.code = code
         self.executor = executor
@@ -42,8 +43,9 @@ class ApprovalScreen(ModalScreen[object]):
     def compose(self) -> ComposeResult:
         where = f" on the {self.executor} executor" if self.executor else ""
         with Vertical(id="approval"):
-            yield Static(Text.assemble(("Run this code?", "bold"), f"  {self.agent} wants to run {self.language}{where}."),
-                         id="approval-title")
+            said = (f"  {self.author} wrote this {self.language}; {self.agent} would run it{where}."
+                    if self.author and self.author != self.agent else f"  {self.agent} wants to run {self.language}{where}.")
+            yield Static(Text.assemble(("Run this code?", "bold"), said), id="approval-title")
             yield TextArea.code_editor(self.code, id="approval-code", read_only=True, soft_wrap=True)
             yield Static(f"Run it as shown (Run, or {key_label('approval.run')}), edit it first ({key_label('approval.edit')}), "
                          f"or skip it ({key_label('approval.skip')}).",
@@ -51,6 +53,7 @@ class ApprovalScreen(ModalScreen[object]):
             with Horizontal(id="approval-buttons"):
                 yield Button("Run", id="run", variant="success")
                 yield Button("Edit then run", id="edit", variant="primary")
+                yield Input(placeholder="why skip? (optional: the agent is told)", id="skip-reason")
                 yield Button("Skip", id="skip", variant="error")
 
     def on_mount(self) -> None:
@@ -76,7 +79,7 @@ class ApprovalScreen(ModalScreen[object]):
         if event.button.id == "run":
             self.action_run_editor()  # what is shown: the edited code, once edited
         elif event.button.id == "skip":
-            self.dismiss("skip")
+            self.dismiss(self._skip_answer())
         elif event.button.id == "edit":
             if self.editor.read_only:
                 self.action_edit()
@@ -107,4 +110,9 @@ class ApprovalScreen(ModalScreen[object]):
                 f"Edited: Run (or {key_label('approval.run')}) runs your version; {key_label('approval.edit')} edits again; "
                 f"{key_label('approval.skip')} skips.")
             return
-        self.dismiss("skip")
+        self.dismiss(self._skip_answer())
+
+    def _skip_answer(self) -> object:
+        """"skip", or ("skip", reason) when the user wrote why (the agent reads it)."""
+        reason = "".join(i.value for i in self.query("#skip-reason").results(Input)).strip()
+        return ("skip", reason) if reason else "skip"

@@ -10,6 +10,7 @@ one Markdown stream write, so a fast model never floods the UI and no delta is d
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -80,6 +81,7 @@ class ChatScreen(Screen):
         self.modal_request: tuple[Any, Any] | None = None  # (make the modal, its callback) until answered
         self.flush_lock = asyncio.Lock()
         self.root_messages = 0
+        self.from_you: list[str] = []  # what the human sent, not yet shown as a turn (shown as "you")
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -193,7 +195,10 @@ class ChatScreen(Screen):
                 return
             self.session_id = self.session.id or None
             self._wire_mcp()
+            self.from_you.append((message or "").strip())
             message = None  # the session's task
+        if message:
+            self.from_you.append(message.strip())
         self.stopped_event = None
         self.turn_stop_requested = False
         self.status.stop_reason = ""
@@ -283,8 +288,9 @@ class ChatScreen(Screen):
         loop = asyncio.get_running_loop()
         self.human_future = loop.create_future()
         self.mode = "human"
-        self.conversation.add_line(Text.assemble(("? ", "bold yellow"), (f"{agent} asks you: ", "bold"), prompt.strip()), "ask")
-        self._update_input(prompt.strip())
+        question, hint = _question(agent, prompt)
+        self.conversation.add_line(Text.assemble(("? ", "bold yellow"), (question, "bold"), (f"  ({hint})", "dim")), "ask")
+        self._update_input(f"{question} · {hint}")
         if self.shown:
             self.input.focus()
         self.app.chat_changed()
@@ -305,17 +311,28 @@ class ChatScreen(Screen):
         future: asyncio.Future[Any] = loop.create_future()
         self.approval_future = future
         kind = self.session.executor_kind(agent) if self.session is not None else None
+        author = self._author_of(agent, block.code)
 
         def done(answer: Any) -> None:
             if not future.done():
                 future.set_result(answer)
 
-        self._ask_modal(lambda: ApprovalScreen(agent, block.language, block.code, kind), done)
+        self._ask_modal(lambda: ApprovalScreen(agent, block.language, block.code, kind, author=author), done)
         try:
             return await future
         finally:
             self.approval_future = None
             self.app.chat_changed()
+
+    def _author_of(self, agent: str, code: str) -> str:
+        """Who wrote the code ``agent`` is about to run: the sender of the message it came in
+        (AutoGen's ``chat_messages``; in a group, the message's ``name``), "" if not found."""
+        member = self.session.members.get(agent) if self.session is not None else None
+        for sender, messages in (getattr(member, "chat_messages", None) or {}).items():
+            for message in reversed(messages[-3:]):
+                if code.strip() and code.strip() in str(message.get("content") or "") and message.get("role") != "assistant":
+                    return str(message.get("name") or getattr(sender, "name", ""))
+        return ""
 
     def _tool_label(self, name: str, args: str = "") -> str:
         """A tool's name as a fold shows it: an MCP tool as its own name and its server's."""
@@ -400,9 +417,15 @@ class ChatScreen(Screen):
             content = turn.text
             if turn.is_execution_report:  # an executor's report: keep its lines as they are
                 content = "```text\n" + content.rstrip("\n") + "\n```"
+            members = {m.name for m in self.team.spec.members}
+            label = ""
+            if turn.depth == 0 and not turn.partial and (turn.content or "").strip() in self.from_you:
+                self.from_you.remove((turn.content or "").strip())
+                label = "you"  # the human's task, follow-up or reply (sent as the initiator's message)
             block = await self.conversation.add_turn(turn.message_id, turn.agent, note=_turn_note(turn),
                                                      content=content if not turn.partial else "",
-                                                     recipient=turn.recipient)
+                                                     recipient=turn.recipient if turn.recipient in members else "",
+                                                     label=label)
             self.current_turn = block
         return block
 
@@ -501,7 +524,8 @@ class ChatScreen(Screen):
         if what == "added":
             block = self.conversation.turns.get(turn.message_id or "")
             entry = await self.executor_pane.add_entry(turn.execution_id, turn.agent, turn.language, turn.code,
-                                                       turn.action, turn.message_id if block is not None else None)
+                                                       turn.action, turn.message_id if block is not None else None,
+                                                       author=block.agent if block is not None else "")
             if turn.action == "skipped":
                 entry.mark_skipped()
             if block is not None:
@@ -527,9 +551,12 @@ class ChatScreen(Screen):
                 self._draw_stopped(turn)
         elif turn.what == "nested_chat":
             self.conversation.add_line(Text(turn.text, style="dim"))
-        elif turn.what == "human_reply":
-            shown = turn.text if turn.text else "(empty: auto-reply)"
-            self.conversation.add_line(Text.assemble(("you", "bold"), f" as {turn.agent}: ", shown), "you")
+        elif turn.what == "human_reply":  # a reply with words shows once: as the message it becomes ("you")
+            if turn.text.strip() and turn.text.strip() != "exit":
+                self.from_you.append(turn.text.strip())
+            else:
+                shown = "exit: end the chat" if turn.text.strip() else "(Enter alone: the auto-reply)"
+                self.conversation.add_line(Text.assemble(("you", "bold"), ": ", shown), "you")
         elif turn.what == "memory":
             self.conversation.add_line(Text(_memory_note("", turn.text), style="dim"), "memory")
         else:
@@ -564,7 +591,7 @@ class ChatScreen(Screen):
         if self.mode == "task":
             box.placeholder = f"Describe the task for {self.team.name} and press Enter"
         elif self.mode == "human":
-            box.placeholder = (prompt or "Your reply") + "  (Enter: reply · empty: auto-reply · exit: end)"
+            box.placeholder = prompt or "Your reply · Enter alone: the auto-reply · exit: end the chat"
         elif self.mode == "running":
             nxt = " · /next NAME chooses the next speaker" if self.team.is_group else ""
             box.placeholder = f"Type to add a message for the next turn{nxt} · {key_label('chat.stop_turn')} stops the turn · {key_label('chat.stop')} stops the run"
@@ -725,6 +752,19 @@ class ChatScreen(Screen):
 
         if self.session is not None and self.session.built.mcp is not None:
             self.app.push_screen(McpScreen(self.session.built.mcp))
+
+
+def _question(agent: str, prompt: str) -> tuple[str, str]:
+    """A human-input request as one clean question and what Enter alone / exit do, from AutoGen's
+    prompts ("Replying as X. Provide feedback to Y. Press enter to skip and use auto-reply, ...")."""
+    found = re.search(r"(?:Provide|give) feedback to (.+?)\. Press enter( to skip and use auto-reply)?", prompt)
+    if found is None:
+        text = prompt.strip().rstrip(":").strip()
+        return (text if text and text != ">" else "Your message"), "Enter: send"
+    who = found.group(1)
+    as_ = f" (as {agent})" if agent != "you" else ""
+    hint = "Enter alone: the auto-reply · exit: end the chat" if found.group(2) else "Enter alone or exit: end the chat"
+    return f"Your reply to {who}{as_}?", hint
 
 
 def _turn_note(turn: MessageTurn) -> str:

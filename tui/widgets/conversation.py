@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Collapsible, Markdown, Static
 
+YOU_COLOUR = "#e4e4e4"  # the human's own turns
 PALETTE = ("#5fafff", "#d787d7", "#87d787", "#ffd75f", "#ff8787", "#5fd7d7", "#af87ff", "#d7af5f")
 
 
@@ -22,10 +23,11 @@ class TurnBlock(Vertical, can_focus=True):
         turn: TurnBlock
 
     def __init__(self, message_id: str, agent: str, colour: str, *, note: str = "", content: str = "",
-                 recipient: str = "") -> None:
+                 recipient: str = "", label: str = "") -> None:
         super().__init__(classes="turn")
         self.message_id = message_id
         self.agent = agent
+        self.label = label or agent  # who the header names: "you" for what the human wrote
         self.colour = colour
         self.recipient = recipient
         self.text = content
@@ -37,7 +39,7 @@ class TurnBlock(Vertical, can_focus=True):
         self.styles.border_left = ("outer", colour)
 
     def compose(self) -> ComposeResult:
-        header = Text.assemble((self.agent, f"bold {self.colour}"))
+        header = Text.assemble((self.label, f"bold {self.colour}"))
         if self.recipient:
             header.append(f" → {self.recipient}", style="dim")
         yield Static(header, classes="turn-header")
@@ -133,9 +135,10 @@ class ConversationPane(VerticalScroll):
         return self.colours[agent]
 
     async def add_turn(self, message_id: str, agent: str, *, note: str = "", content: str = "",
-                       recipient: str = "") -> TurnBlock:
+                       recipient: str = "", label: str = "") -> TurnBlock:
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
-        turn = TurnBlock(message_id, agent, self.colour(agent), note=note, content=content, recipient=recipient)
+        colour = YOU_COLOUR if label == "you" else self.colour(agent)
+        turn = TurnBlock(message_id, agent, colour, note=note, content=content, recipient=recipient, label=label)
         self.turns[message_id] = turn
         await self.mount(turn)
         if follow:

@@ -28,9 +28,10 @@ class ExecutionEntry(Vertical, can_focus=True):
         entry: ExecutionEntry
 
     def __init__(self, number: int, execution_id: str, agent: str, language: str, code: str, action: str,
-                 turn_id: str | None) -> None:
+                 turn_id: str | None, author: str = "") -> None:
         super().__init__(classes="execution -running")
         self.number = number
+        self.author = author or agent  # who wrote the code (the agent runs it)
         self.execution_id = execution_id
         self.agent = agent
         self.language = language or "text"
@@ -53,7 +54,9 @@ class ExecutionEntry(Vertical, can_focus=True):
         return self._joined
 
     def _title(self, state: str) -> Text:
-        title = Text.assemble((f"#{self.number} ", "bold"), (self.language, "bold"), (f" · {self.agent}", "dim"))
+        title = Text.assemble((f"#{self.number} ", "bold"), (self.language, "bold"), (f" · {self.author}", "dim"))
+        if self.author != self.agent:
+            title.append(f" (run by {self.agent})", style="dim")
         if self.action == "edited":
             title.append(" · edited", style="yellow")
         title.append(f" · {state}")
@@ -155,7 +158,7 @@ class OutputScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         entry = self.entry
         with Vertical():
-            yield Static(Text.assemble((f"#{entry.number} {entry.language} · {entry.agent}", "bold"),
+            yield Static(Text.assemble((f"#{entry.number} {entry.language} · {entry.author}", "bold"),
                                        (f" · {entry.tail(0)[1]} lines · Esc: close", "dim")), id="output-title")
             yield TextArea(entry.output, read_only=True, soft_wrap=False, show_line_numbers=True, id="output-text")
 
@@ -191,9 +194,9 @@ class ExecutorPane(VerticalScroll):
         self.entries: dict[str, ExecutionEntry] = {}
 
     async def add_entry(self, execution_id: str, agent: str, language: str, code: str, action: str,
-                        turn_id: str | None) -> ExecutionEntry:
+                        turn_id: str | None, author: str = "") -> ExecutionEntry:
         self.query(".exec-empty").remove()
-        entry = ExecutionEntry(len(self.entries) + 1, execution_id, agent, language, code, action, turn_id)
+        entry = ExecutionEntry(len(self.entries) + 1, execution_id, agent, language, code, action, turn_id, author)
         self.entries[execution_id] = entry
         await self.mount(entry)
         self.scroll_end(animate=False)
