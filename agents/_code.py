@@ -92,7 +92,15 @@ async def _approve(agent: ConversableAgent, block: CodeBlock, reasons: list[str]
 
     if agent.code_approval is None:
         return block, "run"
-    answer = await agent.code_approval(block)
+    run = current_run()
+    clocks = [c for c in (run.stops if run is not None else ()) if callable(getattr(c, "pause", None))]
+    for clock in clocks:  # time spent deciding is not the team's time (timeout_s)
+        clock.pause()
+    try:
+        answer = await agent.code_approval(block)
+    finally:
+        for clock in clocks:
+            clock.resume()
     if isinstance(answer, tuple) and len(answer) == 2 and answer[0] == "skip":
         if str(answer[1]).strip():
             reasons.append(str(answer[1]).strip())

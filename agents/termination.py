@@ -197,9 +197,21 @@ class Timeout(TerminationCondition):
     def __init__(self, seconds: float):
         self.seconds = seconds
         self._started = time.monotonic()
+        self._paused_at: float | None = None
 
     def reset(self) -> None:
         self._started = time.monotonic()
+        self._paused_at = None
+
+    def pause(self) -> None:
+        """The clock stands still (while the user decides whether code may run)."""
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._started += time.monotonic() - self._paused_at
+            self._paused_at = None
 
     def restore_elapsed(self, seconds: float) -> None:
         self._started = time.monotonic() - seconds
@@ -208,7 +220,8 @@ class Timeout(TerminationCondition):
         return self.interrupt_fired()
 
     def is_set(self) -> bool:
-        return time.monotonic() - self._started >= self.seconds
+        now = self._paused_at if self._paused_at is not None else time.monotonic()
+        return now - self._started >= self.seconds
 
     def deadline(self) -> float:
         """When the limit passes, on the ``time.monotonic()`` clock (a model call is stopped then)."""

@@ -34,6 +34,7 @@ from moot.agents.transcript import (
 )
 
 from ..settings import declare, key_label
+from ..widgets.lanes import AgentLanes
 from ..widgets import ChatInput, ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
 FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
@@ -46,6 +47,7 @@ class ChatScreen(Screen):
         Binding("ctrl+x", "stop_run", "Stop run", id="chat.stop", priority=True),
         Binding("ctrl+l", "focus_input", "Input", id="chat.focus_input"),
         Binding("ctrl+o", "toggle_executor", "Executor pane", id="chat.toggle_executor"),
+        Binding("ctrl+t", "toggle_lanes", "Agents", id="chat.toggle_lanes"),
         Binding("ctrl+b", "back", "Home", id="chat.back"),
     ])
 
@@ -91,6 +93,7 @@ class ChatScreen(Screen):
         with Horizontal(id="panes"):
             yield ConversationPane(id="conversation")
             yield ExecutorPane(id="executor")
+            yield AgentLanes.for_team(self.team, self.models, id="lanes")
         with Horizontal(id="status-row"):
             yield StatusBar(id="status")
             yield Button("Stop", id="stop-button", variant="error", compact=True)
@@ -151,6 +154,10 @@ class ChatScreen(Screen):
         self.set_interval(FLUSH_INTERVAL_S, self.flush)
         self.set_interval(1.0, self._tick)
         if self.replay:
+            # the time it ran: the gaps between its events, less the pauses between its runs
+            times = [e.ts for e in self.replay]
+            self.elapsed_before = sum(min(b - a, 30.0) for a, b in zip(times, times[1:]) if b >= a)
+            status.elapsed = self.elapsed_before
             for event in self.replay:
                 self.receive(event)
             await self.flush()
@@ -318,9 +325,11 @@ class ChatScreen(Screen):
                 future.set_result(answer)
 
         self._ask_modal(lambda: ApprovalScreen(agent, block.language, block.code, kind, author=author), done)
+        self._pause_clock()
         try:
             return await future
         finally:
+            self._resume_clock()
             self.approval_future = None
             self.app.chat_changed()
 
@@ -333,6 +342,18 @@ class ChatScreen(Screen):
                 if code.strip() and code.strip() in str(message.get("content") or "") and message.get("role") != "assistant":
                     return str(message.get("name") or getattr(sender, "name", ""))
         return ""
+
+    def _pause_clock(self) -> None:
+        """While the user decides, the chat's clock (and the team's timeout_s) stands still."""
+        if self.started_at is not None:
+            self.elapsed_before += time.monotonic() - self.started_at
+            self.started_at = None
+            self.status.elapsed = self.elapsed_before
+            self.status.refresh_text()
+
+    def _resume_clock(self) -> None:
+        if self.running and self.started_at is None:
+            self.started_at = time.monotonic()
 
     def _tool_label(self, name: str, args: str = "") -> str:
         """A tool's name as a fold shows it: an MCP tool as its own name and its server's."""
@@ -359,9 +380,11 @@ class ChatScreen(Screen):
 
         agent = next((p.executor.name for p in self.session.built.mcp.picks), "") if self.session is not None else ""
         self._ask_modal(lambda: McpApprovalScreen(agent, server, tool, arguments), done)
+        self._pause_clock()
         try:
             return await future
         finally:
+            self._resume_clock()
             self.approval_future = None
             self.app.chat_changed()
 
@@ -378,6 +401,7 @@ class ChatScreen(Screen):
         async with self.flush_lock:
             while self.pending:
                 batch, self.pending = self.pending, []
+                self.query_one(AgentLanes).feed(batch)
                 i = 0
                 while i < len(batch):
                     event = batch[i]
@@ -438,7 +462,8 @@ class ChatScreen(Screen):
         chars += len(text)
         self.stream_started[first.message_id] = (started, chars)
         elapsed = time.monotonic() - started
-        if elapsed > 0.2:
+        self.status.streaming = sum(c for _, c in self.stream_started.values()) // 4
+        if elapsed > 1.0 and chars >= 40:  # (a rate over the first few tokens says nothing: "1 tok/s")
             self.status.rate = chars / 4 / elapsed
         self.status.speaker = first.agent
         self.status.model = self.session.model_of(first.agent) if self.session else ""
@@ -460,6 +485,8 @@ class ChatScreen(Screen):
         elif isinstance(event, ev.SpeakerSelected):
             status.speaker = event.speaker
             status.model = self.session.model_of(event.speaker) if self.session else ""
+            known = self.transcript.context.get(event.speaker)
+            status.context = (known[0], known[1]) if known else None
             status.state = "thinking"
         elif isinstance(event, ev.MessagePosted):
             if event.chat_id == self.root_chat:
@@ -468,6 +495,8 @@ class ChatScreen(Screen):
                 status.round = self.root_messages if group else (self.root_messages + 1) // 2
         elif isinstance(event, ev.UsageReport):
             status.tokens += event.prompt_tokens + event.completion_tokens
+            if event.agent == status.speaker or not status.speaker:
+                status.context = (event.prompt_tokens, event.window)
         elif isinstance(event, ev.NoticeEvent) and event.kind == "continued" and event.chat_id == self.root_chat:
             self.root_messages = 0  # a new run of the chat: its limits count afresh, and so does the bar
             status.round = 0
@@ -498,6 +527,7 @@ class ChatScreen(Screen):
                 await block.finish(turn.content)
                 if self.stream_started.pop(turn.message_id, None):
                     self.status.state = "waiting"
+                self.status.streaming = sum(c for _, c in self.stream_started.values()) // 4
             if block is not None:
                 for call in turn.tool_calls:
                     block.add_tool_call(f"→ {self._tool_label(call.name, '(…)')}", f"{call.name}({call.arguments})")
@@ -505,6 +535,11 @@ class ChatScreen(Screen):
                     block.add_note("■ truncated: the model's stream closed before this reply was finished", "stopped")
         elif what == "interrupted":
             stop = self.transcript.last_stop
+            self.stream_started.pop(turn.message_id, None)
+            self.status.streaming = sum(c for _, c in self.stream_started.values()) // 4
+            if turn.chat_id == self.root_chat and turn.streamed:  # a turn cut short is a turn taken
+                self.root_messages += 1
+                self.status.round = self.root_messages if self.team.is_group else (self.root_messages + 1) // 2
             if block is None or block.finished:
                 return
             if stop is not None and stop.outcome == "failed":
@@ -700,6 +735,14 @@ class ChatScreen(Screen):
 
     def action_toggle_executor(self) -> None:
         self.executor_pane.display = not self.executor_pane.display
+
+    def action_toggle_lanes(self) -> None:
+        self.query_one(AgentLanes).toggle_class("-hidden")
+
+    def on_agent_lanes_filter(self, message: AgentLanes.Filter) -> None:
+        """A lane selected: only that agent's turns (None: everyone's)."""
+        for block in self.conversation.query(TurnBlock):
+            block.display = message.agent is None or block.agent == message.agent
 
     async def action_back(self) -> None:
         """Back to Home; a running chat goes on there (Home marks it and brings you back)."""

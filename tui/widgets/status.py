@@ -18,6 +18,8 @@ class StatusBar(Static):
         self.model = ""
         self.rate: float | None = None
         self.tokens = 0
+        self.streaming = 0  # tokens of replies still streaming (estimated: no usage report yet)
+        self.context: tuple[int, int] | None = None  # the speaker's last prompt tokens and window
         self.round = 0
         self.max_round: int | None = None
         self.round_word = "round"
@@ -34,8 +36,14 @@ class StatusBar(Static):
             parts.append(Text.assemble(("▶ ", "bold"), (self.speaker, "bold"), (f" · {self.model}" if self.model else "", "dim")))
         if self.rate is not None:
             parts.append(Text(f"{self.rate:.0f} tok/s"))
+        if self.context is not None:
+            used, window = self.context
+            meter = Text(f"ctx {short_count(used)}" + (f"/{short_count(window)}" if window else ""))
+            if window and used > 0.85 * window:
+                meter.stylize("bold yellow")
+            parts.append(meter)
         progress = f"{self.round_word} {self.round}" + (f"/{self.max_round}" if self.max_round else "")
-        progress += f" · {short_count(self.tokens)}" + (f"/{short_count(self.token_budget)}" if self.token_budget else "") + " tok"
+        progress += f" · {short_count(self.tokens + self.streaming)}" + (f"/{short_count(self.token_budget)}" if self.token_budget else "") + " tok"
         progress += f" · {self.elapsed:.0f} s" + (f"/{self.timeout_s:.0f} s" if self.timeout_s else "")
         parts.append(Text(progress))
         if self.warning:
