@@ -136,6 +136,7 @@ class TeamFile(StrictModel):
     schema_version: Literal[1]
     name: str | None = None
     description: str = ""
+    suggested_task: str | None = None  # a first task this team does well (the app offers it)
     members: list[Member] = Field(min_length=1)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     termination: TerminationSettings = Field(default_factory=TerminationSettings)

@@ -120,3 +120,17 @@ async def test_an_unreachable_model_keeps_its_address_visible(app_factory, make_
         await pilot.pause()
         detail = str(home.query_one("#model-detail").render())
         assert "far: unreachable at http://127.0.0.1:9/v1 (ConnectError)" in detail.replace("\n", " ")
+
+
+async def test_the_coder_team_offers_a_first_task_the_bundled_model_can_do(app_factory, no_approval):
+    """`make run` opens the packaged coder team: Home and the chat's input offer its suggested task
+    (one SmolLM2-135M solved on its first try in the real app, sandboxed)."""
+    app = app_factory()
+    async with app.run_test(size=(160, 44)) as pilot:
+        home = await wait_home(pilot, app)
+        task = "Write a Python script that prints the squares of the numbers from 1 to 5."
+        assert f"try: {task}" in option_text(home, "coder").plain
+        app.open_team("coder")
+        await wait_until(pilot, lambda: not isinstance(app.screen, HomeScreen) and getattr(app.screen, "ready", False),
+                         what="the chat")
+        assert f"try: {task}" in str(app.screen.input.placeholder)

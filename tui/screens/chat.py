@@ -35,6 +35,7 @@ from moot.agents.transcript import (
 
 from ..settings import declare, key_label
 from ..widgets.lanes import AgentLanes
+from ..widgets.lanes import AgentLanes
 from ..widgets import ChatInput, ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
 FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
@@ -47,6 +48,7 @@ class ChatScreen(Screen):
         Binding("ctrl+x", "stop_run", "Stop run", id="chat.stop", priority=True),
         Binding("ctrl+l", "focus_input", "Input", id="chat.focus_input"),
         Binding("ctrl+o", "toggle_executor", "Executor pane", id="chat.toggle_executor"),
+        Binding("ctrl+t", "toggle_lanes", "Agents", id="chat.toggle_lanes"),
         Binding("ctrl+t", "toggle_lanes", "Agents", id="chat.toggle_lanes"),
         Binding("ctrl+b", "back", "Home", id="chat.back"),
     ])
@@ -94,12 +96,18 @@ class ChatScreen(Screen):
             yield ConversationPane(id="conversation")
             yield ExecutorPane(id="executor")
             yield AgentLanes.for_team(self.team, self.models, id="lanes")
+            yield AgentLanes.for_team(self.team, self.models, id="lanes")
         with Horizontal(id="status-row"):
             yield StatusBar(id="status")
             yield Button("Stop", id="stop-button", variant="error", compact=True)
-        yield ChatInput(id="input", placeholder=f"Describe the task for {self.team.name} and press Enter",
+        yield ChatInput(id="input", placeholder=f"Describe the task for {self.team.name} and press Enter{self._try()}",
                         sent=getattr(self.app, "input_history", None))
         yield Footer()
+
+    def _try(self) -> str:
+        """' · try: TASK' when the team file suggests a first task."""
+        task = getattr(self.team.spec, "suggested_task", None)
+        return f" · try: {task}" if task else ""
 
     @property
     def conversation(self) -> ConversationPane:
@@ -402,6 +410,7 @@ class ChatScreen(Screen):
             while self.pending:
                 batch, self.pending = self.pending, []
                 self.query_one(AgentLanes).feed(batch)
+                self.query_one(AgentLanes).feed(batch)
                 i = 0
                 while i < len(batch):
                     event = batch[i]
@@ -624,7 +633,7 @@ class ChatScreen(Screen):
         box = self.input
         box.disabled = self.mode == "ended"
         if self.mode == "task":
-            box.placeholder = f"Describe the task for {self.team.name} and press Enter"
+            box.placeholder = f"Describe the task for {self.team.name} and press Enter{self._try()}"
         elif self.mode == "human":
             box.placeholder = prompt or "Your reply · Enter alone: the auto-reply · exit: end the chat"
         elif self.mode == "running":
@@ -735,6 +744,14 @@ class ChatScreen(Screen):
 
     def action_toggle_executor(self) -> None:
         self.executor_pane.display = not self.executor_pane.display
+
+    def action_toggle_lanes(self) -> None:
+        self.query_one(AgentLanes).toggle_class("-hidden")
+
+    def on_agent_lanes_filter(self, message: AgentLanes.Filter) -> None:
+        """A lane selected: only that agent's turns (None: everyone's)."""
+        for block in self.conversation.query(TurnBlock):
+            block.display = message.agent is None or block.agent == message.agent
 
     def action_toggle_lanes(self) -> None:
         self.query_one(AgentLanes).toggle_class("-hidden")

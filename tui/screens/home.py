@@ -182,7 +182,9 @@ class HomeScreen(Screen):
 
     def _team_label(self, name: str, executor: list[tuple[str, str]]) -> Text:
         team, label = self.team_rows[name]
-        return Text.assemble(label, *executor, *((f"\n  ⚠ {w}", "yellow") for w in team.warnings))
+        task = team.spec.suggested_task
+        return Text.assemble(label, *executor, *([(f"\n  try: {task}", "italic")] if task else []),
+                             *((f"\n  ⚠ {w}", "yellow") for w in team.warnings))
 
     def _broken(self, name: str, path: Path, problems: list[str], what: str) -> Text:
         """A team that cannot be used: a badge, then every problem on its own line (in the text's

@@ -192,6 +192,8 @@ class TeamEditorScreen(Screen):
                 yield Input(id="team-name", placeholder="my-team")
                 yield Label("Description")
                 yield Input(id="team-description")
+                yield Label("Suggested first task")
+                yield Input(id="team-suggested", placeholder="offered in a new chat")
                 yield Label("Members")
                 yield OptionList(id="members")
                 with Horizontal(classes="editor-buttons"):
@@ -341,6 +343,7 @@ class TeamEditorScreen(Screen):
         d = self.data
         self._show("#team-name", _text(d.get("name")))
         self._show("#team-description", _text(d.get("description")))
+        self._show("#team-suggested", _text(d.get("suggested_task")))
         chat, term = d.get("chat", {}), d.get("termination", {})
         self._show("#c-selection", chat.get("speaker_selection") or "none")
         self._show("#c-initiator", _text(chat.get("initiator")))
@@ -482,6 +485,9 @@ class TeamEditorScreen(Screen):
             changed, value = self._changed(selector)
             if changed:
                 d[key] = value.strip()
+        changed, value = self._changed("#team-suggested")
+        if changed:
+            _put(d, "suggested_task", value.strip() or None)
         chat = d.setdefault("chat", {})
         term = d.setdefault("termination", {})
         for key, selector, read in (
@@ -519,7 +525,7 @@ class TeamEditorScreen(Screen):
                 else:
                     _put(d, "mcp", raw.get("mcp") or None)
         invalid = {s for s, *_rest in NUMBER_FIELDS if not self._valid(s)} | (set() if mcp_ok else {"#c-mcp"})
-        for selector in ("#team-name", "#team-description", "#c-selection", "#c-initiator", "#c-max-round",
+        for selector in ("#team-name", "#team-description", "#team-suggested", "#c-selection", "#c-initiator", "#c-max-round",
                          "#c-max-turns", "#c-transitions", "#t-text", "#t-max-messages", "#t-token-budget",
                          "#t-timeout", "#t-stall", "#c-mcp"):
             if selector not in invalid:
