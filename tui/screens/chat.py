@@ -35,7 +35,6 @@ from moot.agents.transcript import (
 
 from ..settings import declare, key_label
 from ..widgets.lanes import AgentLanes
-from ..widgets.lanes import AgentLanes
 from ..widgets import ChatInput, ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
 FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
@@ -48,7 +47,6 @@ class ChatScreen(Screen):
         Binding("ctrl+x", "stop_run", "Stop run", id="chat.stop", priority=True),
         Binding("ctrl+l", "focus_input", "Input", id="chat.focus_input"),
         Binding("ctrl+o", "toggle_executor", "Executor pane", id="chat.toggle_executor"),
-        Binding("ctrl+t", "toggle_lanes", "Agents", id="chat.toggle_lanes"),
         Binding("ctrl+t", "toggle_lanes", "Agents", id="chat.toggle_lanes"),
         Binding("ctrl+b", "back", "Home", id="chat.back"),
     ])
@@ -95,7 +93,6 @@ class ChatScreen(Screen):
         with Horizontal(id="panes"):
             yield ConversationPane(id="conversation")
             yield ExecutorPane(id="executor")
-            yield AgentLanes.for_team(self.team, self.models, id="lanes")
             yield AgentLanes.for_team(self.team, self.models, id="lanes")
         with Horizontal(id="status-row"):
             yield StatusBar(id="status")
@@ -409,7 +406,6 @@ class ChatScreen(Screen):
         async with self.flush_lock:
             while self.pending:
                 batch, self.pending = self.pending, []
-                self.query_one(AgentLanes).feed(batch)
                 self.query_one(AgentLanes).feed(batch)
                 i = 0
                 while i < len(batch):
@@ -744,14 +740,6 @@ class ChatScreen(Screen):
 
     def action_toggle_executor(self) -> None:
         self.executor_pane.display = not self.executor_pane.display
-
-    def action_toggle_lanes(self) -> None:
-        self.query_one(AgentLanes).toggle_class("-hidden")
-
-    def on_agent_lanes_filter(self, message: AgentLanes.Filter) -> None:
-        """A lane selected: only that agent's turns (None: everyone's)."""
-        for block in self.conversation.query(TurnBlock):
-            block.display = message.agent is None or block.agent == message.agent
 
     def action_toggle_lanes(self) -> None:
         self.query_one(AgentLanes).toggle_class("-hidden")
