@@ -28,7 +28,7 @@ from ._models import LLM, current_registry, resolve_llm
 from ._replycache import cached_completion, request_key, stored_completion
 from ._sync import run_sync
 from ._tools import Tool, ToolOutcome, build_tool, format_json_str, run_tool, wrap_function
-from ._budget import MIN_REPLY, SUMMARY_TOKENS, Budget, compaction_events, summary_prompt
+from ._budget import MIN_REPLY, SUMMARY_LABEL, SUMMARY_TOKENS, Budget, compaction_events, summary_prompt
 from ._window import STRATEGIES, ConversationView, DEFAULT_STRATEGIES, size_of, trimmed
 from .events import (
     ContextCompacted,
@@ -1156,7 +1156,7 @@ class ConversableAgent(Agent):
         key = (getattr(sender, "name", ""), conv.cut)
         text = self._summaries.get(key)
         if text is None:
-            previous = conv.summary.content if conv.summary is not None else None
+            previous = conv.summary.content.removeprefix(SUMMARY_LABEL) if conv.summary is not None else None
             start = conv.summary_cut if conv.summary is not None else 1
             left_out = conv.converted[conv.head + start:conv.head + conv.cut]
             completion = await self._stream_model(llm, summary_prompt(previous, left_out), deltas=False,
@@ -1168,7 +1168,7 @@ class ConversableAgent(Agent):
                 run.emit(ContextCompacted(run.chat_id, self.name, "summary", 0, 0, self._budget.window or 0,
                                           conv.cut - start, "a summary of the left-out turns", key[0], conv.cut,
                                           text))
-        conv.set_summary(ChatMessage("user", f"[Summary of the earlier conversation] {text}"))
+        conv.set_summary(ChatMessage("user", SUMMARY_LABEL + text))
 
     def restore_summary(self, partner: str, cut: int, text: str) -> None:
         """A resumed session's summary of left-out turns: used again instead of a new model call."""

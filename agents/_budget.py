@@ -22,10 +22,11 @@ from .events import ContextCompacted
 if TYPE_CHECKING:
     from ._models import LLM
 
-__all__ = ["MIN_REPLY", "Budget", "compaction_events", "summary_prompt"]
+__all__ = ["MIN_REPLY", "SUMMARY_LABEL", "SUMMARY_TOKENS", "Budget", "compaction_events", "summary_prompt"]
 
 MIN_REPLY = 32  # a reply may be squeezed down to this many tokens before the call is refused
 SUMMARY_TOKENS = 200  # what a summary of left-out turns may take
+SUMMARY_LABEL = "[Summary of the earlier conversation] "  # how a summary stands in the window
 
 
 class Budget:

@@ -226,12 +226,12 @@ class ConversationView:
             sizes.append(total)
         self.total = total
 
-    def _elide(self, upto: int) -> int:
-        """Elide the outputs among conversation messages ``elided_upto .. upto`` (never the task);
-        how many were shortened."""
+    def _elide(self, upto: int, start: int | None = None) -> int:
+        """Elide the outputs among conversation messages ``elided_upto .. upto`` (or ``start ..
+        upto``; never the task); how many were shortened."""
         converted, head = self.converted, self.head
         first, count = None, 0
-        for i in range(max(1, self.elided_upto), upto):
+        for i in range(max(1, self.elided_upto if start is None else start), upto):
             message = converted[head + i]
             if _is_output(message):
                 short = elided(message)
@@ -240,7 +240,8 @@ class ConversationView:
                     count += 1
                     if first is None:
                         first = i
-        self.elided_upto = max(self.elided_upto, upto)
+        if start is None:
+            self.elided_upto = max(self.elided_upto, upto)
         if first is not None:
             self._resize(first)
             self.window = None  # its messages changed
@@ -301,6 +302,11 @@ class ConversationView:
                 dropped = cut - max(self.cut, 1)
                 self.cut = cut
                 done.steps.append(("summary" if "summary" in strategies else "sliding_window", dropped))
+        if self.used > room and "elide_outputs" in strategies:
+            # Last: the current turn's own outputs (a tool that printed more than the window holds).
+            n = self._elide(len(self.converted) - self.head, current)
+            if n:
+                done.steps.append(("elide_outputs", n))
         done.after = self.used
         if not done.steps:
             self.compaction = None

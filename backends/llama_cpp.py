@@ -55,21 +55,23 @@ TOOL_TAG = "<tool_call>"
 _DEFAULT_KV_BUDGET_MB = 1024
 
 _silenced = None
+_SILENCE_LOCK = threading.Lock()  # two models loading at once must not install two callbacks
 
 
 def _silence_llama_logging() -> None:
     """Install a no-op log callback: with verbose=False llama.cpp still prints to stderr."""
     global _silenced
-    if _silenced is not None:
-        return
-    import llama_cpp
+    with _SILENCE_LOCK:
+        if _silenced is not None:
+            return
+        import llama_cpp
 
-    @llama_cpp.llama_log_callback
-    def _quiet(level, text, user_data):  # noqa: ARG001 - the C signature
-        return None
+        @llama_cpp.llama_log_callback
+        def _quiet(level, text, user_data):  # noqa: ARG001 - the C signature
+            return None
 
-    _silenced = _quiet  # keep a reference: the C side holds a raw pointer to it
-    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
+        _silenced = _quiet  # keep a reference: the C side holds a raw pointer to it (never freed)
+        llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
 
 
 def _prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
@@ -173,6 +175,8 @@ class LoadedModel:
     prompt_total: int = 0  # the current call's prompt length (kept prefix + evaluated)
     grammars: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    counter: Any = None  # ChatMessage -> tokens, made once the model is loaded
+    template_extra: int = 0  # tokens the template adds when a prompt does not open with a system message
 
     def count_eval(self, original):
         def counting_eval(tokens):
@@ -242,6 +246,53 @@ def _build(loaded: LoadedModel, config: ModelConfig) -> None:
         loaded.cache = _make_prefix_cache(int(opts.get("kv_cache_mb", _DEFAULT_KV_BUDGET_MB)) * 2**20)
         llm.set_cache(loaded.cache)
     loaded.llm = llm
+
+
+def _template_markup(llm) -> tuple[int, int]:
+    """Tokens the chat template puts around one message (role markers, separators), and the tokens
+    it adds when the first message is not a system message (SmolLM2's template then inserts a
+    system prompt of its own), measured by rendering the model's own template; (8, 0) when it has
+    none, (8, 32) when it cannot be rendered here."""
+    template = (llm.metadata or {}).get("tokenizer.chat_template")
+    if not template:
+        return 8, 0
+    try:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        vocab = llm._model
+        formatter = Jinja2ChatFormatter(template, eos_token=vocab.token_get_text(llm.token_eos()),
+                                        bos_token=vocab.token_get_text(llm.token_bos()), add_generation_prompt=False)
+
+        def tokens(messages: list[dict[str, str]]) -> int:
+            prompt = formatter(messages=messages).prompt
+            return len(llm.tokenize(prompt.encode(), add_bos=False, special=True))
+
+        words = "a few words said"
+        said = len(llm.tokenize(words.encode(), add_bos=False, special=False))
+        one = [{"role": "system", "content": "s"}]
+        markup = max(1, tokens([*one, {"role": "user", "content": words}]) - tokens(one) - said)
+        alone = tokens([{"role": "user", "content": words}])
+        return markup, max(0, alone - markup - said)
+    except Exception:  # a template this renderer cannot run: cautious constants
+        return 8, 32
+
+
+def _message_counter(llm):
+    """ChatMessage -> the tokens it takes in the prompt (content, tool calls, template markup)."""
+    markup, _ = _template_markup(llm)
+    tokenize = llm.tokenize
+
+    def count(message: ChatMessage) -> int:
+        text = message.content or ""
+        n = len(tokenize(text.encode(), add_bos=False, special=False)) if text else 0
+        for call in message.tool_calls:  # rendered as <tool_call>{"name": ..., "arguments": ...}
+            n += len(tokenize(f'{TOOL_TAG}{{"name": "{call.name}", "arguments": {call.arguments}}}'.encode(),
+                              add_bos=False, special=False)) + 1
+        if message.role == "tool":
+            n += 12  # "Tool result (call_id): " when the template has no tool role
+        return n + markup
+
+    return count
 
 
 def _gbnf_literal(text: str) -> str:
@@ -382,6 +433,30 @@ class LlamaCppBackend(Backend):
     def kv_restores(self) -> int:
         """How many times a kept KV state was restored (0 before the first call)."""
         return self.loaded.cache.restores if self.loaded.cache is not None else 0
+
+    def token_counter(self) -> Any:
+        """Exact counts from the model's tokenizer once it is loaded (``None`` before)."""
+        loaded = self.loaded
+        if loaded.llm is None:
+            return None
+        if loaded.counter is None:
+            loaded.template_extra = _template_markup(loaded.llm)[1]
+            loaded.counter = _message_counter(loaded.llm)
+        return loaded.counter
+
+    def request_overhead(self, head: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
+        counter = self.token_counter()
+        if counter is None:
+            return super().request_overhead(head, tools)
+        size = sum(counter(m) for m in head) + 8  # the head, BOS and the generation prompt
+        if self.config.options.get("prompt_layout", "shared_prefix") == "shared_prefix" or not head:
+            size += self.loaded.template_extra  # the prompt opens with no system message of the caller's
+        if tools:
+            if self.native_tools:
+                size += self.count_tokens(json.dumps([t.to_openai() for t in tools])) + 16
+            else:  # the tool prompt joins the system message (and a grammar forces the call)
+                size += self.count_tokens(_tool_prompt(tools, False)) + 4
+        return size
 
     def count_tokens(self, messages: Sequence[ChatMessage] | str) -> int:
         llm = self.loaded.llm
