@@ -7,12 +7,12 @@ No Textual here: the CLI and tests read these files too.
 
 from __future__ import annotations
 
+import json
 import tomllib
 import unicodedata
 from pathlib import Path
 from typing import Any
 
-from moot.backends.config import toml_document
 from moot.paths import config_dir
 
 DEFAULTS: dict[str, Any] = {"theme": "textual-dark", "approve_local_code": True, "approve_all_code": False}
@@ -43,7 +43,10 @@ def save_settings(settings: dict[str, Any]) -> None:
     path = settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     values = {key: settings[key] for key in DEFAULTS if key in settings}
-    path.write_text(toml_document(values, header="moot's terminal app remembers these; edit freely."), encoding="utf-8")
+    # Flat values only (strings and booleans): JSON's spelling of them is TOML's. (No config-file
+    # machinery here: the app imports this module before its first frame.)
+    lines = ["# moot's terminal app remembers these; edit freely."] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # -- key bindings ---------------------------------------------------------------------------

@@ -134,3 +134,35 @@ async def test_the_coder_team_offers_a_first_task_the_bundled_model_can_do(app_f
         await wait_until(pilot, lambda: not isinstance(app.screen, HomeScreen) and getattr(app.screen, "ready", False),
                          what="the chat")
         assert f"try: {task}" in str(app.screen.input.placeholder)
+
+
+def test_the_first_frames_quick_lists_find_what_the_engine_finds(coder_team, tmp_path, monkeypatch):
+    from moot.agents import list_teams
+    from moot.backends import load_models
+    from moot.tui.screens.home import quick_models, quick_teams
+
+    coder_team("mine")
+    assert [(n, p) for n, p, _raw in quick_teams()] == list_teams()
+    (tmp_path / "models.toml").write_text('schema_version = 1\ndefault = "s"\n[[models]]\nname = "s"\n'
+                                          'backend = "scripted"\nreplies = ["x"]\n')
+    config = load_models()
+    assert quick_models(None) == [("s (default)", "scripted", "-")] == quick_models(None, config)
+    monkeypatch.setenv("MOOT_MODELS", str(tmp_path / "other.toml"))
+    (tmp_path / "other.toml").write_text('schema_version = 1\n[[models]]\nname = "o"\nbackend = "scripted"\n'
+                                         'replies = ["x"]\n')
+    assert [m[0] for m in quick_models(None)] == [m for m in load_models().models]
+
+
+async def test_home_lists_teams_and_models_in_its_first_frame(app_factory, coder_team):
+    """Before the engine is imported and the models loaded (app.ready), Home already lists them."""
+    coder_team("mine")
+    app = app_factory()
+    app.call_after_refresh = lambda *a, **k: None  # the start-up step that loads the engine never runs
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.pause()
+        home = app.screen
+        assert isinstance(home, HomeScreen) and not home.populated
+        teams = home.query_one("#teams")
+        assert {"mine", "coder"} <= {str(teams.get_option_at_index(i).id) for i in range(teams.option_count)}
+        assert "mine  A scripted coder and a local executor." in option_text(home, "mine").plain
+        assert home.query_one("#models").get_row_at(0)[0] == "coder-model (default)"

@@ -29,6 +29,56 @@ def _ago(ts: float) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(ts))
 
 
+def quick_teams() -> list[tuple[str, Path, dict[str, Any]]]:
+    """The teams as ``moot.agents.list_teams`` finds them (the same folders in the same order: a
+    test holds them equal), each file's tables read with tomllib alone, for the first frame."""
+    import importlib.util
+    import tomllib
+
+    from moot.paths import user_teams_dir
+
+    packaged = Path(importlib.util.find_spec("moot.teams").submodule_search_locations[0])
+    found: dict[str, Path] = {}
+    for folder in (Path.cwd() / "teams", user_teams_dir(), packaged):
+        if folder.is_dir():
+            for p in sorted(folder.glob("*.toml")):
+                found.setdefault(p.stem, p)
+    out = []
+    for name, path in sorted(found.items()):
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+            raw = {}
+        out.append((name, path, raw if isinstance(raw, dict) else {}))
+    return out
+
+
+def quick_models(explicit: str | None, loaded: Any = None) -> list[tuple[str, str, str]]:
+    """(name, backend, model) of each model in the models.toml the app will load (the lookup order
+    of ``moot.backends.find_models_file``), read with tomllib alone, for the first frame."""
+    import importlib.util
+    import os
+    import tomllib
+
+    from moot.paths import user_models_file
+
+    if loaded is not None:
+        entries = [{"name": m.name, "backend": m.backend, "model": m.model or m.model_path} for m in loaded.models.values()]
+        default = loaded.default
+    else:
+        packaged = Path(importlib.util.find_spec("moot.backends").submodule_search_locations[0]) / "models.toml"
+        candidates = [explicit, os.environ.get("MOOT_MODELS"), Path.cwd() / "models.toml", user_models_file(), packaged]
+        path = next((Path(c).expanduser() for c in candidates if c and Path(c).expanduser().is_file()), None)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+            raw = {}
+        entries = [m for m in raw.get("models", []) if isinstance(m, dict)]
+        default = raw.get("default")
+    return [(str(m.get("name")) + (" (default)" if m.get("name") == default else ""), str(m.get("backend", "")),
+             str(m.get("model") or m.get("model_path") or "-")) for m in entries]
+
+
 def executor_status(executor: str | None, refresh: bool = False) -> tuple[str, bool]:
     """Where code run with ``executor`` (None: the default order) goes, in words, and whether it
     can run there now: ("sandbox", True), ("docker: no daemon answers", False)."""
@@ -75,47 +125,52 @@ class HomeScreen(Screen):
     ])
 
     def compose(self) -> ComposeResult:
-        # The first frame is only the frame: the lists (and their imports) are mounted right after
-        # it (``populate``), so ``moot`` shows something at once.
+        # The first frame already lists the teams and models, read with tomllib alone (``quick_*``);
+        # validation, model status, executors and sessions need the engine (its imports take a
+        # while) and fill in right after it (``populate``).
+        from textual.widgets import DataTable, Footer, OptionList
+
         yield Static(Text.assemble(("moot", "bold"), "  ", ("multi-agent workbench · offline-first", "dim")), id="home-title")
         with Horizontal(id="home-top"):
             with Vertical(id="teams-box", classes="home-box"):
                 yield Static(Text.assemble("Teams  ", (f"Enter: new chat · {key_label('home.edit_team')}: edit · "
                                                   f"{key_label('home.new_team')}: new", "dim")), classes="box-title")
-                yield Static("loading…", classes="placeholder")
+                yield OptionList(id="teams")
             with Vertical(id="sessions-box", classes="home-box"):
                 yield Static(Text.assemble("Recent sessions  ", (" · ".join(f"{key_label('home.' + a)}: {a}" for a in
                                                                   ("resume", "fork", "export", "delete")), "dim")),
                          classes="box-title")
-                yield Static("loading…", classes="placeholder")
+                yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
         with Vertical(id="models-box", classes="home-box"):
             yield Static("Models", classes="box-title")
-            yield Static("loading…", classes="placeholder")
+            yield DataTable(id="models", cursor_type="row")
+            yield Static("", id="model-detail")
+        yield Footer()
 
     populated = False
 
     def on_mount(self) -> None:
+        from textual.widgets.option_list import Option
+
+        self.query_one("#sessions").add_columns("when", "team", "title", "msgs", "status")
+        models = self.query_one("#models")
+        models.add_columns("name", "backend", "model", "status")
+        teams = self.query_one("#teams")
+        for name, _path, raw in quick_teams():
+            members = ", ".join(str(m.get("name")) for m in raw.get("members", []) if isinstance(m, dict))
+            teams.add_option(Option(Text.assemble((name, "bold"), f"  {raw.get('description', '')}\n",
+                                                  (f"  {members} · checking…", "dim")), id=name))
+        for name, backend, model in quick_models(self.app.models_path, self.app.models):
+            models.add_row(name, backend, model, Text("checking…", style="dim"))
+        teams.focus()
         if self.app.ready:
             self.populate()
 
     def populate(self) -> None:
-        """Mount the lists and fill them (teams, sessions, models)."""
+        """Fill the lists with what the engine says (teams checked, model status, sessions)."""
         if self.populated:
             return
-        from textual.widgets import DataTable, Footer, OptionList
-
         self.populated = True
-        self.query(".placeholder").remove()
-        teams = OptionList(id="teams")
-        sessions = DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
-        models = DataTable(id="models", cursor_type="row")
-        self.query_one("#teams-box").mount(teams)
-        self.query_one("#sessions-box").mount(sessions)
-        self.query_one("#models-box").mount(models, Static("", id="model-detail"))
-        self.mount(Footer())
-        sessions.add_columns("when", "team", "title", "msgs", "status")
-        models.add_columns("name", "backend", "model", "status")
-        teams.focus()
         self.refresh_all()
         self.set_timer(0.3, self.check_keymap)  # after the lists are drawn: it imports every screen
 
