@@ -747,6 +747,21 @@ class ConversableAgent(Agent):
         hooks = self.hook_lists
         last_hooks = (*hooks["process_last_received_message"], *hooks["a_process_last_received_message"])
         all_hooks = (*hooks["process_all_messages_before_reply"], *hooks["a_process_all_messages_before_reply"])
+        if stored and last_hooks and not all_hooks and messages:
+            # The usual case (a Session's steering hook, a recall that found nothing): when no hook
+            # changes the last message, the reply steps get the stored history itself, so the
+            # agent's context view keeps its conversion and its cut (and the KV prefix) between turns.
+            original = content = messages[-1].get("content")
+            if isinstance(content, str):
+                for hook in last_hooks:
+                    content = hook(content)
+                    if inspect.isawaitable(content):
+                        content = await content
+                if content == original:
+                    return messages
+                msgs = [dict(m) for m in messages]
+                msgs[-1]["content"] = content
+                return msgs
         msgs = [dict(m) for m in messages]  # hooks may edit dicts in place; the history must not change
         if last_hooks and msgs:
             content = msgs[-1].get("content")
@@ -1131,13 +1146,14 @@ class ConversableAgent(Agent):
         run = current_run()
         conv = self._views.get(sender) if sender is not None and messages is self._oai_messages.get(sender) else None
         done = conv.compaction if conv is not None else None
+        summary = None
         if done is not None and "summary" in self.context_strategies and conv.cut and conv.summary_cut != conv.cut:
-            await self._summarise(llm, conv, sender)
+            summary = await self._summarise(llm, conv, sender)
             view, units = conv.update(messages, budget.room()), (conv.used if budget.exact else
                                                                    self._head_chars + conv.used)
             done.after = conv.used
         if done is not None and run is not None:
-            for event in compaction_events(run.chat_id, self.name, budget, done):
+            for event in compaction_events(run.chat_id, self.name, budget, done, summary):
                 run.emit(event)
         conv_units = units if budget.exact else max(0, units - self._head_chars)
         left = budget.reply_room(conv_units)
@@ -1151,8 +1167,9 @@ class ConversableAgent(Agent):
             return view, units, left
         return view, units, None
 
-    async def _summarise(self, llm: LLM, conv: ConversationView, sender: Agent | None) -> None:
-        """Let one summary stand for what the window leaves out (kept: a resumed session has it)."""
+    async def _summarise(self, llm: LLM, conv: ConversationView, sender: Agent | None) -> tuple[str, int, str]:
+        """Let one summary stand for what the window leaves out: (partner, cut, text). Made with
+        one model call, or taken from the session's record (``restore_summary``)."""
         key = (getattr(sender, "name", ""), conv.cut)
         text = self._summaries.get(key)
         if text is None:
@@ -1163,12 +1180,8 @@ class ConversableAgent(Agent):
                                                   max_tokens=SUMMARY_TOKENS, temperature=0.0)
             text = (completion.content or "").strip() or "(no summary)"
             self._summaries[key] = text
-            run = current_run()
-            if run is not None:
-                run.emit(ContextCompacted(run.chat_id, self.name, "summary", 0, 0, self._budget.window or 0,
-                                          conv.cut - start, "a summary of the left-out turns", key[0], conv.cut,
-                                          text))
         conv.set_summary(ChatMessage("user", SUMMARY_LABEL + text))
+        return key[0], key[1], text
 
     def restore_summary(self, partner: str, cut: int, text: str) -> None:
         """A resumed session's summary of left-out turns: used again instead of a new model call."""

@@ -81,15 +81,21 @@ class Budget:
         return self.window - self.prompt_tokens(units)
 
 
-def compaction_events(chat_id: str, agent: str, budget: Budget, done: Compaction) -> list[ContextCompacted]:
-    """One event per strategy applied, with the prompt's tokens before and after all of them."""
+def compaction_events(chat_id: str, agent: str, budget: Budget, done: Compaction,
+                      summary: tuple[str, int, str] | None = None) -> list[ContextCompacted]:
+    """One event per strategy applied, with the prompt's tokens before and after all of them; the
+    summary step's carries the summary (partner, cut, text), so a resumed session has it."""
     before, after = budget.prompt_tokens(done.before), budget.prompt_tokens(done.after)
     out = []
     for strategy, count in done.steps:
         what = {"elide_outputs": f"{count} old output{'s' if count != 1 else ''} cut to head and tail",
                 "sliding_window": f"{count} older message{'s' if count != 1 else ''} left out",
                 "summary": f"{count} older message{'s' if count != 1 else ''} replaced by a summary"}[strategy]
-        out.append(ContextCompacted(chat_id, agent, strategy, before, after, budget.window or 0, count, what))
+        if strategy == "summary" and summary is not None:
+            out.append(ContextCompacted(chat_id, agent, strategy, before, after, budget.window or 0, count, what,
+                                        *summary))
+        else:
+            out.append(ContextCompacted(chat_id, agent, strategy, before, after, budget.window or 0, count, what))
     return out
 
 

@@ -144,6 +144,8 @@ def restore(built: BuiltTeam, events: list[dict[str, Any]], root: str | None = N
     agent_usage: dict[str, dict[str, Usage]] = {}
     for e in events:
         kind = e["type"]
+        if kind == "context_compacted" and e.get("summary") and apply and e.get("agent") in agents:
+            agents[e["agent"]].restore_summary(e.get("partner", ""), e.get("upto", 0), e["summary"])
         if kind == "usage":
             u = Usage(prompt_tokens=e.get("prompt_tokens", 0), completion_tokens=e.get("completion_tokens", 0),
                       cached_tokens=e.get("cached_tokens", 0))
@@ -740,6 +742,12 @@ def _scripts(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             for model, agent in list(pending):
                 take(agent, {"content": e["raw_answer"]})
                 break
+        elif kind == "context_compacted" and e.get("summary"):
+            # A summary call's answer: the replay does not compact (its window is unbounded), so the
+            # call is not made again and serves nothing.
+            mine = [p for p in pending if p[1] == e.get("agent", "")]
+            if mine:
+                pending.remove(mine[-1])
         elif kind == "stopped" and e.get("summary") and pending:
             take(pending[-1][1], {"content": e["summary"]})
     return scripts
@@ -775,7 +783,10 @@ async def a_replay_session(session_id: str, *, store: Any = None, on_event: Call
     if not names:
         names = ["replay"]
     # Every model becomes a scripted one serving its recorded replies (no files: built in Python).
-    config = scripted_models({name: scripts.get(name) or [{"content": ""}] for name in names},
+    # Unbounded windows: scripted replies do not depend on the prompt, so nothing is compacted (a
+    # recorded summary call is not made again; the record's answers stay in step).
+    config = scripted_models({name: {"replies": scripts.get(name) or [{"content": ""}], "context_length": 2**30}
+                              for name in names},
                              default=default or names[0], source=f"replay of session {info.id}")
     if not info.team_text:
         raise ValueError(f"session {info.id} has no team file recorded, so it cannot be replayed")

@@ -130,6 +130,13 @@ class TerminationSettings(StrictModel):
     stall_rounds: int | None = Field(default=None, ge=0)
 
 
+class ContextSettings(StrictModel):
+    """``[context]``: how a conversation that outgrows a model's window is compacted, in order
+    (``elide_outputs``, ``sliding_window``, ``summary``: see moot.agents._window)."""
+
+    strategies: list[Literal["elide_outputs", "sliding_window", "summary"]] | None = None
+
+
 class TeamFile(StrictModel):
     """A whole team file."""
 
@@ -140,6 +147,7 @@ class TeamFile(StrictModel):
     members: list[Member] = Field(min_length=1)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     termination: TerminationSettings = Field(default_factory=TerminationSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
     mcp: dict[str, McpTable] = Field(default_factory=dict)  # [mcp.NAME]: MCP servers (see _mcpconfig)
 
 

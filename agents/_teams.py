@@ -182,6 +182,8 @@ class Team:
                                   "code_execution_config": code}
         if m.system_message is not None:
             kwargs["system_message"] = m.system_message
+        if self.spec.context.strategies is not None:
+            kwargs["context_strategies"] = self.spec.context.strategies
         if m.max_consecutive_auto_reply is not None:
             kwargs["max_consecutive_auto_reply"] = m.max_consecutive_auto_reply
         mode = (human_input_mode if m.role == "user_proxy" and human_input_mode else None) or m.human_input_mode

@@ -176,3 +176,54 @@ async def test_a_tool_loop_on_the_bundled_model_elides_old_tool_output(bundled_m
     _fits(events, 1024)
     elided = [e for e in events if isinstance(e, ContextCompacted) and e.strategy == "elide_outputs"]
     assert elided and elided[0].tokens_after < elided[0].tokens_before
+
+
+SUMMARISING = """schema_version = 1
+name = "summing"
+[[members]]
+name = "user"
+role = "user_proxy"
+model = false
+human_input_mode = "NEVER"
+max_consecutive_auto_reply = 40
+default_auto_reply = "go on and say more about it, with details and examples please"
+[[members]]
+name = "bot"
+role = "assistant"
+model = "bot"
+[chat]
+initiator = "user"
+max_turns = 12
+[termination]
+stall = false
+[context]
+strategies = ["summary"]
+"""
+
+
+async def test_a_summary_is_kept_in_the_session_so_resume_and_replay_do_not_make_it_again(models):
+    from moot.agents import Session, parse_team
+    from moot.backends.config import scripted_models
+    from moot.memory import SessionStore
+
+    replies = [f"answer {i}: " + "a long explanation " * 12 for i in range(60)]
+    config = scripted_models({"bot": {"replies": replies, "context_length": 600, "max_output_tokens": 48}},
+                             default="bot", source="test")
+    store = SessionStore.open_default()
+    spec = parse_team(SUMMARISING, "test team", config)
+    async with Session.start(spec, "TASK: explain", models=config, store=store) as session:
+        events = [e async for e in session.stream()]
+        made = [e for e in events if isinstance(e, ContextCompacted) and e.summary]
+        assert made and session.outcome.value == "completed"
+        replay = await session.replay(record=False)
+        assert replay.identical, replay.differences  # no summary call made again, replies in step
+        sid = session.id
+    # A new process state: the stored summaries are restored into the rebuilt agents, and going
+    # on never asks for a summary the record has.
+    async with Session.open(sid, store=store, models=config) as again:
+        more = [e async for e in again.stream("and one more thing")]
+        bot = again.built.members["bot"]
+        known = {(e.partner, e.upto): e.summary for e in made}
+        assert all(bot._summaries.get(k) == v for k, v in known.items())
+        remade = [e for e in more if isinstance(e, ContextCompacted) and e.summary and (e.partner, e.upto) in known]
+        assert not remade
