@@ -34,9 +34,7 @@ def _session_of(result: TaskResult, spec: RunSpec) -> str:
 
     title = f"eval {spec.run_id}: {result.task_id} #{result.repeat + 1}"
     with SessionStore.open_default() as store:
-        row = store.db.execute("SELECT id FROM sessions WHERE title = ? ORDER BY created DESC LIMIT 1",
-                               (title,)).fetchone()
-    return row[0] if row else ""
+        return next((info.id for info in store.list(limit=100) if info.title == title), "")
 
 
 def run_eval(suite: str, team: str | None = None, *, models: str | None = None, model: str | None = None,

@@ -36,7 +36,7 @@ def print_summary(s: Any, console: Console) -> None:
     if s.missing:
         rows.append(["missing", Text(f"{s.missing} task(s) not run yet: moot eval --resume {s.run.id}", style="yellow")])
     print_table(console, f"eval {s.run.id}: {s.run.suite} · team {s.run.team} · model {s.run.model or 'default'}",
-                [Column("", no_wrap=True), Column("")], rows)
+                [Column("figure", no_wrap=True), Column("value")], rows)
     failed = [r for r in s.results if not r.passed]
     if failed:
         print_table(console, "failed tasks", [Column("task", no_wrap=True), Column("kind", no_wrap=True),
