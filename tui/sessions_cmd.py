@@ -64,6 +64,32 @@ def message_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for e in events if e["type"] == "message"]
 
 
+def lineage(sessions: list[Any]) -> list[tuple[Any, int]]:
+    """Sessions as a fork tree, ``(info, depth)``: each session (most recent first) followed by
+    the forks made from it, indented one deeper; a fork whose parent is not in the list (older,
+    deleted) starts a tree of its own."""
+    ids = {s.id for s in sessions}
+    children: dict[str | None, list[Any]] = {}
+    for s in sessions:
+        children.setdefault(s.parent_id if s.parent_id in ids else None, []).append(s)
+    out: list[tuple[Any, int]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for s in children.get(parent, []):
+            out.append((s, depth))
+            walk(s.id, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+def tree_title(info: Any, depth: int, width: int | None = None) -> str:
+    """The title drawn in a fork tree: "└ " under its parent, one step in per generation."""
+    title = info.title or getattr(info, "task", "") or ""
+    text = ("  " * (depth - 1) + "└ " if depth else "") + title
+    return text if width is None else text[:width]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     sessions = _store().list(limit=args.limit)
     if args.json:
@@ -73,14 +99,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         out.print("no sessions yet (every `moot run` records one)")
         return EXIT_OK
     rows = []
-    for s in sessions:
+    for s, depth in lineage(sessions):
         status = Text(s.status, style=STATUS_STYLE.get(s.status, ""))
         if s.parent_id:
             status.append(f" (fork of {s.parent_id})", style="dim")
-        rows.append([s.id, _when(s.updated), s.team_name or "-", status, str(s.messages), s.title])
+        rows.append([s.id, _when(s.updated), s.team_name or "-", status, str(s.messages), tree_title(s, depth)])
     columns = [Column("id", no_wrap=True), Column("updated", no_wrap=True), Column("team", no_wrap=True),
                Column("status"), Column("messages", justify="right"), Column("title")]
-    print_table(out, "sessions, most recent first", columns, rows)
+    print_table(out, "sessions, most recent first (a fork under the session it came from)", columns, rows)
     return EXIT_OK
 
 

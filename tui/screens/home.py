@@ -288,10 +288,14 @@ class HomeScreen(Screen):
         except Exception as exc:
             table.add_row("", "", Text(f"cannot list sessions: {exc}", style="red"), "", "")
             return
-        for info in sessions:
+        from ..sessions_cmd import lineage, tree_title
+
+        for info, depth in lineage(sessions):  # a fork under the session it came from
             status = Text(info.status, style={"failed": "red", "interrupted": "yellow", "running": "green"}.get(info.status, ""))
-            table.add_row(_ago(info.updated), info.team_name or "-", (info.title or info.task or "")[:60],
-                          str(info.messages), status, key=info.id)
+            title = Text(tree_title(info, depth, 60))
+            if info.parent_id and not depth:
+                title.append(f" (fork of {info.parent_id})", "dim")
+            table.add_row(_ago(info.updated), info.team_name or "-", title, str(info.messages), status, key=info.id)
             self.session_rows.append(info)
 
     def load_models(self) -> None:
