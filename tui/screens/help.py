@@ -41,7 +41,7 @@ def guide(keymap_file: str, palette: str = "ctrl+p") -> str:
 def declare_all() -> None:
     """Import every screen, so each has declared its bindings (the help table, the keymap check)."""
     from .. import app  # noqa: F401
-    from . import approval, chat, dialogs, home, mcp, mcp_approval, memory, team_editor  # noqa: F401
+    from . import approval, chat, dialogs, eval_runs, home, mcp, mcp_approval, memory, team_editor  # noqa: F401
 
 
 def binding_rows() -> list[tuple[str, str, str, str]]:

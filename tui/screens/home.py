@@ -122,6 +122,7 @@ class HomeScreen(Screen):
         Binding("d", "delete", "Delete", id="home.delete"),
         Binding("m", "memory", "Memory", id="home.memory"),
         Binding("g", "refresh", "Refresh", id="home.refresh"),
+        Binding("v", "eval_runs", "Eval runs", id="home.eval_runs"),
     ])
 
     def compose(self) -> ComposeResult:
@@ -378,6 +379,11 @@ class HomeScreen(Screen):
     def action_memory(self) -> None:
         self.app.action_memory()
 
+    def action_eval_runs(self) -> None:
+        from .eval_runs import EvalRunsScreen
+
+        self.app.push_screen(EvalRunsScreen())
+
     def action_refresh(self) -> None:
         self._refresh_probes = True  # Docker may have started since: ask again
         self.refresh_all()
@@ -473,4 +479,5 @@ class HomeScreen(Screen):
             ("Delete the selected session", "Asks first", self.action_delete),
             ("Edit the selected team", "The team editor", self.action_edit_team),
             ("Refresh home", "Teams, sessions, models", self.action_refresh),
+            ("Eval runs", "moot eval's runs, pass rates; open a failed task's session", self.action_eval_runs),
         ]
