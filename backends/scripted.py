@@ -12,10 +12,13 @@ import asyncio
 import json
 import operator
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from ._base import Backend, deltas
 from ._errors import BadResponse, ConfigError
-from ._types import BackendStatus, Capabilities, ChatMessage, Completion, ModelRequest, StreamItem, ToolCall, Usage
+from ._reasoning import split_reasoning
+from ._types import (BackendStatus, Capabilities, ChatMessage, Completion, ModelRequest, StreamItem, Thought, ToolCall,
+                     Usage)
 from .config import ModelConfig, ScriptedReply
 
 
@@ -67,7 +70,16 @@ class ScriptedBackend(Backend):
         self.chunk_delay = float(config.options.get("chunk_delay_s", 0.0))
         self.chunk_size = int(config.options.get("chunk_size", 8))
         # Per reply, made once: its stream pieces (frozen, so shared by every call) and its size.
-        self._pieces = [(tuple(deltas(r.content, self.chunk_size)), self.count_tokens(r.content)) for r in self.replies]
+        # A reply that opens with <think>...</think> streams that part as reasoning, as a model's would.
+        self._pieces = [self._script(r.content) for r in self.replies]
+
+    def _script(self, text: str) -> tuple[tuple[Any, ...], int, str, int]:
+        """A reply's stream pieces, its tokens, the reply without its reasoning, the reasoning's tokens."""
+        if not text.lstrip().startswith("<think>"):
+            return tuple(deltas(text, self.chunk_size)), self.count_tokens(text), text, 0
+        reply, reasoning = split_reasoning(text)
+        pieces = (Thought(reasoning), *deltas(reply, self.chunk_size))
+        return pieces, self.count_tokens(text), reply, self.count_tokens(reasoning)
 
     def next_reply(self) -> ScriptedReply:
         reply = self.replies[self.calls % len(self.replies)]
@@ -86,7 +98,7 @@ class ScriptedBackend(Backend):
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         tools = request.tools
-        pieces, completion_tokens = self._pieces[self.calls % len(self.replies)]
+        pieces, completion_tokens, content, reasoning_tokens = self._pieces[self.calls % len(self.replies)]
         reply = self.next_reply()
         number = self.calls
         delay = self.chunk_delay
@@ -95,9 +107,9 @@ class ScriptedBackend(Backend):
                 await asyncio.sleep(delay)
             yield piece
         if not reply.tool_calls:  # a text reply (positional: this runs for every call)
-            yield Completion(reply.content, self.name, "stop", (),
+            yield Completion(content, self.name, "stop", (),
                              Usage(_estimate_tokens(request.messages) if request.prompt_chars is None
-                                   else request.prompt_chars // 4, completion_tokens))
+                                   else request.prompt_chars // 4, completion_tokens, 0, reasoning_tokens))
             return
         calls = []
         for i, call in enumerate(reply.tool_calls):
@@ -107,10 +119,11 @@ class ScriptedBackend(Backend):
             args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
             calls.append(ToolCall(id=f"call_{number}_{i}", name=call.name, arguments=args))
         yield Completion(
-            content=reply.content,
+            content=content,
             model=self.name,
             finish_reason="tool_calls" if calls else "stop",
             tool_calls=tuple(calls),
             usage=Usage(prompt_tokens=_estimate_tokens(request.messages) if request.prompt_chars is None
-                        else request.prompt_chars // 4, completion_tokens=completion_tokens),
+                        else request.prompt_chars // 4, completion_tokens=completion_tokens,
+                        reasoning_tokens=reasoning_tokens),
         )

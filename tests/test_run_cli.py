@@ -142,3 +142,48 @@ def test_the_coder_team_on_the_bundled_model_ends_with_a_stop_reason(tmp_path):
     assert "stopped:" in result.stderr
     assert "coder" in result.stdout and "executor" in result.stdout
     assert "usage: smollm2:" in result.stderr
+
+
+def test_run_shows_the_context_meter_compactions_and_reasoning_apart(tmp_path):
+    """A scripted model whose replies think first (``<think>``, split off by the backend) in a
+    600-token window: each model turn shows ``ctx N/600``, the compactions are notices on stderr,
+    and the reasoning is shown but never part of the message the other agent gets."""
+    replies = ", ".join(f'"<think>planning step {i}</think>answer {i}: ' + "a long explanation " * 12 + '"'
+                        for i in range(12))
+    (tmp_path / "models.toml").write_text(f"""
+schema_version = 1
+default = "bot"
+[[models]]
+name = "bot"
+backend = "scripted"
+context_length = 600
+max_output_tokens = 48
+replies = [{replies}]
+""")
+    (tmp_path / "team.toml").write_text("""
+schema_version = 1
+[[members]]
+name = "user"
+role = "user_proxy"
+model = false
+human_input_mode = "NEVER"
+max_consecutive_auto_reply = 20
+default_auto_reply = "go on, with more details please"
+[[members]]
+name = "bot"
+model = "bot"
+[chat]
+max_turns = 10
+[termination]
+stall = false
+""")
+    result = moot("run", "team.toml", "--task", "Explain tides.", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out, err = result.stdout, result.stderr
+    assert "ctx " in out and "/600" in out
+    assert "[compacted] bot: context: bot's prompt compacted by sliding window" in err
+    assert "context: bot ctx " in err
+    assert "(thinking) planning step 0" in out
+    assert "<think>" not in out and "answer 0: a long" in out
+    # What the user agent got (the message) holds no reasoning: its reply quotes none of it.
+    assert out.count("planning step 0") == 1

@@ -29,6 +29,19 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta")
 
 
+def _k(tokens: int) -> str:
+    return f"{tokens / 1000:.1f}k" if tokens >= 1000 else str(tokens)
+
+
+def context_meter(context: tuple[int, int, int] | None) -> str:
+    """``ctx 3.1k/8k``: an agent's last prompt in its model's window ("" when the window is unknown)."""
+    if not context or not context[1]:
+        return ""
+    prompt, window, _ = context
+    whole = f"{window // 1024}k" if window % 1024 == 0 else _k(window)
+    return f"ctx {_k(prompt)}/{whole}"
+
+
 @dataclass
 class ConsoleRenderer:
     """Renders chat events as they come, through the one transcript reducer the app and the
@@ -93,11 +106,19 @@ class ConsoleRenderer:
         elif what == "text":
             self.out.print(text, end="", markup=False, highlight=False)
             self.open_line = not text.endswith("\n")
+        elif what == "reasoning":
+            if not turn.reasoning[len(text):]:  # its first piece
+                self.out.print(Text("(thinking) ", style="dim italic"), end="")
+            self.out.print(Text(text, style="dim italic"), end="")
+            self.open_line = not text.endswith("\n")
         elif what == "posted":
             if turn.streamed:
                 self._end_line()
             for call in turn.tool_calls:
                 self.out.print(Text(f"  -> {call.name}({call.arguments})", style="bold"))
+            meter = context_meter(self.transcript.context.get(turn.agent)) if turn.streamed else ""
+            if meter:
+                self.out.print(Text(f"  {meter}", style="dim"))
         elif what == "interrupted":
             self._end_line()
 
@@ -135,6 +156,9 @@ class ConsoleRenderer:
     def summary(self) -> None:
         if self.stopped is not None:
             self.err.print(Text(f"stopped: {self.stopped.reason} [{self.stopped.condition}]", style="bold"))
+        meters = [f"{agent} {context_meter(c)}" for agent, c in self.transcript.context.items() if context_meter(c)]
+        if meters:
+            self.err.print(Text("context: " + " · ".join(meters), style="dim"))
         for model, u in self.transcript.usage.items():
             reuse = f" ({u['cached']} prompt tokens reused from cache)" if u["cached"] else ""
             self.err.print(Text(f"usage: {model}: {u['prompt']} prompt + {u['completion']} completion tokens{reuse}",
