@@ -206,3 +206,13 @@ async def test_run_it_now_opens_a_chat_with_the_saved_team(app_factory, coder_te
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="the chat")
         assert app.screen.team.name == "runme" and app.screen.team.spec.description == "ready to run"
         assert isinstance(app.screen_stack[-2], HomeScreen)  # the editor is gone
+
+
+async def test_esc_on_a_broken_team_left_as_it_was_closes_at_once(app_factory, write_team):
+    write_team(BROKEN, "broken")
+    app = app_factory()
+    async with app.run_test(size=(150, 50)) as pilot:
+        editor = await open_editor(pilot, app, "broken")
+        assert editor.query_one("#c-max-turns").value == "three"  # invalid, but the file's, not an edit
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, (TeamEditorScreen, ConfirmScreen)), what="closed")

@@ -535,7 +535,10 @@ class TeamEditorScreen(Screen):
     def unsaved(self) -> bool:
         """Whether the form holds changes not saved yet (an invalid field counts)."""
         self._store_team()
-        return bool(self._invalid) or _pruned(self.data) != _pruned(self._saved)
+        # An invalid value the user typed counts; a broken file's own invalid values are not edits.
+        typed = [sel for sel, *_rest in NUMBER_FIELDS] + [sel for sel, *_rest in MEMBER_NUMBER_FIELDS]
+        edited_invalid = any(self._changed(sel)[0] and not self._valid(sel) for sel in typed)
+        return edited_invalid or self._changed("#c-mcp")[0] or _pruned(self.data) != _pruned(self._saved)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -645,8 +648,8 @@ class TeamEditorScreen(Screen):
                 self.app.pop_screen()
 
         name = self.data.get("name") or "the new team"
-        self.app.push_screen(ConfirmScreen(f"Discard the unsaved changes to {name}? "
-                                           f"(n, then {key_label('team_editor.save')}, saves them)"), answer)
+        self.app.push_screen(ConfirmScreen(f"Discard the unsaved changes to {name}? (No: back to the editor, "
+                                           f"where {key_label('team_editor.save')} saves them)"), answer)
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         return [("Save the team", "Validate and write the team file", self.action_save),
