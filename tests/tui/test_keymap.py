@@ -11,6 +11,8 @@ from pathlib import Path
 from textual.widgets import Markdown
 
 from conftest import wait_home, wait_until
+from moot.tui import app as _app  # noqa: F401  (the app and Home declare their own bindings: app.help, ...)
+from moot.tui.screens import home as _home  # noqa: F401
 from moot.tui import settings
 from moot.tui.screens.chat import ChatScreen
 from moot.tui.screens.help import HelpScreen, binding_rows, check_keymap

@@ -39,19 +39,17 @@ def guide(keymap_file: str, palette: str = "ctrl+p") -> str:
 
 
 def declare_all() -> None:
-    """Import every screen, so each has declared its bindings (the help table, the keymap check)."""
-    from .. import app  # noqa: F401
-    from . import approval, chat, dialogs, eval_runs, home, mcp, mcp_approval, memory, team_editor  # noqa: F401
+    """Import every screen, so each has declared its bindings (the help table, the keymap check);
+    the app's own and Home's are declared already: the app runs, Home is its first screen."""
+    from . import approval, chat, dialogs, eval_runs, mcp, mcp_approval, memory, team_editor  # noqa: F401
 
 
-def binding_rows() -> list[tuple[str, str, str, str]]:
+def binding_rows(palette: str = "ctrl+p") -> list[tuple[str, str, str, str]]:
     """(where, keys, what it does, id) of every binding, the user's keymap applied."""
     declare_all()
     rows = [(where, ", ".join(key_display(k) for k in keys_of(i).split(",")), what, i)
             for i, (where, _keys, what) in DECLARED.items()]
-    from ..app import MootApp
-
-    rows.append(("everywhere", key_display(MootApp.COMMAND_PALETTE_BINDING), "Command palette", "app.command_palette"))
+    rows.append(("everywhere", key_display(palette), "Command palette", "app.command_palette"))
     return sorted(rows, key=lambda r: (r[0] != "everywhere", r[0]))
 
 
@@ -68,10 +66,11 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, bindings: list[tuple[str, str, str, str]] | None, keymap_file: str) -> None:
         """``bindings`` is ignored: the table lists every declared binding (``binding_rows``)."""
         super().__init__()
-        self.rows = binding_rows()
+        self.rows: list[tuple[str, str, str, str]] = []
         self.keymap_file = keymap_file
 
     def compose(self) -> ComposeResult:
+        self.rows = binding_rows(getattr(self.app, "COMMAND_PALETTE_BINDING", "ctrl+p"))
         table = Table(expand=True, box=None, header_style="bold")
         for col in ("where", "keys", "action", "id"):
             table.add_column(col)
