@@ -97,7 +97,8 @@ async def test_streaming_commits_finished_blocks_to_markdown(app_factory):
         tail = turn.query_one(".turn-tail")
         await pilot.pause(0.2)  # the Markdown stream applies its writes in its own task
         assert "First paragraph." in turn.body.source and "print(1)" not in turn.body.source
-        assert tail.display and "print(1)" in str(tail.render())  # the open fence waits as plain text
+        code = turn.query_one(".turn-tail-code")  # the open fence shows as highlighted code, not a raw fence
+        assert code.display and "print(1)" in str(code.render()) and not tail.display
         await feed(screen, pilot, ev.TokenDelta(C, agent="coder", message_id="s", text="```\nDone"))
         await pilot.pause(0.2)
         assert "print(1)" in turn.body.source and str(tail.render()) == "Done"

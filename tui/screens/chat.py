@@ -49,6 +49,7 @@ class ChatScreen(Screen):
         Binding("ctrl+o", "toggle_executor", "Executor pane", id="chat.toggle_executor"),
         Binding("ctrl+t", "toggle_lanes", "Agents", id="chat.toggle_lanes"),
         Binding("ctrl+b", "back", "Home", id="chat.back"),
+        Binding("ctrl+r", "toggle_reasoning", "Reasoning", id="chat.toggle_reasoning"),
     ])
 
     def __init__(self, team: Any, models: Any, *, task: str | None = None, executor: str | None = None,
@@ -443,9 +444,7 @@ class ChatScreen(Screen):
         """The block that shows ``turn`` (made on first use)."""
         block = self.conversation.turns.get(turn.message_id)
         if block is None:
-            content = turn.text
-            if turn.is_execution_report:  # an executor's report: keep its lines as they are
-                content = "```text\n" + content.rstrip("\n") + "\n```"
+            content = turn.text  # (an executor's report keeps its lines as they are, folded when long)
             members = {m.name for m in self.team.spec.members}
             label = ""
             if turn.depth == 0 and not turn.partial and (turn.content or "").strip() in self.from_you:
@@ -454,7 +453,7 @@ class ChatScreen(Screen):
             block = await self.conversation.add_turn(turn.message_id, turn.agent, note=_turn_note(turn),
                                                      content=content if not turn.partial else "",
                                                      recipient=turn.recipient if turn.recipient in members else "",
-                                                     label=label)
+                                                     label=label, report=turn.is_execution_report)
             self.current_turn = block
         return block
 
@@ -524,7 +523,10 @@ class ChatScreen(Screen):
 
     async def _draw_message(self, turn: MessageTurn, what: str, text: str) -> None:
         block = self.conversation.turns.get(turn.message_id)
-        if what == "added":
+        if what == "reasoning":
+            (block or await self._turn_for(turn)).add_reasoning(text)
+            self.status.state = "thinking"
+        elif what == "added":
             if not turn.partial and not turn.empty:  # streamed turns are drawn with their first tokens
                 (await self._turn_for(turn)).finished = True
         elif what == "posted":
@@ -743,6 +745,13 @@ class ChatScreen(Screen):
 
     def action_toggle_lanes(self) -> None:
         self.query_one(AgentLanes).toggle_class("-hidden")
+
+    def action_toggle_reasoning(self) -> None:
+        """Open (or fold again) every turn's reasoning; turns to come follow."""
+        pane = self.conversation
+        pane.reasoning_open = not pane.reasoning_open
+        for block in pane.turns.values():
+            block.show_reasoning(pane.reasoning_open)
 
     def on_agent_lanes_filter(self, message: AgentLanes.Filter) -> None:
         """A lane selected: only that agent's turns (None: everyone's)."""
