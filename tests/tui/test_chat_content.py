@@ -120,3 +120,70 @@ async def test_reasoning_is_folded_and_toggled(app_factory, make_models, coder_t
         assert not fold.collapsed and screen.conversation.reasoning_open
         await pilot.press("ctrl+r")
         assert fold.collapsed
+
+
+async def test_search_finds_counts_and_highlights(app_factory, coder_team):
+    from moot.tui.widgets.search import SearchBar
+
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.pause()
+        screen = await chat_screen(app, pilot, coder_team())
+        screen.receive(posted("m1", "The total is 42.\n\n```python\ntotal = sum(range(10))\nprint(total)\n```"))
+        screen.receive(posted("m2", "exitcode: 0 (execution succeeded)\nCode output: 45", sender="executor", recipient="coder"))
+        screen.receive(posted("m3", "So the Total is 45. TERMINATE"))
+        await screen.flush()
+        await pilot.pause()
+        await pilot.press("ctrl+f")
+        bar = screen.query_one(SearchBar)
+        assert bar.display and app.focused is bar.query_one("Input")
+        await pilot.press(*"total")
+        await pilot.pause()
+        count = bar.query_one("#search-count")
+        assert str(count.render()) == "1/4"  # case-insensitive, in prose and in code
+        turns = screen.conversation.turns
+        assert turns["m1"].has_class("-match-current") and turns["m3"].has_class("-match") and not turns["m2"].has_class("-match")
+        (widget, selection), = screen.selections.items()
+        assert widget.get_selection(selection)[0] == "total"
+        await pilot.press("enter", "enter", "enter")
+        assert str(count.render()) == "4/4" and turns["m3"].has_class("-match-current")
+        assert next(iter(screen.selections)).get_selection(next(iter(screen.selections.values())))[0] == "Total"
+        await pilot.press("enter")
+        assert str(count.render()) == "1/4"  # round again
+        await pilot.press("up")
+        assert str(count.render()) == "4/4"
+        await pilot.press("backspace", *"zzz")
+        assert str(count.render()) == "no match" and not screen.selections
+        await pilot.press("escape")
+        assert not bar.display and app.focused is screen.input and not turns["m1"].has_class("-match")
+
+
+async def test_export_writes_markdown_or_json_and_says_where(app_factory, make_models, coder_team, no_approval, tmp_path):
+    import json
+
+    from moot.memory import SessionStore
+    from moot.tui.screens.export import ExportScreen
+
+    store = SessionStore(tmp_path / "sessions.db")
+    models = make_models(**{"coder-model": ["The answer is 4. TERMINATE"]})
+    app = app_factory(models=models, team=coder_team(), task="add 2 and 2", session_store=store)
+    async with app.run_test(size=(140, 44)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready, what="the chat")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.mode == "stopped" and not screen.pending, timeout=30, what="the end")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export dialog")
+        path = app.screen.query_one("Input").value
+        assert path.endswith(".md") and path.startswith(str(tmp_path))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.last_export is not None, what="the export")
+        text = screen.last_export.read_text()
+        assert "add 2 and 2" in text and "The answer is 4." in text
+        assert any(f"exported the session to {screen.last_export}" in n.message and "Markdown" in n.message
+                   for n in app._notifications)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export dialog")
+        app.screen.query_one("Input").value = str(tmp_path / "out" / "chat.json")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.last_export.name == "chat.json", what="the JSON export")
+        assert json.loads(screen.last_export.read_text())  # the recording, as moot sessions export writes it

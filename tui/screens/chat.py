@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -35,6 +36,7 @@ from moot.agents.transcript import (
 
 from ..settings import declare, key_label
 from ..widgets.lanes import AgentLanes
+from ..widgets.search import Match, SearchBar, find_matches
 from ..widgets import ChatInput, ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
 FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so fewer, bigger batches
@@ -50,6 +52,8 @@ class ChatScreen(Screen):
         Binding("ctrl+t", "toggle_lanes", "Agents", id="chat.toggle_lanes"),
         Binding("ctrl+b", "back", "Home", id="chat.back"),
         Binding("ctrl+r", "toggle_reasoning", "Reasoning", id="chat.toggle_reasoning"),
+        Binding("ctrl+f", "search", "Search", id="chat.search", priority=True),
+        Binding("ctrl+s", "export", "Export", id="chat.export"),
     ])
 
     def __init__(self, team: Any, models: Any, *, task: str | None = None, executor: str | None = None,
@@ -85,12 +89,16 @@ class ChatScreen(Screen):
         self.flush_lock = asyncio.Lock()
         self.root_messages = 0
         self.from_you: list[str] = []  # what the human sent, not yet shown as a turn (shown as "you")
+        self.matches: list[Match] = []
+        self.match_at = -1
+        self.last_export: Path | None = None
 
     # -- layout -------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(Text.assemble(("moot", "bold"), f" · {self.team.name}", (f" · {self.team.spec.description}", "dim")),
                      id="chat-title")
+        yield SearchBar(id="search-bar")
         with Horizontal(id="panes"):
             yield ConversationPane(id="conversation")
             yield ExecutorPane(id="executor")
@@ -753,6 +761,82 @@ class ChatScreen(Screen):
         for block in pane.turns.values():
             block.show_reasoning(pane.reasoning_open)
 
+    # -- search, copy, export ------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        bar = self.query_one(SearchBar)
+        bar.open()
+        if bar.query_text:
+            self.find(bar.query_text, 0)
+
+    def on_search_bar_find(self, message: SearchBar.Find) -> None:
+        self.find(message.query, message.step)
+
+    def find(self, query: str, step: int) -> None:
+        """Every match of ``query`` in the conversation; go to the first (``step`` 0), next or previous."""
+        self.matches = find_matches(self.conversation, query)
+        total = len(self.matches)
+        if not total:
+            self.match_at = -1
+        elif step == 0 or self.match_at < 0:
+            self.match_at = 0
+        else:
+            self.match_at = (self.match_at + step) % total
+        self._show_matches()
+
+    def _show_matches(self) -> None:
+        current = self.matches[self.match_at] if self.match_at >= 0 else None
+        turns = {id(m.widget): self._turn_of(m.widget) for m in self.matches}
+        current_turn = turns.get(id(current.widget)) if current is not None else None
+        for block in self.conversation.turns.values():
+            block.set_class(block in turns.values(), "-match")
+            block.set_class(block is current_turn, "-match-current")
+        self.selections = {current.widget: current.selection} if current is not None else {}
+        if current is not None:
+            self.conversation.scroll_to_widget(current.widget, animate=False, center=True)
+        self.query_one(SearchBar).show_count(self.match_at, len(self.matches))
+
+    def _turn_of(self, widget: Any) -> TurnBlock | None:
+        node = widget
+        while node is not None and not isinstance(node, TurnBlock):
+            node = node.parent
+        return node
+
+    def on_search_bar_closed(self) -> None:
+        self.matches, self.match_at = [], -1
+        self._show_matches()
+        self.input.focus()
+
+    def copy_last_turn(self) -> None:
+        turns = [t for t in self.conversation.turns.values() if t.text.strip()]
+        if turns:
+            turns[-1].action_copy()
+        else:
+            self.notify("nothing to copy yet", severity="warning", timeout=3)
+
+    def action_export(self) -> None:
+        """Export the chat (Markdown or JSON, the session's recording) to a file, saying where."""
+        from .export import ExportScreen, write_export
+
+        if self.session is None or not self.session.id:
+            self.notify("nothing to export: this chat has not started (or is not recorded)", severity="warning")
+            return
+        session = self.session
+        default = Path.cwd() / f"moot-{self.team.name}-{session.id[:8]}.md"
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                said = write_export(session, path)
+            except (OSError, ValueError) as exc:
+                self.notify(f"cannot export to {path}: {exc}", severity="error", timeout=10, markup=False)
+                return
+            self.last_export = path.resolve()
+            self.notify(said, title="export", timeout=10, markup=False)
+
+        self.app.push_screen(ExportScreen(default), chosen)
+
     def on_agent_lanes_filter(self, message: AgentLanes.Filter) -> None:
         """A lane selected: only that agent's turns (None: everyone's)."""
         for block in self.conversation.query(TurnBlock):
@@ -796,6 +880,10 @@ class ChatScreen(Screen):
             ("Toggle the executor pane", "Show or hide the code runs", self.action_toggle_executor),
             ("Back to home", "Leave the chat (a run goes on in the background)", self.action_back),
             ("Focus the input bar", "Type a task, a reply, a message or /next NAME", self.action_focus_input),
+            ("Search the conversation", f"{key_label('chat.search')}: find, next and previous", self.action_search),
+            ("Copy the last turn", f"To the clipboard (on a focused turn: {key_label('chat.copy_turn')})", self.copy_last_turn),
+            ("Export the chat", f"{key_label('chat.export')}: Markdown or JSON, to a file", self.action_export),
+            ("Show or fold reasoning", f"{key_label('chat.toggle_reasoning')}: every turn's", self.action_toggle_reasoning),
         ]
         if self.team.is_group:
             for name in (m.name for m in self.team.spec.members):
