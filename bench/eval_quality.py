@@ -63,16 +63,16 @@ def main() -> None:
              "smol-call": {**SMOL, "max_output_tokens": 128, "options": {"n_threads": threads}}}, default="smol")))
         common = {"models": str(models), "parallel": args.parallel, "seed": 0, "timeout_s": 600}
         rows = {}
+        if args.only in (None, "humaneval"):
+            for team in ("bare", "coder"):
+                rows[("humaneval", team)] = part(f"humaneval {team}", out, suite="humaneval", team=team,
+                                                 limit=args.humaneval, executor="sandbox", **common)
         if args.only in (None, "bfcl"):
             for category in ("simple", "multiple"):
                 for mode in ("grammar", "text"):
                     rows[(category, mode)] = part(f"bfcl:{category} {mode}", out, suite=f"bfcl:{category}",
                                                   team="bare", limit=args.bfcl, tool_call_mode=mode, model="smol-call",
                                                   **common)
-        if args.only in (None, "humaneval"):
-            for team in ("bare", "coder"):
-                rows[("humaneval", team)] = part(f"humaneval {team}", out, suite="humaneval", team=team,
-                                                 limit=args.humaneval, executor="sandbox", **common)
     print("\nsummary (SmolLM2-135M, temperature 0)")
     for (a, b), r in rows.items():
         extra = f", valid calls {r['valid']:.0%}" if a != "humaneval" else ""

@@ -12,6 +12,7 @@ scored as a timeout, a fresh worker takes its place, and the eval goes on.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ GRACE_S = 5.0
 
 
 def _worker(conn: Connection, spec: RunSpec) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the eval's to handle: it stops the workers
     while True:
         try:
             job = conn.recv()

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from .cli_output import Column, print_json, print_table
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 ACTIONS = ("list", "show", "compare")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -76,6 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     def started(run_id: str, total: int) -> None:
         err.print(Text(f"eval {run_id} (moot eval show {run_id})", style="dim"))
+        bar["run"] = run_id
         bar["id"] = progress.add_task(run_id, total=total, passed=0, completed=0)
         bar["passed"] = 0
 
@@ -96,6 +97,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                otel_content=args.otel_content, on_start=started, on_result=finished)
     except ConfigError:
         raise
+    except KeyboardInterrupt:
+        run_id = bar.get("run", "RUN")
+        err.print(Text(f"moot eval: interrupted; finish it with `moot eval --resume {run_id}`", style="yellow"))
+        return EXIT_INTERRUPTED
     except (SuiteError, EvalStoreError, ValueError, ImportError) as exc:
         err.print(Text(f"moot eval: {exc}", style="bold red"))
         return EXIT_CONFIG

@@ -101,3 +101,25 @@ def test_killing_an_eval_midway_then_resume_finishes_only_the_missing_tasks(tmp_
     after = {(t["id"], t["repeat"]): t["session"] for t in data["tasks"]}
     assert all(after[k] == v for k, v in before.items())  # what was done was not run again
     assert len(set(after.values())) == 6
+
+
+def test_ctrl_c_stops_the_eval_and_says_how_to_resume(tmp_path):
+    slow = write_models(tmp_path, CODE_REPLIES, chunk_delay_s=0.2)
+    suite = write_suite(tmp_path, [{"id": f"t{i}", "task": "x", "contains": "45"} for i in range(4)])
+    proc = subprocess.Popen([sys.executable, "-m", "moot", "--models", str(slow), "eval", str(suite), "--team", "coder",
+                             "--executor", "sandbox", "--parallel", "2"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not EvalStore.open_default().list():
+            time.sleep(0.1)
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)  # as the terminal sends it: to the eval and its workers
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    run = EvalStore.open_default().list()[0]
+    assert proc.returncode == 130 and f"moot eval --resume {run.id}" in err and "Traceback" not in err, err
+    finished = moot("eval", "--resume", run.id, "--json", cwd=tmp_path)
+    assert json.loads(finished.stdout)["missing"] == 0
