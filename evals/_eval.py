@@ -38,7 +38,7 @@ def _session_of(result: TaskResult, spec: RunSpec) -> str:
 
 
 def run_eval(suite: str, team: str | None = None, *, models: str | None = None, model: str | None = None,
-             limit: int | None = None, repeat: int = 1, parallel: int | None = None, runner: str = "local",
+             limit: int | None = None, repeat: int = 1, parallel: int | None = None, runner: str | None = None,
              ray_address: str | None = None, seed: int | None = None, record: bool = False,
              replay: str | None = None, resume: str | None = None, timeout_s: float | None = None,
              executor: str | None = None, tool_call_mode: str | None = None, otel_file: str | None = None,
@@ -61,6 +61,7 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
             source = {(r.task_id, r.repeat): r for r in store.results(o["replay_of"], recordings=True)}
             jobs = [_replay_job(source.get((j.task_id, j.repeat)), j) for j in jobs]
         parallel = parallel or o.get("parallel", 1)
+        runner = runner or o.get("runner")
     else:
         if replay:
             source_run = store.get(replay)
@@ -87,12 +88,13 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
             models_for(probe, 0)  # an unknown --model or a broken models.toml: refused before the run
         options = {"models": models, "seed": seed, "repeat": repeat, "limit": limit, "record": record,
                    "timeout_s": timeout_s or DEFAULT_TIMEOUT_S, "executor": executor,
-                   "tool_call_mode": tool_call_mode, "parallel": parallel, "runner": runner,
+                   "tool_call_mode": tool_call_mode, "parallel": parallel, "runner": runner or "local",
                    **({"replay_of": replay} if replay else {})}
         run_id = store.create_run(suite=suite, team=team or "", model=model, options=options, planned=planned)
         spec = RunSpec(run_id, suite, team or "", models, model, seed, record, timeout_s or DEFAULT_TIMEOUT_S,
                        executor, tool_call_mode)
         run = store.get(run_id)
+    runner = runner or "local"
     spec.env = {k: v for k, v in os.environ.items() if k in ("MOOT_HOME", "XDG_DATA_HOME", "MOOT_MODELS")}
     total = len(run.planned)
     done = total - len(jobs)

@@ -207,7 +207,8 @@ def add_eval_commands(sub: Any) -> None:
     p.add_argument("--repeat", type=int, default=1, help="run each task K times (the interval is over all runs)")
     p.add_argument("--parallel", type=int, help="tasks at once (local: worker processes, default 1; ray: default the "
                    "cluster's CPUs)")
-    p.add_argument("--runner", choices=("local", "ray"), default="local", help="local process pool or Ray (moot[ray])")
+    p.add_argument("--runner", choices=("local", "ray"), help="local process pool (the default; --resume: the run's) or Ray "
+                   "(moot[ray])")
     p.add_argument("--ray-address", help="a Ray cluster to join (default: start a local one)")
     p.add_argument("--seed", type=int, help="the models' seed (repeat r uses SEED + r)")
     p.add_argument("--timeout", type=float, help="seconds a task may take (default 600)")
