@@ -16,12 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from moot.agents import load_team
+
 from ._local import run_local
 from ._otel import tracer_from
 from ._registry import load_suite
 from ._runner import DEFAULT_TIMEOUT_S, Job, RunSpec, models_for
 from ._report import Summary, summarise
 from ._store import EvalStore, EvalStoreError, TaskResult
+from ._suites import BARE
 
 __all__ = ["run_eval"]
 
@@ -84,8 +87,10 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
         if models:
             models = str(Path(models).resolve())
         probe = RunSpec("", suite, team or "", models, model, seed, tool_call_mode=tool_call_mode)
-        if not replay:
-            models_for(probe, 0)  # an unknown --model or a broken models.toml: refused before the run
+        if not replay:  # an unknown --model or team, a broken models.toml: refused before the run
+            config = models_for(probe, 0)
+            if team != BARE:
+                load_team(team, config)
         options = {"models": models, "seed": seed, "repeat": repeat, "limit": limit, "record": record,
                    "timeout_s": timeout_s or DEFAULT_TIMEOUT_S, "executor": executor,
                    "tool_call_mode": tool_call_mode, "parallel": parallel, "runner": runner or "local",

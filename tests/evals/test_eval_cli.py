@@ -58,6 +58,7 @@ def test_errors_are_clear_and_never_a_traceback(tmp_path, scripted):
             (["eval", str(bad), "--team", "coder"], f"{bad}:2: field 'contans': unknown"),
             (["eval", "nosuch", "--team", "coder"], "no suite named 'nosuch' (suites: humaneval, bfcl"),
             (["eval", "stall"], "--team is needed"),
+            (["--models", str(scripted), "eval", "stall", "--team", "nosuchteam"], "nosuchteam"),
             (["eval", "show", "nope"], "no eval run 'nope'"),
             (["--models", str(scripted), "eval", "stall", "--team", "bare", "--model", "gpt9"], "no model named 'gpt9'")):
         r = moot(*argv, cwd=tmp_path)
