@@ -438,6 +438,11 @@ class Session:
         """A note from the user, shown to whoever speaks next (added to what they read)."""
         self._injected.append(text)
 
+    @property
+    def queued(self) -> list[str]:
+        """The notes ``inject`` took that nobody has read yet."""
+        return list(self._injected)
+
     def _inject_hook(self, content: str) -> str:
         if not self._injected:
             return content

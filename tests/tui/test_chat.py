@@ -216,7 +216,7 @@ async def test_next_speaker_and_injected_message_in_a_group(app_factory, make_mo
         await pilot.press("enter")
         screen.input.value = "keep it short"
         await pilot.press("enter")
-        assert "you (for the next turn): keep it short" in screen.conversation.lines
+        assert "you · queued for the next turn: keep it short" in screen.conversation.lines
         await finished(pilot, screen)
         chosen = [s for s in selections if s.speaker == "critic" and "/next" in s.reason]
         assert chosen, [(s.speaker, s.reason) for s in selections]

@@ -92,6 +92,8 @@ class ChatScreen(Screen):
         self.matches: list[Match] = []
         self.match_at = -1
         self.last_export: Path | None = None
+        self.queued: list[tuple[Static, str]] = []  # messages waiting for the next turn (their lines)
+        self.send_after_stop: str | None = None  # sent now: goes out once the cut turn has stopped
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -272,6 +274,11 @@ class ChatScreen(Screen):
     class RunFinished(Message):
         """The run ended (tests and the tmux driver wait for it)."""
 
+    def on_chat_screen_run_finished(self) -> None:
+        if self.send_after_stop is not None:  # the turn is cut: what the user sent now goes out
+            text, self.send_after_stop = self.send_after_stop, None
+            self.start(text)
+
     def _resolve_waits(self) -> None:
         if self.human_future is not None and not self.human_future.done():
             self.human_future.set_result("exit")
@@ -439,7 +446,20 @@ class ChatScreen(Screen):
                         self.events_seen += 1
                         i += 1
             self.conversation.follow()
+            self._mark_delivered()
             self.status.refresh_text()
+
+    def _mark_delivered(self) -> None:
+        """Queued messages the next speaker has read: their lines say so."""
+        if not self.queued or self.session is None:
+            return
+        waiting = self.session.queued
+        while self.queued and self.queued[0][1] not in waiting:
+            line, text = self.queued.pop(0)
+            who = self.status.speaker
+            line.update(Text.assemble(("you", "bold"), (f" · sent with the next turn{f' ({who})' if who else ''}: ", "dim"), text))
+            line.set_class(False, "-queued")
+            line.add_class("-you")
 
     def _draw_failed(self, event: ev.Event, exc: Exception) -> None:
         self.log.error(f"cannot draw {event!r}: {exc!r}")
@@ -644,7 +664,8 @@ class ChatScreen(Screen):
             box.placeholder = prompt or "Your reply · Enter alone: the auto-reply · exit: end the chat"
         elif self.mode == "running":
             nxt = " · /next NAME chooses the next speaker" if self.team.is_group else ""
-            box.placeholder = f"Type to add a message for the next turn{nxt} · {key_label('chat.stop_turn')} stops the turn · {key_label('chat.stop')} stops the run"
+            box.placeholder = (f"Type a message: Enter queues it for the next turn, {key_label('chat.send_now')} sends it now{nxt} · "
+                               f"{key_label('chat.stop_turn')} stops the turn · {key_label('chat.stop')} the run")
         elif self.mode == "resumed":
             box.placeholder = ("Resumed. Enter alone goes on where it stopped; or type a message to continue"
                                if self.session is not None and self.session.resumable
@@ -662,9 +683,11 @@ class ChatScreen(Screen):
     def submitted(self, event: ChatInput.Submitted) -> None:
         text = event.value
         self.input.value = ""
-        self.handle_input(text)
+        self.handle_input(text, now=event.now)
 
-    def handle_input(self, text: str) -> None:
+    def handle_input(self, text: str, now: bool = False) -> None:
+        """What the user sent: a task, a reply, a command; while the agents run, a message queued for
+        the next turn (``now``: the current turn is cut short and the message sent at once)."""
         stripped = text.strip()
         if self.mode == "human" and self.human_future is not None and not self.human_future.done():
             self.human_future.set_result(stripped)
@@ -680,9 +703,17 @@ class ChatScreen(Screen):
             if stripped:
                 self.start(stripped)
         elif self.mode == "running":
-            if stripped and self.session is not None:
+            if stripped and self.session is not None and now:
+                who = self.status.speaker or "the current speaker"
+                self.send_after_stop = stripped
+                self.conversation.add_line(Text.assemble(("you", "bold"), (f" · now (stopping {who}'s turn): ", "dim"),
+                                                         stripped), "you")
+                self.action_stop_turn()
+            elif stripped and self.session is not None:
                 self.session.inject(stripped)
-                self.conversation.add_line(Text.assemble(("you", "bold"), " (for the next turn): ", stripped), "you")
+                line = self.conversation.add_line(Text.assemble(("you", "bold"), (" · queued for the next turn: ", "yellow"),
+                                                                stripped), "queued")
+                self.queued.append((line, stripped))
         elif self.mode in ("continue", "stopped", "resumed"):
             resumable = self.session is not None and self.session.resumable
             self.start(stripped or (None if resumable else "Continue."))

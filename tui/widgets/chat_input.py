@@ -1,6 +1,7 @@
 """The chat's input bar: a TextArea that grows with its text (up to 8 lines).
 
-Enter sends; Shift+Enter or Ctrl+J starts a new line; a paste is kept whole (every line); Up on the
+Enter sends (while an agent streams: queued for the next turn; Ctrl+Enter or Alt+Enter sends it
+now, cutting the turn short); Shift+Enter or Ctrl+J starts a new line; a paste is kept whole (every line); Up on the
 first line recalls earlier messages (Down goes back toward the draft); Ctrl+G edits the message in
 ``$VISUAL`` / ``$EDITOR`` (the app steps aside while the editor runs).
 """
@@ -19,17 +20,23 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from ..settings import declare
+
 
 class ChatInput(TextArea):
     DEFAULT_CSS = """
     ChatInput { height: auto; min-height: 3; max-height: 10; }
     """
-    BINDINGS = [Binding("ctrl+g", "editor", "Edit in $EDITOR", id="chat.editor")]
+    BINDINGS = declare("chat", [
+        Binding("ctrl+g", "editor", "Edit in $EDITOR", id="chat.editor"),
+        Binding("ctrl+enter,alt+enter", "submit(True)", "Send now", id="chat.send_now", show=False),
+    ])
 
     @dataclass
     class Submitted(Message):
         input: ChatInput
         value: str
+        now: bool = False  # sent with the "send now" key: cut a streaming turn short for it
 
         @property
         def control(self) -> ChatInput:
@@ -79,13 +86,16 @@ class ChatInput(TextArea):
             return
         await super()._on_key(event)
 
-    def submit(self) -> None:
+    def submit(self, now: bool = False) -> None:
         text = self.text
         if text.strip() and (not self.sent or self.sent[-1] != text):
             self.sent.append(text)
         self._at = None
         self._draft = ""
-        self.post_message(self.Submitted(self, text))
+        self.post_message(self.Submitted(self, text, now))
+
+    def action_submit(self, now: bool = False) -> None:
+        self.submit(now)
 
     def recall(self, step: int) -> bool:
         """Show the previous (``step`` -1) or next (+1) message of the history; False at its end."""
