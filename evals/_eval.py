@@ -53,7 +53,8 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
     default 1) or tasks in flight (ray, default: the cluster's CPUs). ``otel_file``: OpenTelemetry spans of
     every task's sessions, as JSON lines (also sent to ``$OTEL_EXPORTER_OTLP_ENDPOINT`` when set);
     ``otel_content`` puts message contents in them."""
-    store = store or EvalStore.open_default()
+    if resume or replay:
+        store = store or EvalStore.open_default()
     if resume:
         run = store.get(resume)
         o = run.options
@@ -95,6 +96,7 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
                    "timeout_s": timeout_s or DEFAULT_TIMEOUT_S, "executor": executor,
                    "tool_call_mode": tool_call_mode, "parallel": parallel, "runner": runner or "local",
                    **({"replay_of": replay} if replay else {})}
+        store = store or EvalStore.open_default()  # opened once the run is known to be possible
         run_id = store.create_run(suite=suite, team=team or "", model=model, options=options, planned=planned)
         spec = RunSpec(run_id, suite, team or "", models, model, seed, record, timeout_s or DEFAULT_TIMEOUT_S,
                        executor, tool_call_mode)
