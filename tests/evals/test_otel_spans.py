@@ -48,3 +48,32 @@ def test_moot_run_writes_the_sessions_spans(tmp_path, scripted):
                if "gen_ai.output.messages" in s["attributes"]]
     assert any("print(sum(range(10)))" in m[0]["parts"][0]["content"] for m in outputs)
     assert any("print(sum" in s["attributes"].get("gen_ai.tool.call.arguments", "") for s in spans)
+
+
+def test_spans_go_to_the_otlp_endpoint_when_it_is_set(tmp_path, scripted, monkeypatch):
+    """A loopback gRPC server speaking OTLP's trace service stands in for a collector."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received = []
+
+    class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):  # noqa: N802 - the service's own name
+            received.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Collector(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+        r = moot("--models", str(scripted), "run", "coder", "--task", "sum", "--executor", "sandbox", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    finally:
+        server.stop(grace=None)
+    names = [s.name for req in received for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert "invoke_agent coder" in names and names.count("chat s") == 2 and "execute_tool python" in names
