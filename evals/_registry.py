@@ -27,8 +27,12 @@ def suite_names() -> list[str]:
 
 def load_suite(name: str) -> Suite:
     """A shipped suite (``humaneval``, ``bfcl``, ``bfcl:simple``, ``selection``...) or a JSONL file."""
-    if name in _LOADED:
-        return _LOADED[name]
+    key = name
+    if Path(name).is_file():  # a suite file read again when it changed
+        stat = Path(name).stat()
+        key = f"{Path(name).resolve()}@{stat.st_mtime_ns}:{stat.st_size}"
+    if key in _LOADED:
+        return _LOADED[key]
     base, _, option = name.partition(":")
     if base in SUITES:
         suite = SUITES[base](option) if option else SUITES[base]()
@@ -39,5 +43,5 @@ def load_suite(name: str) -> Suite:
     else:
         raise SuiteError(f"no suite named {name!r} (suites: {', '.join(suite_names())}; or a JSONL file of tasks)")
     suite.tasks()  # a malformed file fails here, before any task runs
-    _LOADED[name] = suite
+    _LOADED[key] = suite
     return suite
