@@ -7,6 +7,7 @@ them, so the first frame comes fast.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +18,23 @@ from textual.screen import Screen
 
 from . import settings as user_settings
 from .settings import declare, key_label
+
+
+GC_YOUNG_THRESHOLD = 10_000  # Python's default is 700
+
+
+def quiet_gc() -> None:
+    """Keep the garbage collector's full passes out of the way of keys and streaming: each
+    scanned every object (Textual's render caches hold ~100k: seven FIFOCaches per Strip) and took
+    85-290 ms here, several times a second while tokens streamed. What start-up made (modules,
+    classes, the home screen) is frozen out of those passes, and young objects are collected in
+    bigger, rarer batches (so the full passes come seldom). Once a process: a second app in the
+    same process (tests) must not freeze the first one's garbage."""
+    if gc.get_freeze_count():
+        return
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class MootApp(App):
@@ -72,6 +90,7 @@ class MootApp(App):
     def _start(self) -> None:
         self._load_models()
         self.ready = True
+        quiet_gc()
         from .screens.home import HomeScreen
 
         for screen in self.screen_stack:

@@ -85,7 +85,8 @@ def key_display(keys: str) -> str:
     key = keys.split(",")[0].strip()
     *mods, name = key.split("+") if key != "+" else ["+"]
     name = {"escape": "Esc", "enter": "Enter", "space": "Space", "tab": "Tab", "backspace": "Backspace",
-            "delete": "Del", "pageup": "PgUp", "pagedown": "PgDn", "slash": "/"}.get(name, name)
+            "delete": "Del", "pageup": "PgUp", "pagedown": "PgDn", "slash": "/", "home": "Home", "end": "End",
+            "up": "Up", "down": "Down", "left": "Left", "right": "Right"}.get(name, name)
     if (len(name) == 1 and mods) or (name[:1] == "f" and name[1:].isdigit()):
         name = name.upper()  # "Ctrl+X", "F3"; a plain letter stays as typed ("e")
     if "_" in name:

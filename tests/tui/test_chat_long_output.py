@@ -1,9 +1,7 @@
-"""A long output shows its tail and says it is cut; Enter opens the whole output, scrollable; a real
+"""A long output shows its tail and says it is cut; Enter opens the whole output in a virtual line view (Log), scrollable; a real
 2000-line run through the app shows its last line."""
 
 from __future__ import annotations
-
-from textual.widgets import TextArea
 
 from conftest import wait_until
 from moot.agents import events as ev
@@ -42,12 +40,19 @@ async def test_a_long_output_shows_its_tail_and_opens_in_full(app_factory, coder
         entry.focus()
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, OutputScreen), what="the full output")
-        area = app.screen.query_one(TextArea)
-        assert area.text == entry.output and area.document.line_count == 2001
-        assert area.cursor_location[0] == 2000  # it opens on the tail
+        view = app.screen.log_view
+        assert "\n".join(view.lines) + "\n" == entry.output and view.line_count == 2000
+        await pilot.pause()
+        assert view.scroll_y == view.max_scroll_y > 1900  # it opens on the tail
+        title = str(app.screen.query_one("#output-title").render())
+        assert f"of 2000 · Ctrl+Home/Ctrl+End: top/end" in title and "lines 19" in title
+        assert "line 1999" in str(view.render_line(view.scrollable_content_region.height - 1).text)
         await pilot.press("ctrl+home")  # and scrolls to the top
         await pilot.pause()
-        assert area.scroll_y == 0 and area.max_scroll_y > 1900
+        assert view.scroll_y == 0 and "lines 1–" in str(app.screen.query_one("#output-title").render())
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert view.scroll_y > 10
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen, what="back in the chat")
 

@@ -39,7 +39,7 @@ class CodeFence(MarkdownFence, can_focus=True):
     """A code block: its language and a copy action above it; wider than the pane, it scrolls
     sideways (a scrollbar, ←/→ when focused, the mouse) and its header says so."""
 
-    BINDINGS = declare("turn", [
+    BINDINGS = declare("code block", [
         Binding("c", "copy", "Copy code", id="chat.copy_code"),
         Binding("left", "scroll_left", "Scroll left", show=False),
         Binding("right", "scroll_right", "Scroll right", show=False),

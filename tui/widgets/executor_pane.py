@@ -15,7 +15,9 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Static, TextArea
+from textual.widgets import Log, Static
+
+from ..settings import declare, key_label
 
 TAIL_LINES = 20  # the lines of output an entry shows: the last ones (the full output opens with Enter)
 
@@ -118,6 +120,8 @@ class ExecutionEntry(Vertical, can_focus=True):
             self.append(output)
         elif self.output:
             self._show_tail()
+        if self.viewer is not None:
+            self.viewer.finished()
         ok = exit_code == 0
         self.add_class("-ok" if ok else "-failed")
         why = f" · {killed_reason}" if killed_reason else ""
@@ -136,19 +140,20 @@ class ExecutionEntry(Vertical, can_focus=True):
 
 
 class OutputScreen(ModalScreen[None]):
-    """One execution's whole output, scrollable (a read-only TextArea: only what is visible is
-    drawn, so a 100,000-line output scrolls as fast as a short one); it grows while the code runs."""
+    """One execution's whole output, scrollable: Textual's Log, a virtual line view that draws only
+    the lines in sight, so a 100,000-line output scrolls as fast as a short one; it opens on the
+    tail, follows new output while you stay at the end, and its title says where you are."""
 
-    BINDINGS = [
+    BINDINGS = declare("output", [
         Binding("escape,q", "close", "Close", id="output.close"),
         Binding("ctrl+home", "top", "Top", id="output.top", priority=True),
         Binding("ctrl+end", "bottom", "Bottom", id="output.bottom", priority=True),
-    ]
+    ])
     DEFAULT_CSS = """
     OutputScreen { align: center middle; }
     OutputScreen > Vertical { width: 90%; height: 90%; border: round $accent; background: $surface; }
     OutputScreen #output-title { height: 1; padding: 0 1; }
-    OutputScreen TextArea { height: 1fr; border: none; }
+    OutputScreen Log { height: 1fr; border: none; }
     """
 
     def __init__(self, entry: ExecutionEntry) -> None:
@@ -156,33 +161,62 @@ class OutputScreen(ModalScreen[None]):
         self.entry = entry
 
     def compose(self) -> ComposeResult:
-        entry = self.entry
         with Vertical():
-            yield Static(Text.assemble((f"#{entry.number} {entry.language} · {entry.author}", "bold"),
-                                       (f" · {entry.tail(0)[1]} lines · Esc: close", "dim")), id="output-title")
-            yield TextArea(entry.output, read_only=True, soft_wrap=False, show_line_numbers=True, id="output-text")
+            yield Static("", id="output-title")
+            yield Log(auto_scroll=False, id="output-text")
+
+    @property
+    def log_view(self) -> Log:
+        return self.query_one(Log)
 
     def on_mount(self) -> None:
         self.entry.viewer = self
-        area = self.query_one(TextArea)
-        area.focus()
-        area.move_cursor(area.document.end)  # the tail first: where errors are
+        view = self.log_view
+        self._partial = ""
+        self._write(self.entry.output, follow=True)  # the tail first: where errors are
+        view.focus()
+        self.watch(view, "scroll_y", self._show_where)
+        self._show_where()
+
+    def _show_where(self, *_: object) -> None:
+        entry, view = self.entry, self.log_view
+        total = view.line_count
+        first = int(view.scroll_y) + 1
+        last = min(total, first + max(view.scrollable_content_region.height, 1) - 1)
+        self.query_one("#output-title", Static).update(Text.assemble(
+            (f"#{entry.number} {entry.language} · {entry.author}", "bold"),
+            (f" · lines {first}–{last} of {total} · {key_label('output.top')}/{key_label('output.bottom')}: "
+             f"top/end · {key_label('output.close')}: close", "dim")))
 
     def on_unmount(self) -> None:
         if self.entry.viewer is self:
             self.entry.viewer = None
 
+    def _write(self, text: str, follow: bool, final: bool = False) -> None:
+        """Whole lines go to the Log at once (write_lines: no per-line work, widths measured in a
+        thread); a line still being written waits for its end (or the run's)."""
+        text = self._partial + text
+        cut = len(text) if final else text.rfind("\n") + 1
+        self._partial = text[cut:]
+        if cut:
+            self.log_view.write_lines(text[:cut].split("\n")[:-1] if text[:cut].endswith("\n") else text[:cut].split("\n"),
+                                      scroll_end=follow)
+
     def append(self, text: str) -> None:
-        area = self.query_one(TextArea)
-        follow = area.cursor_location == area.document.end
-        area.insert(text, area.document.end, maintain_selection_offset=not follow)
+        self._write(text, follow=self.log_view.is_vertical_scroll_end)
+        self._show_where()
+
+    def finished(self) -> None:
+        """The run ended: a last line without its newline is shown too."""
+        if self._partial:
+            self._write("", follow=self.log_view.is_vertical_scroll_end, final=True)
+            self._show_where()
 
     def action_top(self) -> None:
-        self.query_one(TextArea).move_cursor((0, 0))
+        self.log_view.scroll_home(animate=False)
 
     def action_bottom(self) -> None:
-        area = self.query_one(TextArea)
-        area.move_cursor(area.document.end)
+        self.log_view.scroll_end(animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
