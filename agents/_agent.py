@@ -146,6 +146,7 @@ class ConversableAgent(Agent):
         # Summaries standing for left-out turns: (partner's name, cut) -> text (kept for resume).
         self._summaries: dict[tuple[str, int], str] = {}
         self._windows_known: set[int] = set()  # ids of backends whose window was discovered
+        self._tool_problem: str | None = None  # why the last call's tool call could not be used
         self._human_input: list[str] = []
         self._usage: dict[str, Usage] = {}
         self.hook_lists: dict[str, list[Callable[..., Any]]] = {h: [] for h in HOOKABLE}
@@ -1098,9 +1099,11 @@ class ConversableAgent(Agent):
                     tools: list[ToolSpec] | None = None) -> tuple[list[ChatMessage], int]:
         """The view and its size in the budget's units (kept by the window, so nothing walks the
         history): tokens when the model's tokenizer counts, else characters."""
-        key = (self._system_message, llm, len(tools) if tools else 0)
+        group = getattr(sender, "groupchat", None) is not None  # a group chat's speaker names itself to the model
+        key = (self._system_message, llm, len(tools) if tools else 0, group)
         if self._head_key != key:  # the system message, the model or its tools changed: measure again
-            self._head = [ChatMessage("system", self._system_message)] if self._system_message else []
+            self._head = ([ChatMessage("system", self._system_message, self.name if group else None)]
+                          if self._system_message else [])
             self._head_chars = size_of(self._head)
             self._budget = Budget.of(llm, self._head, tools or ()) if llm is not None else None
             self._head_key = key
@@ -1204,8 +1207,20 @@ class ConversableAgent(Agent):
         elif llm.tools:
             tools = llm.tools
         view, units, squeezed = await self._fit(llm, messages, sender, tools)
+        self._tool_problem = None
         try:
             completion = await self._call(llm, view, units, squeezed, tools)
+            problem = self._tool_problem
+            if problem is not None and tools and not completion.tool_calls:
+                # The model meant to call a tool but the call could not be used: say what was wrong
+                # (in its view only, never stored) and let it try once more.
+                self._tool_problem = None
+                retry = [*view, ChatMessage("assistant", completion.content or "(a tool call)"),
+                         ChatMessage("user", f"Your tool call could not be used: {problem.split(': ', 1)[-1]}. "
+                                             f"Call the tool again with valid JSON arguments, or answer in plain text.")]
+                again = await self._call(llm, retry, units, squeezed, tools)
+                if again.tool_calls or self._tool_problem is None:
+                    completion = again
         except ChatStop as stop:
             budget = self._budget
             if not isinstance(stop.__cause__, ContextOverflow) or budget is None or not budget.window:
@@ -1290,6 +1305,8 @@ class ConversableAgent(Agent):
                     if delta_sink is not None:
                         delta_sink(ReasoningDelta(chat_id, name, mid, item.content))
                 elif isinstance(item, Notice):
+                    if item.kind == "tool_call":
+                        self._tool_problem = item.text
                     if run is not None:
                         run.emit(NoticeEvent(run.chat_id, agent=self.name, text=item.text, kind=item.kind,
                                              message_id=mid))

@@ -277,12 +277,29 @@ async def test_the_agent_gets_a_real_call_from_a_text_call(loopback_server, agen
 @pytest.mark.parametrize("wire", ["openai", "ollama"])
 async def test_a_broken_text_call_is_a_notice_and_the_text_stays(loopback_server, agents_on, wire):
     broken = '<tool_call>{"name": "get_stock", "arguments": {"sym": "X"}}</tool_call>'
-    user, asst = agents_on(wire, standin(loopback_server, wire, [broken], []))
+    seen: list[dict] = []
+    user, asst = agents_on(wire, standin(loopback_server, wire, [broken, broken], seen))
     events = [e async for e in user.run_stream(asst, message="Stock?", max_turns=1)]
     notices = [e for e in events if isinstance(e, NoticeEvent) and e.kind == "tool_call"]
-    assert len(notices) == 1 and "no tool 'get_stock'" in notices[0].text and "get_weather" in notices[0].text
+    assert len(notices) == 2 and "no tool 'get_stock'" in notices[0].text and "get_weather" in notices[0].text
     assert not [e for e in events if isinstance(e, ToolCallRequested)]
     assert user.chat_messages[asst][1]["content"] == broken
+    # The model was told what was wrong before its second try (in that request only).
+    told = seen[1]["messages"][-1]["content"]
+    assert "Your tool call could not be used" in told and "get_stock" in told
+
+
+@pytest.mark.parametrize("wire", ["openai", "ollama"])
+async def test_a_model_told_its_call_was_broken_can_fix_it(loopback_server, agents_on, wire):
+    broken = '<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"</tool_call>'
+    fixed = '<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>'
+    seen: list[dict] = []
+    user, asst = agents_on(wire, standin(loopback_server, wire, [broken, fixed], seen))
+    events = [e async for e in user.run_stream(asst, message="Weather in Rome?", max_turns=2)]
+    assert [json.loads(e.arguments) for e in events if isinstance(e, ToolCallRequested)] == [{"city": "Rome"}]
+    assert "Your tool call could not be used" in seen[1]["messages"][-1]["content"]
+    # The correction is not part of the stored conversation: the next request has no trace of it.
+    assert not any("could not be used" in str(m.get("content")) for m in seen[2]["messages"])
 
 
 @pytest.mark.parametrize("wire", ["openai", "ollama"])
