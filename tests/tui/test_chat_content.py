@@ -187,3 +187,15 @@ async def test_export_writes_markdown_or_json_and_says_where(app_factory, make_m
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.last_export.name == "chat.json", what="the JSON export")
         assert json.loads(screen.last_export.read_text())  # the recording, as moot sessions export writes it
+
+
+async def test_a_closing_fence_on_its_way_is_not_shown_as_code(app_factory, coder_team):
+    app = app_factory()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.pause()
+        screen = await chat_screen(app, pilot, coder_team())
+        screen.receive(ev.TokenDelta("c1", agent="coder", message_id="m1", text="```python\nprint(1)\n``"))
+        await screen.flush()
+        await pilot.pause()
+        shown = str(screen.conversation.turns["m1"].query_one(".turn-tail-code").render())
+        assert shown.endswith("print(1)") and "``" not in shown

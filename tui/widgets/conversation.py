@@ -325,4 +325,8 @@ def _open_fence(text: str) -> tuple[int, str, str] | None:
     if opened is None:
         return None
     start, language, body = opened
-    return start, language, text[body:]
+    code = text[body:]
+    last = code.rsplit("\n", 1)[-1]
+    if last and not last.strip("`~ "):  # the closing fence on its way ("``"): not code
+        code = code[:len(code) - len(last)]
+    return start, language, code
