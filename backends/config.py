@@ -181,7 +181,8 @@ class LlamaCppOptions(_Options):
     seed: int | None = None
     kv_reuse: bool | None = None
     kv_cache_mb: int | None = Field(default=None, gt=0)
-    prompt_layout: Literal["shared_prefix", "as_given"] | None = None
+    kv_states: int | None = Field(default=None, gt=0, le=64)  # KV states kept for reuse at most (default 8)
+    prompt_layout: Literal["auto", "shared_transcript", "shared_prefix", "as_given"] | None = None
 
 
 class OllamaOptions(_Options):

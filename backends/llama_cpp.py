@@ -99,11 +99,14 @@ def _fast_state_io(llm) -> None:
         size = llama_cpp.llama_state_get_size(ctx)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_get_data(ctx, buffer, size)
+        # The ctypes buffer itself is kept (no bytes copy of it: a state is tens of MB).
         return LlamaState(input_ids=llm.input_ids[: llm.n_tokens].copy(), scores=None, n_tokens=llm.n_tokens,
-                          llama_state=ctypes.string_at(buffer, written), llama_state_size=written, seed=llm._seed)
+                          llama_state=buffer, llama_state_size=written, seed=llm._seed)
 
     def load_state(state: LlamaState) -> None:
-        buffer = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(state.llama_state)
+        buffer = state.llama_state
+        if not isinstance(buffer, ctypes.Array):
+            buffer = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(buffer)
         if llama_cpp.llama_state_set_data(llm._ctx.ctx, buffer, state.llama_state_size) != state.llama_state_size:
             raise RuntimeError("llama.cpp refused the kept KV state")
         llm.input_ids[: state.n_tokens] = state.input_ids
@@ -115,9 +118,13 @@ def _fast_state_io(llm) -> None:
     llm.load_state = load_state
 
 
-def _make_prefix_cache(capacity_bytes: int):
-    """A llama-cpp-python cache (its official extension point) that keeps KV states by prefix,
-    at most ``capacity_bytes`` of them, least recently used dropped first."""
+SUPERSEDED_MIN = 32  # a kept state sharing at least this many tokens (and half of its own) with a new one goes
+
+
+def _make_prefix_cache(capacity_bytes: int, max_states: int = 8):
+    """A llama-cpp-python cache (its official extension point) that keeps KV states by prefix:
+    the newest of each diverging conversation, at most ``max_states`` of them and
+    ``capacity_bytes`` in all, least recently used dropped first."""
     from llama_cpp.llama_cache import BaseLlamaCache
 
     class PrefixStateCache(BaseLlamaCache):
@@ -151,11 +158,17 @@ def _make_prefix_cache(capacity_bytes: int):
 
         def __setitem__(self, key: Sequence[int], value: Any) -> None:
             key = tuple(key)
-            # A state whose tokens are a prefix of the new one is superseded by it.
-            for k in [k for k in self.states if len(k) <= len(key) and key[: len(k)] == k]:
-                del self.states[k]
+            # Only what can be reused is kept. A state that shares most of its tokens with the new
+            # one is superseded by it: every later prompt of that conversation extends the new
+            # state's, so it matches the new one at least as far. What stays is, per conversation
+            # that still diverges (each agent's own system prompt first, or a cut history), its
+            # newest state, and the shared prefix lives in each of them.
+            for k in list(self.states):
+                shared = _prefix_len(k, key)
+                if shared == len(k) or shared >= max(SUPERSEDED_MIN, len(k) // 2):
+                    del self.states[k]
             self.states[key] = value
-            while self.cache_size > self.capacity_bytes and len(self.states) > 1:
+            while len(self.states) > 1 and (self.cache_size > self.capacity_bytes or len(self.states) > max_states):
                 self.states.popitem(last=False)
 
     return PrefixStateCache()
@@ -243,7 +256,8 @@ def _build(loaded: LoadedModel, config: ModelConfig) -> None:
     llm.eval = loaded.count_eval(llm.eval)
     if opts.get("kv_reuse", True):
         _fast_state_io(llm)
-        loaded.cache = _make_prefix_cache(int(opts.get("kv_cache_mb", _DEFAULT_KV_BUDGET_MB)) * 2**20)
+        loaded.cache = _make_prefix_cache(int(opts.get("kv_cache_mb", _DEFAULT_KV_BUDGET_MB)) * 2**20,
+                                          int(opts.get("kv_states", 8)))
         llm.set_cache(loaded.cache)
     loaded.llm = llm
 
@@ -290,6 +304,8 @@ def _message_counter(llm):
                               add_bos=False, special=False)) + 1
         if message.role == "tool":
             n += 12  # "Tool result (call_id): " when the template has no tool role
+        elif message.name:
+            n += 4  # "name: " in a group chat's shared transcript
         return n + markup
 
     return count
@@ -352,6 +368,37 @@ def _to_plain(messages: Sequence[ChatMessage], native_tools: bool) -> list[dict[
             out.append({"role": "assistant", "content": ((m.content or "") + "\n" + calls).strip()})
         else:
             out.append({"role": m.role, "content": m.content or ""})
+    return out
+
+
+GROUP_HEAD = "A conversation between several participants. Each message begins with the name of who wrote it."
+
+
+def shared_transcript_layout(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """One rendering of a group chat that every agent shares, token for token.
+
+    In a group chat each agent stores its own messages as ``assistant`` and everyone else's as
+    ``user`` (AutoGen's rule), so two agents' prompts differ from the first message one of them
+    wrote, and no KV prefix is shared. Here every message is a ``user`` turn that names its
+    author ("coder: ..."), under one neutral system message (so no chat template adds a default
+    system prompt of its own), and the caller's system prompt, with who it is, comes last, just
+    before the reply. Tool traffic is kept as it is.
+    """
+    if not messages:
+        return messages
+    system = messages[0] if messages[0].role == "system" else None
+    out = [ChatMessage("system", GROUP_HEAD)]
+    for m in messages[1:] if system is not None else messages:
+        if (m.role == "user" or m.role == "assistant") and not m.tool_calls:
+            out.append(ChatMessage("user", f"{m.name or m.role}: {m.content or ''}", images=m.images))
+        else:
+            out.append(m)
+    if system is not None:
+        me = system.name
+        text = system.content or ""
+        if me:
+            text += f"\nYou are {me}. Write {me}'s next message only, without your name in front."
+        out.append(ChatMessage("system", text))
     return out
 
 
@@ -429,6 +476,23 @@ class LlamaCppBackend(Backend):
             return BackendStatus("failed", f"no model file at {loaded.path}")
         return BackendStatus("ready", "model file present, not loaded yet")
 
+    def layout_for(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt layout of a call: ``options.prompt_layout``, or by default
+        ``shared_transcript`` for a group chat's speaker (its system message carries its name)
+        and ``as_given`` otherwise (see ``bench/kv_reuse.py`` for what each costs and how well roles are kept)."""
+        layout = self.config.options.get("prompt_layout") or "auto"
+        if layout == "auto":  # a group chat's speaker names itself on its system message
+            return "shared_transcript" if messages and messages[0].role == "system" and messages[0].name else "as_given"
+        return layout
+
+    @property
+    def kv_states(self) -> tuple[int, int]:
+        """How many KV states are kept for reuse, and their bytes."""
+        cache = self.loaded.cache
+        if cache is None:
+            return 0, 0
+        return len(cache.states), cache.cache_size
+
     @property
     def kv_restores(self) -> int:
         """How many times a kept KV state was restored (0 before the first call)."""
@@ -449,8 +513,12 @@ class LlamaCppBackend(Backend):
         if counter is None:
             return super().request_overhead(head, tools)
         size = sum(counter(m) for m in head) + 8  # the head, BOS and the generation prompt
-        if self.config.options.get("prompt_layout", "shared_prefix") == "shared_prefix" or not head:
+        layout = self.layout_for(head)
+        if layout == "shared_prefix" or not head:
             size += self.loaded.template_extra  # the prompt opens with no system message of the caller's
+        elif layout == "shared_transcript":  # the group's head, and who the speaker is, at the end
+            size += counter(ChatMessage("system", GROUP_HEAD)) + self.count_tokens(
+                f"\nYou are {head[0].name}. Write {head[0].name}'s next message only, without your name in front.")
         if tools:
             if self.native_tools:
                 size += self.count_tokens(json.dumps([t.to_openai() for t in tools])) + 16
@@ -497,13 +565,17 @@ class LlamaCppBackend(Backend):
                     grammar_text = tool_grammar(offered, tool_mode == "required")
                 note = ChatMessage("system", _tool_prompt(offered, tool_mode == "required"))
                 if plain and plain[0].role == "system":
-                    plain[0] = ChatMessage("system", (plain[0].content or "") + "\n\n" + note.content)
+                    plain[0] = ChatMessage("system", (plain[0].content or "") + "\n\n" + note.content, plain[0].name)
                 else:
                     plain.insert(0, note)
         elif schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
-        if self.config.options.get("prompt_layout", "shared_prefix") == "shared_prefix":
+        layout = self.layout_for(plain)
+        speaker = plain[0].name if plain and plain[0].role == "system" else None
+        if layout == "shared_prefix":
             plain = shared_prefix_layout(plain)
+        elif layout == "shared_transcript":
+            plain = shared_transcript_layout(plain)
         kwargs["messages"] = _to_plain(plain, tool_mode == "native")
 
         loop = asyncio.get_running_loop()
@@ -586,6 +658,8 @@ class LlamaCppBackend(Backend):
         for thought_or_delta in reasoning.flush():
             yield thought_or_delta
         content, thinking = split_reasoning("".join(text))  # the reply never holds the reasoning
+        if layout == "shared_transcript" and speaker and content.lstrip().startswith(f"{speaker}:"):
+            content = content.lstrip()[len(speaker) + 1:].lstrip()  # it wrote its name as the transcript does
         if offered:
             parsed = normalise_calls(content, tool_calls, offered, self.config.tool_call_mode)
             tool_calls, content = list(parsed.calls), parsed.text

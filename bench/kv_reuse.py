@@ -1,35 +1,26 @@
-"""KV-cache reuse in a local group chat: four agents, different system prompts, one growing
-transcript, twelve turns, all on ONE loaded model.
+"""KV-cache reuse in moot's REAL GroupChat: four agents with different system prompts, round robin,
+twelve turns, one loaded bundled model (SmolLM2-135M through llama.cpp), against the same calls on a
+plain shared ``llama_cpp.Llama`` (what AutoGen 0.4 does when agents share one client: each call
+sends the agent's system prompt first and the whole transcript, own messages as ``assistant``).
 
-Variants, each in its own process (so peak memory is its own):
-- moot     : moot's llama_cpp backend (shared-prefix layout + kept per-agent KV states).
-- states   : moot's backend with the prompt as given (system first): kept states only.
-- plain    : one plain shared ``Llama`` doing the same calls, system prompt first. This is what
-             AutoGen 0.4 does when agents share a client: each agent's own system prompt breaks
-             llama.cpp's prefix match, so the whole transcript is re-read every turn.
-- per-agent: one ``Llama`` per agent (the other way to get reuse): its memory is the point.
+The two run in lockstep, call by call (bench/_lockstep.py), each in its own process so its peak
+memory is its own; the repetitions are fresh pairs of processes. Targets (issue 11): over the
+first 12 turns >= 4x fewer prompt tokens evaluated and >= 2x less wall time in the model calls;
+moot's peak RSS within 1.5x of the plain instance's.
 
-Every variant sees the same inputs: after each turn a fixed reply text is appended to the
-transcript (what the agent generated is timed but not kept), and generation is greedy with the
-same max_tokens. Targets: moot evaluates >= 4x fewer prompt tokens and takes >= 2x less wall time
-than plain, with one model in memory.
-
-    .venv/bin/python bench/kv_reuse.py
+    .venv/bin/python bench/kv_reuse.py [--reps 3]
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import resource
-import subprocess
+import argparse
+import statistics
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _lockstep import lockstep  # noqa: E402
 
 AGENTS = {
     "planner": "You are the planner. Break the work into small, ordered steps and name who does each.",
@@ -37,6 +28,7 @@ AGENTS = {
     "reviewer": "You are the reviewer. You point out bugs, missing tests and unclear names.",
     "tester": "You are the tester. You propose concrete test cases with inputs and expected outputs.",
 }
+# The wave-1 bench's task, unchanged: a paragraph-long brief, as real tasks are.
 TASK = (
     "Task: write a Python module that parses dates written in many formats (ISO 8601, '3 March 2024', "
     "'03/04/24' with a day-first option, 'yesterday', 'next friday'), returns datetime.date objects, "
@@ -45,125 +37,40 @@ TASK = (
     "function documented. The module will be used by a command-line tool that reads dates from users "
     "in many countries, so ambiguous dates must follow the day-first option. "
 ) * 2
-REPLY = "I agree with the plan so far. Next I will handle the relative dates and add two tests for them."
 TURNS = 12
-MAX_TOKENS = 24
-CONFIG = """
-schema_version = 1
-[[models]]
-name = "m"
-backend = "llama_cpp"
-model_path = "bundled:smollm2"
-context_length = 4096
-options = {{ prompt_layout = "{layout}" }}
-"""
 
 
-def turns():
-    """(agent, transcript) for each turn; the transcript grows by one fixed reply a turn."""
-    names = list(AGENTS)
-    transcript = [("user", TASK)]
-    for t in range(TURNS):
-        agent = names[t % len(names)]
-        yield agent, list(transcript)
-        transcript.append(("user", f"{agent}: {REPLY}"))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def model_path() -> str:
-    from moot.backends import parse_models
-
-    return str(parse_models(CONFIG.format(layout="as_given"), "bench").get("m").resolved_model_path())
-
-
-async def run_moot(layout: str) -> dict:
-    from moot.backends import ChatMessage, ModelRegistry, parse_models
-
-    registry = ModelRegistry(parse_models(CONFIG.format(layout=layout), "bench"))
-    backend = registry.backend("m")
-    await backend.load()
-    evaluated = prompt = 0
-    started = time.perf_counter()
-    for agent, transcript in turns():
-        messages = [ChatMessage("system", AGENTS[agent])] + [ChatMessage(r, c) for r, c in transcript]
-        done = await backend.complete(messages, max_tokens=MAX_TOKENS, temperature=0.0)
-        evaluated += done.usage.evaluated_prompt_tokens
-        prompt += done.usage.prompt_tokens
-    return {"evaluated": evaluated, "prompt": prompt, "wall_s": time.perf_counter() - started, "models_loaded": 1}
-
-
-def _plain_llama(path: str):
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=path, n_ctx=4096, n_threads=os.cpu_count(), verbose=False, seed=1)
-    counter = {"evaluated": 0}
-    original = llm.eval
-
-    def counting_eval(tokens):
-        counter["evaluated"] += len(tokens)
-        return original(tokens)
-
-    llm.eval = counting_eval
-    return llm, counter
-
-
-def run_plain(per_agent: bool) -> dict:
-    path = model_path()
-    instances = {}
-    if per_agent:
-        for agent in AGENTS:
-            instances[agent] = _plain_llama(path)
-    else:
-        shared = _plain_llama(path)
-        instances = {agent: shared for agent in AGENTS}
-    generated = 0
-    started = time.perf_counter()
-    for agent, transcript in turns():
-        llm, _ = instances[agent]
-        messages = [{"role": "system", "content": AGENTS[agent]}] + [{"role": r, "content": c} for r, c in transcript]
-        out = llm.create_chat_completion(messages=messages, max_tokens=MAX_TOKENS, temperature=0.0)
-        generated += out["usage"]["completion_tokens"]
-    wall = time.perf_counter() - started
-    # Every token fed to eval(), less the generated ones (each is evaluated once to sample the next).
-    counters = {id(c): c for _, c in instances.values()}
-    evaluated = sum(c["evaluated"] for c in counters.values()) - generated
-    return {"evaluated": evaluated, "wall_s": wall, "models_loaded": len(counters)}
-
-
-def child(variant: str) -> None:
-    if variant in ("moot", "states"):
-        result = asyncio.run(run_moot("shared_prefix" if variant == "moot" else "as_given"))
-    else:
-        result = run_plain(per_agent=variant == "per-agent")
-    result["peak_rss_mb"] = peak_rss_mb()
-    print(json.dumps(result))
+def mmm(values: list[float], fmt: str = "{:.2f}") -> str:
+    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
 
 
 def main() -> None:
-    results = {}
-    for variant in ("plain", "moot", "states", "per-agent"):
-        proc = subprocess.run([sys.executable, __file__, "--child", variant], capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode != 0:
-            sys.exit(f"{variant} failed:\n{proc.stderr}")
-        results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
-        r = results[variant]
-        print(f"{variant:9}: {r['evaluated']:6d} prompt tokens evaluated · {r['wall_s']:6.1f} s · "
-              f"peak RSS {r['peak_rss_mb']:6.0f} MB · {r['models_loaded']} model(s) loaded", flush=True)
-    plain, moot = results["plain"], results["moot"]
-    print(f"\nprompt tokens evaluated, plain / moot : {plain['evaluated'] / moot['evaluated']:.1f}x fewer  (target >= 4x)")
-    print(f"wall time, plain / moot              : {plain['wall_s'] / moot['wall_s']:.1f}x less   (target >= 2x)")
-    print(f"peak memory, moot vs plain            : {moot['peak_rss_mb']:.0f} MB vs {plain['peak_rss_mb']:.0f} MB; "
-          f"one instance per agent: {results['per-agent']['peak_rss_mb']:.0f} MB")
-    states = results["states"]
-    print(f"kept states alone (system first)      : {plain['evaluated'] / states['evaluated']:.1f}x fewer tokens, "
-          f"{plain['wall_s'] / states['wall_s']:.1f}x less time")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    spec = {"agents": AGENTS, "task": TASK, "rounds": TURNS,
+            "model": {"context_length": 4096, "max_output_tokens": 32, "temperature": 0.0}}
+    tokens, wall, rss = [], [], []
+    rows = []
+    for _ in range(args.reps):
+        run = lockstep(spec)
+        moot, plain = run["moot"][:TURNS], run["plain"][:TURNS]
+        m_eval, p_eval = sum(c["evaluated"] for c in moot), sum(c["evaluated"] for c in plain)
+        m_wall, p_wall = sum(c["wall"] for c in moot), sum(c["wall"] for c in plain)
+        tokens.append(p_eval / max(1, m_eval))
+        wall.append(p_wall / max(1e-9, m_wall))
+        rss.append(run["moot_end"]["rss_mb"] / run["plain_end"]["rss_mb"])
+        rows.append((m_eval, p_eval, m_wall, p_wall, run["moot_end"], run["plain_end"]))
+    print(f"moot's GroupChat, 4 agents round robin, {TURNS} turns, one bundled model; {args.reps} repetitions")
+    for m_eval, p_eval, m_wall, p_wall, m_end, p_end in rows:
+        print(f"  prompt tokens evaluated: moot {m_eval}, plain {p_eval}; model wall: moot {m_wall:.2f} s, plain "
+              f"{p_wall:.2f} s; peak RSS: moot {m_end['rss_mb']:.0f} MB ({m_end['kv_states']} KV states, "
+              f"{m_end['kv_state_mb']:.0f} MB), plain {p_end['rss_mb']:.0f} MB; moot stopped {m_end['stop'][:40]!r}")
+    print("ratios, min / median / max:")
+    print(f"  fewer prompt tokens evaluated (plain / moot): {mmm(tokens)}   target >= 4")
+    print(f"  less wall in model calls (plain / moot):      {mmm(wall)}   target >= 2")
+    print(f"  peak RSS (moot / plain):                      {mmm(rss)}   target <= 1.5")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        child(sys.argv[2])
-    else:
-        main()
+    main()

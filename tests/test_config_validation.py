@@ -80,7 +80,7 @@ def test_every_backend_has_its_table_of_options():
                     'options = { prompt_layout = "sideways", n_threads = 0, kv_reuse = "yes", n_ctx = 5 }') == [
         f"{where}: field 'options.n_threads': Input should be greater than 0 (got 0)",
         f"{where}: field 'options.kv_reuse': Input should be a valid boolean (got 'yes')",
-        f"{where}: field 'options.prompt_layout': Input should be 'shared_prefix' or 'as_given' (got 'sideways')",
+        f"{where}: field 'options.prompt_layout': Input should be 'auto', 'shared_transcript', 'shared_prefix' or 'as_given' (got 'sideways')",
         f"{where}: field 'options.n_ctx': backend 'llama_cpp' has no option 'n_ctx' (options: "
         + ", ".join(BACKEND_OPTIONS["llama_cpp"].model_fields) + ")",
     ]
