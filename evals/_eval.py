@@ -53,6 +53,7 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
     default 1) or tasks in flight (ray, default: the cluster's CPUs). ``otel_file``: OpenTelemetry spans of
     every task's sessions, as JSON lines (also sent to ``$OTEL_EXPORTER_OTLP_ENDPOINT`` when set);
     ``otel_content`` puts message contents in them."""
+    own_store = store is None
     if resume or replay:
         store = store or EvalStore.open_default()
     if resume:
@@ -135,6 +136,8 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
     if not store.missing(run.id):
         store.finish_run(run.id)
     summary = summarise(store.get(run.id), store.results(run.id))
+    if own_store:
+        store.close()
     if on_summary is not None:
         on_summary(summary)
     return summary

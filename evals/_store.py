@@ -23,7 +23,6 @@ from moot.paths import data_dir
 __all__ = ["DB_NAME", "EvalRun", "EvalStore", "EvalStoreError", "TaskResult"]
 
 DB_NAME = "evals.db"
-_HEADER = b"SQLite format 3\x00"
 
 
 class EvalStoreError(Exception):
@@ -115,12 +114,9 @@ class EvalStore:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.path.exists():
-            with open(self.path, "rb") as fh:
-                head = fh.read(len(_HEADER))
-            if head and head != _HEADER:
-                raise EvalStoreError(f"eval table {self.path}: it is not an SQLite database; moot will not "
-                                     f"overwrite it. Move it aside to start a new one.")
+        # The file is never opened but by SQLite: closing another handle of it in this process would
+        # drop SQLite's POSIX locks, and another process could then checkpoint and delete the WAL
+        # this one still writes to. A file that is not SQLite's fails the first query, untouched.
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA busy_timeout = 30000")
@@ -138,7 +134,8 @@ class EvalStore:
                 self.db.execute("COMMIT")
                 os.chmod(self.path, 0o600)
         except sqlite3.DatabaseError as exc:
-            raise EvalStoreError(f"eval table {self.path}: SQLite cannot use it ({exc})") from None
+            raise EvalStoreError(f"eval table {self.path}: SQLite cannot use it ({exc}); moot will not overwrite "
+                                 f"it. Move it aside to start a new one.") from None
 
     @classmethod
     def open_default(cls) -> EvalStore:

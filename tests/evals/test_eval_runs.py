@@ -116,3 +116,14 @@ def test_the_bare_team_is_one_model_reply(tmp_path):
     # the session reopens as any recorded session does
     session = Session.open(info.id)
     assert session.team.name == "bare"
+
+
+def test_a_damaged_eval_table_is_reported_and_left_alone(tmp_path, monkeypatch):
+    from moot.evals import EvalStoreError
+
+    bad = tmp_path / "evals.db"
+    bad.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(EvalStoreError) as info:
+        EvalStore(bad)
+    assert str(bad) in str(info.value) and "will not overwrite" in str(info.value)
+    assert bad.read_bytes() == b"not a database at all" * 100
