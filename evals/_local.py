@@ -11,11 +11,14 @@ scored as a timeout, a fresh worker takes its place, and the eval goes on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import signal
+import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -46,11 +49,28 @@ def _worker(conn: Connection, spec: RunSpec) -> None:
             return
 
 
+@contextlib.contextmanager
+def _main_not_a_file() -> Iterator[None]:
+    """A spawned process imports the parent's main script again; a main that is no file (``python -``,
+    ``python -c``) would fail that in every worker, so it is hidden while a worker starts."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or Path(path).is_file():
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 class _Slot:
     def __init__(self, spec: RunSpec, context: Any):
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker, args=(child, spec), daemon=True, name="moot-eval-worker")
-        self.process.start()
+        with _main_not_a_file():
+            self.process.start()
         child.close()
         self.job: Job | None = None
         self.started = 0.0

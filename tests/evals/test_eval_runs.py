@@ -127,3 +127,15 @@ def test_a_damaged_eval_table_is_reported_and_left_alone(tmp_path, monkeypatch):
         EvalStore(bad)
     assert str(bad) in str(info.value) and "will not overwrite" in str(info.value)
     assert bad.read_bytes() == b"not a database at all" * 100
+
+
+def test_run_eval_from_a_script_that_is_no_file(tmp_path, scripted):
+    """``python -`` (or -c): the spawned workers must not try to import a main script that is not there."""
+    import subprocess
+    import sys
+
+    suite = write_suite(tmp_path, SUM_SUITE[:1])
+    code = (f"from moot.evals import run_eval\n"
+            f"print(run_eval({str(suite)!r}, 'coder', models={str(scripted)!r}, parallel=2, executor='sandbox').pass_rate)\n")
+    r = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0", r.stderr[-2000:]
