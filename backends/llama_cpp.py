@@ -381,8 +381,10 @@ def shared_transcript_layout(messages: list[ChatMessage]) -> list[ChatMessage]:
     ``user`` (AutoGen's rule), so two agents' prompts differ from the first message one of them
     wrote, and no KV prefix is shared. Here every message is a ``user`` turn that names its
     author ("coder: ..."), under one neutral system message (so no chat template adds a default
-    system prompt of its own), and the caller's system prompt, with who it is, comes last, just
-    before the reply. Tool traffic is kept as it is.
+    system prompt of its own), and the caller's system prompt comes last, just before the reply
+    (a reply that starts with the speaker's name, as the transcript's lines do, loses it). Tool
+    traffic is kept as it is. ``bench/prompt_layouts.py`` measured roles kept on the bundled model:
+    as_given 0%, shared_prefix 38-46%, this 23-38% with the fewest prompt tokens evaluated.
     """
     if not messages:
         return messages
@@ -393,12 +395,8 @@ def shared_transcript_layout(messages: list[ChatMessage]) -> list[ChatMessage]:
             out.append(ChatMessage("user", f"{m.name or m.role}: {m.content or ''}", images=m.images))
         else:
             out.append(m)
-    if system is not None:
-        me = system.name
-        text = system.content or ""
-        if me:
-            text += f"\nYou are {me}. Write {me}'s next message only, without your name in front."
-        out.append(ChatMessage("system", text))
+    if system is not None:  # as it is: a line saying who it is and how to answer cost role-following
+        out.append(ChatMessage("system", system.content or ""))
     return out
 
 
@@ -516,9 +514,8 @@ class LlamaCppBackend(Backend):
         layout = self.layout_for(head)
         if layout == "shared_prefix" or not head:
             size += self.loaded.template_extra  # the prompt opens with no system message of the caller's
-        elif layout == "shared_transcript":  # the group's head, and who the speaker is, at the end
-            size += counter(ChatMessage("system", GROUP_HEAD)) + self.count_tokens(
-                f"\nYou are {head[0].name}. Write {head[0].name}'s next message only, without your name in front.")
+        elif layout == "shared_transcript":  # the group's own head before the transcript
+            size += counter(ChatMessage("system", GROUP_HEAD))
         if tools:
             if self.native_tools:
                 size += self.count_tokens(json.dumps([t.to_openai() for t in tools])) + 16
