@@ -469,7 +469,9 @@ class LlamaCppBackend(Backend):
         if loaded.load_error is not None:
             return BackendStatus("failed", f"failed to load: {loaded.load_error}")
         if loaded.llm is not None:
-            return BackendStatus("loaded", str(loaded.path.name))
+            states, size = self.kv_states
+            kept = f"; {states} KV state{'s' if states != 1 else ''} kept ({size / 2**20:.0f} MB)" if states else ""
+            return BackendStatus("loaded", f"{loaded.path.name}{kept}")
         if not loaded.path.is_file():
             return BackendStatus("failed", f"no model file at {loaded.path}")
         return BackendStatus("ready", "model file present, not loaded yet")

@@ -79,3 +79,4 @@ async def test_a_real_group_chat_reuses_the_kv_prefix_across_agents(bundled_mode
     assert later[-1][0] > later[0][0] + 60  # while the prompt itself grew
     backend = current_registry().backend("m").primary
     assert backend.kv_states[0] <= 2
+    assert "KV state" in backend.status().detail and " MB)" in backend.status().detail  # their memory, shown
