@@ -141,6 +141,7 @@ class ConversableAgent(Agent):
         self._head: list[ChatMessage] = []
         self._head_chars = 0
         self._budget: Budget | None = None  # the room the head's model has (``_budget``)
+        self._room_units: int | None = None  # the budget's room for the last view, in the view's units
         #: How a conversation that outgrows the model's window is compacted (``_window``), in order.
         self.context_strategies: tuple[str, ...] = _strategies(context_strategies)
         # Summaries standing for left-out turns: (partner's name, cut) -> text (kept for resume).
@@ -1099,7 +1100,7 @@ class ConversableAgent(Agent):
                     tools: list[ToolSpec] | None = None) -> tuple[list[ChatMessage], int]:
         """The view and its size in the budget's units (kept by the window, so nothing walks the
         history): tokens when the model's tokenizer counts, else characters."""
-        group = getattr(sender, "groupchat", None) is not None  # a group chat's speaker names itself to the model
+        group = getattr(sender, "_groupchat", None) is not None  # a group chat's speaker names itself to the model
         key = (self._system_message, llm, len(tools) if tools else 0, group)
         if self._head_key != key:  # the system message, the model or its tools changed: measure again
             self._head = ([ChatMessage("system", self._system_message, self.name if group else None)]
@@ -1114,7 +1115,7 @@ class ConversableAgent(Agent):
         if budget is not None:
             counter = budget.counter
             if counter is None:
-                budget.ratio = llm.backend.chars_per_token()
+                budget.ratio = budget.source._chars_per_token  # as the server's counts calibrated it
             room = budget.room()
         stored = self._oai_messages.get(sender) if sender is not None else None
         if stored is None or messages is not stored:
@@ -1128,30 +1129,49 @@ class ConversableAgent(Agent):
             view = self._views[sender] = ConversationView(self._head, self._head_version, counter,
                                                           self.context_strategies)
         seen = view.update(stored, room)
-        return seen, view.used if counter is not None else self._head_chars + view.used
+        used = view.total if not view.cut else view.used
+        self._room_units = room
+        return seen, used if counter is not None else self._head_chars + used
+
+    async def _discover(self, llm: LLM) -> None:
+        """Once per model: its real window (llama.cpp's n_ctx, a server's report) and tokenizer."""
+        backend = llm.backend
+        self._windows_known.add(id(backend))
+        known = backend.context_window()
+        found = await backend.discover_window()
+        if found != known or backend.token_counter() is not None:
+            self._head_key = None  # measure the head again, with the real window and tokenizer
+
+    def _needs_summary(self, messages: list[dict[str, Any]], sender: Agent | None) -> bool:
+        if "summary" not in self.context_strategies or sender is None or messages is not self._oai_messages.get(sender):
+            return False
+        conv = self._views.get(sender)
+        return conv is not None and conv.compaction is not None and bool(conv.cut) and conv.summary_cut != conv.cut
 
     async def _fit(self, llm: LLM, messages: list[dict[str, Any]], sender: Agent | None,
                    tools: list[ToolSpec] | None) -> tuple[list[ChatMessage], int, int | None]:
         """The prompt of the next call, compacted to fit the model's window with room for the
         reply: (messages, size in the budget's units, the reply's max tokens when it had to be
         squeezed). Each compaction is an event; a summary is one model call, made once."""
-        backend = llm.backend
-        if id(backend) not in self._windows_known:  # the real window (llama.cpp's n_ctx, a server's report)
-            self._windows_known.add(id(backend))
-            known = backend.context_window()
-            found = await backend.discover_window()
-            if found != known or backend.token_counter() is not None:
-                self._head_key = None  # measure the head again, with the real window and tokenizer
+        if id(llm.backend) not in self._windows_known:
+            await self._discover(llm)
         view, units = self._sized_view(messages, sender, llm, tools)
+        summary = await self._summarise(llm, self._views[sender], sender) if self._needs_summary(messages, sender) else None
+        return self._fitted(llm, messages, sender, view, units, summary)
+
+    def _fitted(self, llm: LLM, messages: list[dict[str, Any]], sender: Agent | None, view: list[ChatMessage],
+                units: int, summary: tuple[str, int, str] | None) -> tuple[list[ChatMessage], int, int | None]:
+        """``_fit``'s end, with no await (the common call): the compaction's events, and the
+        reply's room."""
         budget = self._budget
         if budget is None or not budget.window:
             return view, units, None
-        run = current_run()
         conv = self._views.get(sender) if sender is not None and messages is self._oai_messages.get(sender) else None
         done = conv.compaction if conv is not None else None
-        summary = None
-        if done is not None and "summary" in self.context_strategies and conv.cut and conv.summary_cut != conv.cut:
-            summary = await self._summarise(llm, conv, sender)
+        if done is None and conv is not None and (conv.total if not conv.cut else conv.used) <= self._room_units:
+            return view, units, None  # the usual call: it fits with the reply's room, nothing was cut
+        run = current_run()
+        if summary is not None:
             view, units = conv.update(messages, budget.room()), (conv.used if budget.exact else
                                                                    self._head_chars + conv.used)
             done.after = conv.used
@@ -1206,10 +1226,29 @@ class ConversableAgent(Agent):
                 tools += [t for t in llm.tools if t.name not in self._llm_tools]
         elif llm.tools:
             tools = llm.tools
-        view, units, squeezed = await self._fit(llm, messages, sender, tools)
+        if id(llm.backend) not in self._windows_known:
+            await self._discover(llm)
+        view, units = self._sized_view(messages, sender, llm, tools)  # _fit, inline: no coroutine layer a call
+        budget = self._budget
+        conv = self._views.get(sender) if budget is not None else None
+        if conv is not None and conv.compaction is None and messages is self._oai_messages.get(sender) and (
+                self._room_units is None or (conv.total if not conv.cut else conv.used) <= self._room_units):
+            squeezed = None  # the usual call: it fits with the reply's room, nothing was cut
+        else:
+            summary = (await self._summarise(llm, self._views[sender], sender)
+                       if "summary" in self.context_strategies and self._needs_summary(messages, sender) else None)
+            view, units, squeezed = self._fitted(llm, messages, sender, view, units, summary)
         self._tool_problem = None
         try:
-            completion = await self._call(llm, view, units, squeezed, tools)
+            if squeezed is None and budget is not None:  # _call, inline
+                completion = await self._stream_model(llm, view, tools=tools, prompt_chars=None if budget.counter
+                                                      is not None else units, meter=(budget.window or 0, budget.reserved))
+            else:
+                completion = await self._call(llm, view, units, squeezed, tools)
+            if budget is not None and budget.counter is None and completion.usage.prompt_tokens:
+                budget.calls += 1
+                if budget.calls <= 16 or not budget.calls % 16:  # calibrate the estimate (it settles soon)
+                    budget.source.observe_prompt(units, completion.usage.prompt_tokens)
             problem = self._tool_problem
             if problem is not None and tools and not completion.tool_calls:
                 # The model meant to call a tool but the call could not be used: say what was wrong
@@ -1240,22 +1279,18 @@ class ConversableAgent(Agent):
             }
         return True, completion.content
 
-    async def _call(self, llm: LLM, view: list[ChatMessage], units: int, squeezed: int | None,
-                    tools: list[ToolSpec] | None) -> Completion:
+    def _call(self, llm: LLM, view: list[ChatMessage], units: int, squeezed: int | None,
+              tools: list[ToolSpec] | None) -> Any:
+        """The reply's model call (a coroutine: no layer of its own), with the context meter."""
         budget = self._budget
-        exact = budget is not None and budget.exact
-        meter = None
-        if budget is not None:
-            meter = (budget.window or 0, squeezed or budget.reserved)
+        if budget is None:
+            return self._stream_model(llm, view, tools=tools, prompt_chars=units)
+        exact = budget.counter is not None
+        meter = (budget.window or 0, squeezed or budget.reserved)
         if squeezed is None:
-            completion = await self._stream_model(llm, view, tools=tools, prompt_chars=None if exact else units,
-                                                  meter=meter)
-        else:
-            completion = await self._stream_model(llm, view, tools=tools, prompt_chars=None if exact else units,
-                                                  max_tokens=squeezed, meter=meter)
-        if not exact and budget is not None and completion.usage.prompt_tokens:
-            llm.backend.observe_prompt(units, completion.usage.prompt_tokens)
-        return completion
+            return self._stream_model(llm, view, tools=tools, prompt_chars=None if exact else units, meter=meter)
+        return self._stream_model(llm, view, tools=tools, prompt_chars=None if exact else units,
+                                  max_tokens=squeezed, meter=meter)
 
     async def _stream_model(self, llm: LLM, view: list[ChatMessage], *, deltas: bool = True,
                             meter: tuple[int, int] | None = None, **kwargs: Any) -> Completion:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moot.backends import ChatMessage, ToolSpec
 
@@ -35,15 +35,17 @@ class Budget:
     conversation (system message, tools, template), and how the conversation is measured:
     ``counter`` (exact tokens per message) or ``ratio`` (characters per token)."""
 
-    __slots__ = ("window", "reserved", "overhead", "counter", "ratio")
+    __slots__ = ("window", "reserved", "overhead", "counter", "ratio", "source", "calls")
 
     def __init__(self, window: int | None, reserved: int, overhead: int,
-                 counter: Callable[[ChatMessage], int] | None, ratio: float) -> None:
+                 counter: Callable[[ChatMessage], int] | None, ratio: float, source: Any = None) -> None:
         self.window = window
         self.reserved = reserved
         self.overhead = overhead
         self.counter = counter
         self.ratio = ratio
+        self.source = source  # the backend that counts (a wrapper's primary): calibrated after calls
+        self.calls = 0  # calls made with this budget
 
     @classmethod
     def of(cls, llm: LLM, head: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> Budget:
@@ -53,7 +55,7 @@ class Budget:
         if window:
             reserved = min(reserved, max(MIN_REPLY, window // 4))  # a small window: the reply takes at most a quarter
         return cls(window, reserved, backend.request_overhead(head, tools), backend.token_counter(),
-                   backend.chars_per_token() or CHARS_PER_TOKEN)
+                   backend.chars_per_token() or CHARS_PER_TOKEN, backend.primary)
 
     @property
     def exact(self) -> bool:

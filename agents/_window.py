@@ -233,7 +233,8 @@ class ConversationView:
         first, count = None, 0
         for i in range(max(1, self.elided_upto if start is None else start), upto):
             message = converted[head + i]
-            if _is_output(message):
+            role = message.role  # _is_output, inline: this looks at every message once per view
+            if role == "tool" or (role == "user" and (message.content or "").startswith("exitcode:")):
                 short = elided(message)
                 if short is not None:
                     converted[head + i] = short
@@ -269,7 +270,7 @@ class ConversationView:
         if self.upto < len(stored):
             self._convert(stored, len(stored))
         self.compaction = None
-        if room is not None and self.used > room:
+        if room is not None and (self.total if not self.cut else self.used) > room:
             self._compact(room)
         cut = self.cut
         if not cut:

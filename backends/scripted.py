@@ -81,6 +81,11 @@ class ScriptedBackend(Backend):
         pieces = (Thought(reasoning), *deltas(reply, self.chunk_size))
         return pieces, self.count_tokens(text), reply, self.count_tokens(reasoning)
 
+    def context_window(self) -> int | None:
+        """A scripted model has a window only when its entry declares ``context_length`` (tests
+        of the context budget do); otherwise nothing is counted or cut."""
+        return self.config.context_length if self.config.context_length_explicit else None
+
     def next_reply(self) -> ScriptedReply:
         reply = self.replies[self.calls % len(self.replies)]
         self.calls += 1
