@@ -71,7 +71,6 @@ MIN_COMMIT_GAP_S = 0.02
 # Events after which the recorder commits at once: a crash then loses at most the turn in flight.
 _COMMIT_AT = frozenset({"message", "stopped", "chat_started", "human_input_requested", "human_reply",
                         "execution_finished", "tool_result"})
-_HEADER = b"SQLite format 3\x00"
 
 
 class SessionStoreError(Exception):
@@ -335,14 +334,11 @@ class SessionStore:
         path = self.path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new data dir is private
         fresh = not path.exists()
-        if not fresh:
-            try:
-                with open(path, "rb") as fh:
-                    head = fh.read(len(_HEADER))
-            except OSError as exc:
-                raise self._problem(f"cannot be read ({exc.strerror})", "Check its permissions.") from None
-            if head and head != _HEADER:
-                raise self._corrupt("it is not an SQLite database (its first bytes are not SQLite's header)")
+        # The header is checked by SQLite itself (the read below), never with open()/close() here:
+        # closing any descriptor of the file drops every POSIX lock this process holds on it, and
+        # another process could then checkpoint and delete the WAL a connection still writes to.
+        if not fresh and not os.access(path, os.R_OK):
+            raise self._problem("cannot be read (permission denied)", "Check its permissions.")
         try:
             db = sqlite3.connect(path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -356,6 +352,8 @@ class SessionStore:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             db.close()
+            if "not a database" in str(exc):
+                raise self._corrupt("it is not an SQLite database (its first bytes are not SQLite's header)") from None
             raise self._corrupt(f"SQLite cannot read it ({exc})") from None
         if version > SCHEMA_VERSION:
             db.close()

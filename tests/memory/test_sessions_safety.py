@@ -56,6 +56,28 @@ def test_two_processes_write_sessions_at_once():
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def test_opening_a_second_store_keeps_the_first_ones_locks_while_another_process_writes():
+    """Closing any descriptor of the file drops every POSIX lock the process holds on it: opening
+    a second store must not read the file with open()/close() while the first one writes."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    first = SessionStore.open_default()
+    rec = first.recorder(title="kept")
+    rec(ChatStarted("c", initiator="a", participants=("a", "b")))
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, "other", "4"], env=env, stderr=subprocess.PIPE, text=True)
+    for i in range(300):
+        if i % 20 == 0:
+            SessionStore.open_default()  # the app opens stores as it goes (Home, the sessions list)
+        rec(MessagePosted("c", message_id=f"k{i}", sender="a", recipient="b", role="assistant", content=f"kept {i}"))
+    rec(Stopped("c", reason="done", condition="max_turns"))
+    rec.close()
+    _, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    store = SessionStore.open_default()
+    kept = [s for s in store.list() if s.title == "kept"]
+    assert len(kept) == 1 and kept[0].messages == 300
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_a_damaged_database_is_reported_and_never_touched():
     path = data_dir() / "sessions.db"
     path.parent.mkdir(parents=True, exist_ok=True)
