@@ -216,6 +216,8 @@ class Backend(ABC):
         primary = self.primary
         if primary._window and primary.window_from:
             return primary.window_from
+        if primary.context_window() is None:
+            return "none"  # nothing is counted or cut (a scripted model that declares no window)
         return "models.toml" if primary.config.context_length_explicit else "default"
 
     async def load(self) -> None:
