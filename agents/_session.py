@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moot.backends import ConfigError, ModelsConfig, Usage, load_models
+from moot.backends import ConfigError, ModelRegistry, ModelsConfig, Usage, load_models
 from moot.backends.config import scripted_models
 
 from . import _models
@@ -84,6 +84,8 @@ def _open_store(store: Any) -> Any:
 
 
 def _models_config(models: Any, info: Any = None) -> ModelsConfig:
+    if isinstance(models, ModelRegistry):
+        return models.config
     if isinstance(models, ModelsConfig):
         return models
     if models is not None:
@@ -270,7 +272,7 @@ class Session:
                  approve_code: str = "none", continuation: Continuation | None = None, info: Any = None,
                  imported: bool = False, approve_imported_code: bool = False):
         self.team = team
-        self.models = models
+        self.models = _models_config(models)
         self.store = store
         self.task = task
         self.options = options
@@ -307,7 +309,8 @@ class Session:
               approve_imported_code: bool = False) -> Session:
         """A new session of ``team`` (a ``Team``, a name or a path) for ``task``.
 
-        ``models``: a models.toml path or ``ModelsConfig`` (default: the lookup order).
+        ``models``: a models.toml path or ``ModelsConfig`` (default: the lookup order), or a
+        ``ModelRegistry`` whose backends the session uses (and closes with it).
         ``record=False`` keeps it out of the session store. ``executor``/``work_dir`` override
         every member's code execution; ``human_input_mode`` the user proxy's. ``ask_human(agent,
         prompt)`` answers for the human; ``approve(agent, block)`` is asked before a code block
@@ -329,7 +332,8 @@ class Session:
             first_line = (task or "").strip().splitlines()[0][:80] if (task or "").strip() else team.name
             recorder = store.recorder(title=title or first_line, team=team, task=task, models=config,
                                       options=options)
-        return cls(team, config, store=store, recorder=recorder, task=task, options=options, ask_human=ask_human,
+        return cls(team, models if isinstance(models, ModelRegistry) else config, store=store, recorder=recorder,
+                   task=task, options=options, ask_human=ask_human,
                    approve=approve, approve_code=approve_code, imported=imported,
                    approve_imported_code=approve_imported_code)
 

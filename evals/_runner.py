@@ -19,6 +19,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from moot.backends import ConfigError, ModelsConfig, load_models
@@ -103,8 +104,11 @@ def _json_list(text: str) -> list[str]:
     return [json.dumps(v) for v in value] if isinstance(value, list) else [text]
 
 
-async def a_run_task(spec: RunSpec, job: Job, *, store: Any = None, config: ModelsConfig | None = None) -> TaskResult:
-    """Run and score one task; every failure is a result (``kind``: timeout, config, error...)."""
+async def a_run_task(spec: RunSpec, job: Job, *, store: Any = None, config: ModelsConfig | None = None,
+                     registry: Callable[[ModelsConfig], Any] | None = None) -> TaskResult:
+    """Run and score one task; every failure is a result (``kind``: timeout, config, error...).
+    ``registry(config)``: the models of each session the task starts (the Ray runner's, whose
+    llama.cpp models are served by actors); by default each session makes its own."""
     from moot.memory import SessionStore
 
     started = time.perf_counter()
@@ -122,7 +126,8 @@ async def a_run_task(spec: RunSpec, job: Job, *, store: Any = None, config: Mode
             config = scripted_models({"replay": [""]}, source="a replay (moot eval)")
         else:
             config = models_for(spec, job.repeat, config)
-        ctx = TaskContext(spec.run_id, task, job.repeat, spec.team, config, store, work_dir, spec.executor)
+        ctx = TaskContext(spec.run_id, task, job.repeat, spec.team, config, store, work_dir, spec.executor,
+                          registry=None if job.replay is not None else registry)
         if job.replay is not None:
             work = suite.replay(ctx, _import_recording(store, job))
         else:
@@ -165,7 +170,7 @@ async def a_run_task(spec: RunSpec, job: Job, *, store: Any = None, config: Mode
     return result
 
 
-def run_task(spec: RunSpec, job: Job) -> TaskResult:
+def run_task(spec: RunSpec, job: Job, registry: Callable[[ModelsConfig], Any] | None = None) -> TaskResult:
     """Sync form of ``a_run_task`` (what a worker process or a Ray task calls)."""
     os.environ.update(spec.env)
-    return asyncio.run(a_run_task(spec, job))
+    return asyncio.run(a_run_task(spec, job, registry=registry))

@@ -65,6 +65,9 @@ class TaskContext:
     executor: str | None = None
     sessions: list[str] = field(default_factory=list)
     views: list[RunView] = field(default_factory=list)
+    #: makes each session's models from ``config`` (a registry whose llama.cpp models a Ray actor
+    #: serves); ``None``: the session makes its own from ``config``
+    registry: Callable[[ModelsConfig], Any] | None = None
 
     def title(self) -> str:
         return f"eval {self.run_id}: {self.task.id} #{self.repeat + 1}"
@@ -121,7 +124,8 @@ class Suite:
     async def session(self, ctx: TaskContext, team: Any, prompt: str,
                       prepare: Callable[[Session], None] | None = None) -> RunView:
         """Run one recorded session of ``team`` on ``prompt`` to its stop; its view."""
-        session = Session.start(team, prompt, models=ctx.config, store=ctx.store, work_dir=ctx.work_dir,
+        models = ctx.config if ctx.registry is None else ctx.registry(ctx.config)
+        session = Session.start(team, prompt, models=models, store=ctx.store, work_dir=ctx.work_dir,
                                 executor=ctx.executor, human_input_mode="NEVER", title=ctx.title())
         ctx.sessions.append(session.id)
         if prepare is not None:
