@@ -24,6 +24,8 @@ recording. ``async with`` (or ``aclose()``) closes the executors, the backends a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -723,14 +725,17 @@ def transcript_key(events: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]],
 def _scripts(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The reply each model call gave, per model and in order, inferred from the recording: a
     usage report is followed by the message its agent posts, the speaker its manager selects, or
-    the summary of the chat."""
+    the summary of the chat. A teachable agent's learning call (the call before its reply) is
+    followed by the memos it stored or proposed: its answer is those memos as the JSON it gave."""
     scripts: dict[str, list[dict[str, Any]]] = {}
-    pending: list[tuple[str, str]] = []  # (model, agent) of calls whose reply is not seen yet
+    # [model, agent, memos] of calls whose reply is not seen yet (memos: those a learning call gave)
+    pending: list[list[Any]] = []
 
     def take(agent: str, reply: dict[str, Any]) -> None:
         mine = [p for p in pending if p[1] == agent]
-        for p in mine[:-1]:  # earlier calls of the same agent gave nothing usable (retries)
-            scripts.setdefault(p[0], []).append({"content": ""})
+        for p in mine[:-1]:  # a learning call, or earlier calls that gave nothing usable (retries)
+            learnt = {"content": json.dumps({"memos": p[2]})} if p[2] else {"content": ""}
+            scripts.setdefault(p[0], []).append(learnt)
             pending.remove(p)
         if mine:
             scripts.setdefault(mine[-1][0], []).append(reply)
@@ -739,8 +744,12 @@ def _scripts(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     for e in events:
         kind = e["type"]
         if kind == "usage":
-            pending.append((e["model"], e.get("agent", "")))
+            pending.append([e["model"], e.get("agent", ""), []])
             scripts.setdefault(e["model"], [])
+        elif kind in ("memory_stored", "memory_proposed") and e.get("action") != "rejected":
+            mine = [p for p in pending if p[1] == e.get("agent", "")]
+            if mine and not (kind == "memory_stored" and any(m["recall"] == e["recall"] for m in mine[-1][2])):
+                mine[-1][2].append({"kind": e["kind"], "match": e["match"], "recall": e["recall"], "replaces": None})
         elif kind == "message":
             calls = []
             for c in e.get("tool_calls") or ():
@@ -748,9 +757,8 @@ def _scripts(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 calls.append({"name": fn.get("name", ""), "arguments": fn.get("arguments", "")})
             take(e["sender"], {"content": e.get("content") or "", "tool_calls": calls})
         elif kind == "speaker_selected" and e.get("raw_answer") is not None:
-            for model, agent in list(pending):
-                take(agent, {"content": e["raw_answer"]})
-                break
+            if pending:
+                take(pending[0][1], {"content": e["raw_answer"]})
         elif kind == "context_compacted" and e.get("summary"):
             # A summary call's answer: the replay does not compact (its window is unbounded), so the
             # call is not made again and serves nothing.
@@ -773,9 +781,12 @@ class ReplayResult:
 
 
 async def a_replay_session(session_id: str, *, store: Any = None, on_event: Callable[[Event], Any] | None = None,
-                           record: bool = True, approve_imported_code: bool = False) -> ReplayResult:
+                           record: bool = True, approve_imported_code: bool = False,
+                           memory: Any = None) -> ReplayResult:
     """Run a recorded session again with every model replaced by the scripted backend serving the
     recorded replies (and the human's recorded answers), and compare the transcripts.
+    ``memory``: the ``[memory]`` settings its teachable agents use (a collection of their own);
+    by default models.toml's defaults.
 
     The replay of a session someone else recorded runs its code as ``Session.open`` would: the
     executor and work dir from the user's own team, the first block only with
@@ -797,6 +808,8 @@ async def a_replay_session(session_id: str, *, store: Any = None, on_event: Call
     config = scripted_models({name: {"replies": scripts.get(name) or [{"content": ""}], "context_length": 2**30}
                               for name in names},
                              default=default or names[0], source=f"replay of session {info.id}")
+    if memory is not None:
+        config = dataclasses.replace(config, memory=memory)
     if not info.team_text:
         raise ValueError(f"session {info.id} has no team file recorded, so it cannot be replayed")
     imported = is_imported(info)

@@ -12,7 +12,9 @@
   session recalled a memo holding the answer and its reply gives it. Memos go to their own
   collection (``moot-eval``, never the user's ``memos``), under an agent name of their own per
   run of a task (so tasks and repeats cannot see each other's), and are deleted after scoring.
-  Replaying it is not exact: a recorded session does not say which reply was the learning call's.
+  A replay is exact: the learning call's answer is rebuilt from the memos the recording says were
+  stored, and the replayed sessions (under the recorded agent's name) learn and recall in the same
+  collection, their memos deleted after scoring.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections import Counter
 import dataclasses
 import hashlib
+import tomllib
 from typing import Any
 
 from moot.agents import load_team, parse_team
@@ -208,18 +211,22 @@ class MemorySuite(Suite):
 
     async def replay(self, ctx: TaskContext, sessions: list[str]) -> Score:
         self._config(ctx)
+        # the replayed sessions run the recorded team: its teachable agent has the recorded run's name
+        agents = {self._agent(ctx), *(name for sid in sessions for name in _teachable(ctx.store.get(sid).team_text))}
+        self._forget(ctx, agents)  # what an earlier replay of the same run may have left
         try:
             return await super().replay(ctx, sessions)
         finally:
-            self._forget(ctx)
+            self._forget(ctx, agents)
 
-    def _forget(self, ctx: TaskContext) -> None:
+    def _forget(self, ctx: TaskContext, agents: set[str] | None = None) -> None:
         from moot.memory.memos import MemoStore
 
         store = MemoStore.from_config(ctx.config)
         try:
-            for memo in store.list(agent=self._agent(ctx), pending=None):
-                store.delete(memo.id)
+            for agent in agents or {self._agent(ctx)}:
+                for memo in store.list(agent=agent, pending=None):
+                    store.delete(memo.id)
         finally:
             store.close()
 
@@ -233,3 +240,12 @@ class MemorySuite(Suite):
         if not recalled:
             return Score(False, "not_recalled", f"the new session recalled no memo holding {answer!r}", metrics)
         return Score(False, "not_answered", f"the memo was recalled but the reply does not say {answer!r}", metrics)
+
+
+def _teachable(team_text: str | None) -> list[str]:
+    """The names of a recorded team's teachable members."""
+    try:
+        members = tomllib.loads(team_text or "").get("members") or []
+    except tomllib.TOMLDecodeError:
+        return []
+    return [m["name"] for m in members if isinstance(m, dict) and m.get("teachability") and m.get("name")]

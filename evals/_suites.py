@@ -149,7 +149,7 @@ class Suite:
         view = None
         for sid in sessions:
             old = ctx.store.get(sid)
-            result = await a_replay_session(sid, store=ctx.store, approve_imported_code=True)
+            result = await a_replay_session(sid, store=ctx.store, approve_imported_code=True, memory=ctx.config.memory)
             ctx.sessions.append(result.session_id)
             events = [e for e in ctx.store.events(result.session_id) if e["type"] not in _SKIPPED]
             view = RunView.of(events)

@@ -139,3 +139,35 @@ def test_run_eval_from_a_script_that_is_no_file(tmp_path, scripted):
             f"print(run_eval({str(suite)!r}, 'coder', models={str(scripted)!r}, parallel=2, executor='sandbox').pass_rate)\n")
     r = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "1.0", r.stderr[-2000:]
+
+
+def test_record_then_replay_of_the_memory_suite_gives_identical_scores(tmp_path):
+    """The learning call's answer is in no message: the replay rebuilds it from the memos the
+    recording stored, so the new session recalls as the recorded one did."""
+    import json
+
+    from moot.backends.config import scripted_models
+    from moot.memory.memos import MemoStore
+
+    learn = json.dumps({"memos": [{"kind": "preference", "match": "the user's favourite colour",
+                                   "recall": "The user's favourite colour is teal.", "replaces": None}]})
+    models = write_models(tmp_path, [learn, "Your favourite colour is teal."])
+    first = run_eval("memory", "bare", models=str(models), limit=3, record=True)
+    full = {(r.task_id, r.repeat): (r.passed, r.kind, r.detail, r.metrics["recalled"], r.metrics["answered"])
+            for r in first.results}
+    assert full[("memory-1", 0)] == (True, "", "", True, True)  # taught, recalled, answered
+    assert full[("memory-2", 0)][:2] == (False, "not_recalled")
+    models.unlink()
+    again = run_eval("memory", replay=first.run.id)
+    assert {(r.task_id, r.repeat): (r.passed, r.kind, r.detail, r.metrics["recalled"], r.metrics["answered"])
+            for r in again.results} == full
+    store = SessionStore.open_default()
+    taught = next(r for r in again.results if r.task_id == "memory-1").metrics["sessions"][0]
+    assert [e["recall"] for e in store.events(taught) if e["type"] == "memory_stored"] == \
+        ["The user's favourite colour is teal."]  # the replayed session learnt it again
+    # nothing is left behind: not in the eval's collection, not in the user's own memos
+    for collection in ("moot-eval", "memos"):
+        config = scripted_models({"x": ["-"]})
+        memos = MemoStore.from_config(config.memory.model_copy(update={"collection": collection}))
+        assert memos.list(pending=None) == []
+        memos.close()
