@@ -4,7 +4,10 @@
     summary.pass_rate, summary.interval
 
 A new run lists every (task, repeat) it will run before the first starts; ``resume=RUN`` runs
-only those without a result, with the run's own settings; ``replay=RUN`` is a new run of the same
+only those without a result, with the run's own settings (its plan keeps its ``limit`` and
+``repeat``); a ``limit`` or ``repeat`` given with it narrows that to the missing tasks among the
+run's first ``limit`` tasks and its first ``repeat`` repeats (the run stays unfinished until the
+rest is run too). ``replay=RUN`` is a new run of the same
 tasks scored from RUN's recorded sessions, with the scripted backend serving their model answers
 (no model is loaded), so its scores are RUN's.
 """
@@ -41,7 +44,7 @@ def _session_of(result: TaskResult, spec: RunSpec) -> str:
 
 
 def run_eval(suite: str, team: str | None = None, *, models: str | None = None, model: str | None = None,
-             limit: int | None = None, repeat: int = 1, parallel: int | None = None, runner: str | None = None,
+             limit: int | None = None, repeat: int | None = None, parallel: int | None = None, runner: str | None = None,
              ray_address: str | None = None, seed: int | None = None, record: bool = False,
              replay: str | None = None, resume: str | None = None, timeout_s: float | None = None,
              executor: str | None = None, tool_call_mode: str | None = None, otel_file: str | None = None,
@@ -61,7 +64,10 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
         o = run.options
         spec = RunSpec(run.id, run.suite, run.team, o.get("models"), run.model, o.get("seed"), o.get("record", False),
                        o.get("timeout_s", DEFAULT_TIMEOUT_S), o.get("executor"), o.get("tool_call_mode"))
-        jobs = [Job(t, r) for t, r in store.missing(run.id)]
+        order = list(dict.fromkeys(t for t, _ in run.planned))  # the run's tasks, in the suite's order
+        within = set(order[:limit]) if limit else set(order)
+        missing = store.missing(run.id)
+        jobs = [Job(t, r) for t, r in missing if t in within and (not repeat or r < repeat)]
         if o.get("replay_of"):
             source = {(r.task_id, r.repeat): r for r in store.results(o["replay_of"], recordings=True)}
             jobs = [_replay_job(source.get((j.task_id, j.repeat)), j) for j in jobs]
@@ -84,7 +90,7 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
             if not team:
                 raise ValueError("an eval needs a team (--team NAME, or bare for the model alone)")
             tasks = load_suite(suite).tasks()[: limit if limit else None]
-            planned = [(t.id, r) for r in range(max(1, repeat)) for t in tasks]
+            planned = [(t.id, r) for r in range(max(1, repeat or 1)) for t in tasks]
             jobs = [Job(t, r) for t, r in planned]
         if models:
             models = str(Path(models).resolve())
@@ -93,7 +99,7 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
             config = models_for(probe, 0)
             if team != BARE:
                 load_team(team, config)
-        options = {"models": models, "seed": seed, "repeat": repeat, "limit": limit, "record": record,
+        options = {"models": models, "seed": seed, "repeat": max(1, repeat or 1), "limit": limit, "record": record,
                    "timeout_s": timeout_s or DEFAULT_TIMEOUT_S, "executor": executor,
                    "tool_call_mode": tool_call_mode, "parallel": parallel, "runner": runner or "local",
                    **({"replay_of": replay} if replay else {})}
@@ -102,10 +108,11 @@ def run_eval(suite: str, team: str | None = None, *, models: str | None = None, 
         spec = RunSpec(run_id, suite, team or "", models, model, seed, record, timeout_s or DEFAULT_TIMEOUT_S,
                        executor, tool_call_mode)
         run = store.get(run_id)
+        missing = planned
     runner = runner or "local"
     spec.env = {k: v for k, v in os.environ.items() if k in ("MOOT_HOME", "XDG_DATA_HOME", "MOOT_MODELS")}
-    total = len(run.planned)
-    done = total - len(jobs)
+    done = len(run.planned) - len(missing)  # what this call reports: the results so far and its own jobs
+    total = done + len(jobs)
     tracer = tracer_from(otel_file, otel_content)
     if on_start is not None:
         on_start(run.id, total)

@@ -203,8 +203,10 @@ def add_eval_commands(sub: Any) -> None:
     p.add_argument("words", nargs="*", metavar="SUITE|list|show|compare", help="a suite, or list / show RUN / compare A B")
     p.add_argument("--team", help="a team name or file; bare: the model alone, one shot")
     p.add_argument("--model", help="the models.toml model every member without its own uses")
-    p.add_argument("--limit", type=int, help="the first N tasks (list: the last N runs)")
-    p.add_argument("--repeat", type=int, default=1, help="run each task K times (the interval is over all runs)")
+    p.add_argument("--limit", type=int, help="the first N tasks (list: the last N runs; --resume: only the missing "
+                   "among the run's first N, default the run's own)")
+    p.add_argument("--repeat", type=int, help="run each task K times (the interval is over all runs; default 1; "
+                   "--resume: only the missing among the first K repeats, default the run's own)")
     p.add_argument("--parallel", type=int, help="tasks at once (local: worker processes, default 1; ray: default the "
                    "cluster's CPUs)")
     p.add_argument("--runner", choices=("local", "ray"), help="local process pool (the default; --resume: the run's) or Ray "
@@ -218,7 +220,8 @@ def add_eval_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help='print {"run", "pass_rate", "tasks": [...]} as JSON')
     p.add_argument("--record", action="store_true", help="keep every model answer, so --replay needs no model")
     p.add_argument("--replay", metavar="RUN", help="run RUN's tasks again from its recorded answers (no model)")
-    p.add_argument("--resume", metavar="RUN", help="finish the tasks of RUN that have no result")
+    p.add_argument("--resume", metavar="RUN", help="finish the tasks of RUN that have no result (with its settings; "
+                   "--limit/--repeat narrow it)")
     p.add_argument("--html", metavar="FILE", help="write a one-file HTML report")
     p.add_argument("--otel-file", metavar="FILE", help="OpenTelemetry spans as JSON lines (off by default)")
     p.add_argument("--otel-content", action="store_true", help="put message contents in the spans (off by default)")

@@ -68,10 +68,10 @@ def test_errors_are_clear_and_never_a_traceback(tmp_path, scripted):
 
 def test_killing_an_eval_midway_then_resume_finishes_only_the_missing_tasks(tmp_path):
     slow = write_models(tmp_path, CODE_REPLIES, chunk_delay_s=0.15)
-    tasks = [{"id": f"t{i}", "task": f"task {i}", "contains": "45"} for i in range(6)]
+    tasks = [{"id": f"t{i}", "task": f"task {i}", "contains": "45"} for i in range(3)]
     suite = write_suite(tmp_path, tasks)
     argv = [sys.executable, "-m", "moot", "--models", str(slow), "eval", str(suite), "--team", "coder",
-            "--executor", "sandbox"]
+            "--executor", "sandbox", "--repeat", "2"]
     proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -92,15 +92,30 @@ def test_killing_an_eval_midway_then_resume_finishes_only_the_missing_tasks(tmp_
             os.killpg(proc.pid, signal.SIGKILL)
     store = EvalStore.open_default()
     run = store.list()[0]
+    planned = [(t, r) for r in range(2) for t in ("t0", "t1", "t2")]
+    assert run.planned == planned and run.options["repeat"] == 2 and run.options["limit"] is None
     before = {(r.task_id, r.repeat): r.session for r in store.results(run.id)}
     missing = store.missing(run.id)
-    assert 2 <= len(before) < 6 and len(missing) == 6 - len(before)
-    r = moot("eval", "--resume", run.id, "--json", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
-    assert data["run"] == run.id and data["pass_rate"] == 1.0 and data["missing"] == 0 and len(data["tasks"]) == 6
-    after = {(t["id"], t["repeat"]): t["session"] for t in data["tasks"]}
-    assert all(after[k] == v for k, v in before.items())  # what was done was not run again
+    assert 2 <= len(before) < 6 and missing == [k for k in planned if k not in before]
+
+    def resume(*more: str) -> dict:
+        r = moot("eval", "--resume", run.id, "--json", *more, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        data = json.loads(r.stdout)
+        assert data["run"] == run.id and all(t["passed"] for t in data["tasks"])
+        return {(t["id"], t["repeat"]): t["session"] for t in data["tasks"]}
+
+    # --repeat 1: only the missing tasks of the first repeat
+    first = resume("--repeat", "1")
+    assert set(first) == set(before) | {k for k in missing if k[1] == 0}
+    # --limit 2: only the missing among the first two tasks (both repeats)
+    second = resume("--limit", "2")
+    assert set(second) == set(first) | {k for k in missing if k[0] in ("t0", "t1")}
+    assert EvalStore.open_default().get(run.id).finished is None  # (t2, 1) is still to run
+    # no limit: the run's own plan, so what is left of it
+    after = resume()
+    assert set(after) == set(planned) and EvalStore.open_default().get(run.id).finished
+    assert all(after[k] == v for k, v in {**before, **first, **second}.items())  # nothing done was run again
     assert len(set(after.values())) == 6
 
 
