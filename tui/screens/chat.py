@@ -36,6 +36,7 @@ from moot.agents.transcript import (
 
 from ..settings import declare, key_label
 from ..widgets.lanes import AgentLanes
+from ..widgets.lineage import LineageBar
 from ..widgets.search import Match, SearchBar, find_matches
 from ..widgets import ChatInput, ConversationPane, ExecutionEntry, ExecutorPane, StatusBar, TurnBlock
 
@@ -45,6 +46,8 @@ FLUSH_INTERVAL_S = 0.1  # ten draws a second: each draw re-lays out the pane, so
 class ChatScreen(Screen):
     CSS_PATH = "chat.tcss"
     BINDINGS = declare("chat", [
+        # (first: shown beside the focused turn's own keys; only on a focused turn, so typed text never reaches it)
+        Binding("f", "fork_here", "Fork here", id="chat.fork"),
         Binding("escape", "stop_turn", "Stop turn", id="chat.stop_turn"),
         Binding("ctrl+x", "stop_run", "Stop run", id="chat.stop", priority=True),
         Binding("ctrl+l", "focus_input", "Input", id="chat.focus_input"),
@@ -58,9 +61,10 @@ class ChatScreen(Screen):
 
     def __init__(self, team: Any, models: Any, *, task: str | None = None, executor: str | None = None,
                  work_dir: str | None = None, replay: list[ev.Event] | None = None,
-                 session_id: str | None = None) -> None:
+                 session_id: str | None = None, session: Any = None, forked: str | None = None) -> None:
         """A chat with ``team``; with ``session_id``, the recorded session (its events in
-        ``replay``) is shown and goes on when the user types."""
+        ``replay``) is shown and goes on when the user types. ``session``: that session opened
+        already (a fork made in another chat), ``forked`` saying what it was forked from."""
         super().__init__()
         self.team = team
         self.models = models
@@ -69,7 +73,8 @@ class ChatScreen(Screen):
         self.work_dir = work_dir
         self.replay = replay or []
         self.session_id = session_id
-        self.session: Any = None  # moot.agents.Session: made by the first message (or opened at mount)
+        self.session: Any = session  # moot.agents.Session: made by the first message (or opened at mount)
+        self.forked = forked
         self.ready = False  # mounted, and the task (if any) started
         self.mode = "task"  # task | running | human | stopped | continue | ended
         self.pending: list[ev.Event] = []
@@ -100,6 +105,7 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(Text.assemble(("moot", "bold"), f" · {self.team.name}", (f" · {self.team.spec.description}", "dim")),
                      id="chat-title")
+        yield LineageBar(id="lineage")
         yield SearchBar(id="search-bar")
         with Horizontal(id="panes"):
             yield ConversationPane(id="conversation")
@@ -147,7 +153,9 @@ class ChatScreen(Screen):
     async def on_mount(self) -> None:
         from moot.agents import Session, budgets_of
 
-        if self.session_id:
+        if self.session is not None:
+            self._wire_mcp()
+        elif self.session_id:
             try:
                 self.session = Session.open(self.session_id, store=self._store(), models=self.models,
                                             **self._session_options())
@@ -174,12 +182,16 @@ class ChatScreen(Screen):
             times = [e.ts for e in self.replay]
             self.elapsed_before = sum(min(b - a, 30.0) for a, b in zip(times, times[1:]) if b >= a)
             status.elapsed = self.elapsed_before
+            self.from_you += _yours(self.replay)
             for event in self.replay:
                 self.receive(event)
             await self.flush()
             for change in self.transcript.close("the session stopped before this reply was finished"):
                 await self._draw_change(change)
-            self.conversation.add_line(Text("— resumed: type a message to continue the conversation —", style="dim"))
+            self.conversation.add_line(Text(f"— {self.forked}: Enter alone lets the agents go on from here, or type a "
+                                            "message to take another way —" if self.forked else
+                                            "— resumed: type a message to continue the conversation —", style="dim"))
+            self.show_lineage()
             self.mode = "resumed" if self.session is not None else "ended"
             self._update_input()
         self.input.focus()
@@ -666,6 +678,8 @@ class ChatScreen(Screen):
             nxt = " · /next NAME chooses the next speaker" if self.team.is_group else ""
             box.placeholder = (f"Type a message: Enter queues it for the next turn, {key_label('chat.send_now')} sends it now{nxt} · "
                                f"{key_label('chat.stop_turn')} stops the turn · {key_label('chat.stop')} the run")
+        elif self.mode == "resumed" and self.forked:
+            box.placeholder = "Forked. Enter alone lets the agents go on from here; or type a message to take another way"
         elif self.mode == "resumed":
             box.placeholder = ("Resumed. Enter alone goes on where it stopped; or type a message to continue"
                                if self.session is not None and self.session.resumable
@@ -868,6 +882,95 @@ class ChatScreen(Screen):
 
         self.app.push_screen(ExportScreen(default), chosen)
 
+    # -- the session tree: fork from a turn ------------------------------------------------------
+
+    def show_lineage(self) -> None:
+        """The line under the title: what this session was forked from, and its forks."""
+        store = self.session.store if self.session is not None and self.session.store is not None else self._store()
+        self.query_one(LineageBar).show(store, self.session_id)
+
+    def _focused_turn(self) -> TurnBlock | None:
+        return self._turn_of(self.focused) if self.focused is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "fork_here":  # the key forks at the focused turn (the palette asks which)
+            return self._focused_turn() is not None
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()  # ("f Fork here" in the footer while a turn has the focus)
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
+
+    def action_fork_here(self) -> None:
+        """Fork the session at the focused (or last selected) turn: a new session holding the
+        messages up to it opens in a new chat, ready for a message; this one stays as it is.
+        With no turn chosen, asks at which message."""
+        if self.session is None and not self.session_id:
+            self.notify("nothing to fork yet: the chat has not started", severity="warning", timeout=5)
+            return
+        if self.session is not None and not self.session.id:
+            self.notify("this chat is not recorded (no session store), so it cannot be forked", severity="warning",
+                        timeout=5)
+            return
+        block = self._focused_turn() or next((t for t in self.conversation.turns.values() if t.has_class("-selected")), None)
+        if block is not None:
+            turn = self.transcript.message(block.message_id)
+            if turn is None or turn.partial:
+                why = ("was cut off before it was posted, so the record does not hold it"
+                       if turn is not None and turn.interrupted else "is still being written")
+                self.notify(f"cannot fork at {_whose(block.label)}: it {why}; fork at an earlier turn"
+                            + (f", or stop the turn first ({key_label('chat.stop_turn')})" if self.running else ""),
+                            severity="warning", timeout=8, markup=False)
+                return
+            self.fork_at(turn.number, _whose(block.label))
+            return
+        last = max((t.number for t in self.transcript.messages.values() if not t.partial), default=0)
+        if not last:
+            self.notify("nothing to fork yet: no message has been posted", severity="warning", timeout=5)
+            return
+        from .dialogs import PromptScreen
+
+        def answer(text: str | None) -> None:
+            if text is not None and text.strip():
+                if not text.strip().isdigit() or not 1 <= int(text) <= last:
+                    self.notify(f"fork at which message? a number from 1 to {last}, not {text.strip()!r}",
+                                severity="warning", timeout=6, markup=False)
+                    return
+                self.fork_at(int(text), "")
+
+        self.app.push_screen(PromptScreen(f"Fork this session at which message? (1-{last}; or focus a turn and "
+                                          f"press {key_label('chat.fork')})", str(last)), answer)
+
+    def fork_at(self, number: int, what: str = "") -> None:
+        """The fork at message ``number`` (1 = first), opened in a new chat screen. A running chat
+        forks what is recorded so far (and goes on running here)."""
+        store = self.session.store if self.session is not None else self._store()
+        try:
+            said = f"forked from “{store.get(self.session_id).title}” at message {number}" + (f" ({what})" if what else "")
+            screen = ChatScreen(self.team, self.models, executor=self.executor_override, work_dir=self.work_dir,
+                                forked=said)
+            if self.session is not None:
+                session = self.session.fork(number, **screen._session_options())  # (records what came so far)
+                screen.session, screen.session_id = session, session.id
+            else:  # a chat that could not go on (busy, damaged): the store forks it all the same
+                screen.session_id = store.fork(self.session_id, number)
+            replay = []
+            for data in store.events(screen.session_id):
+                try:
+                    replay.append(ev.Event.from_dict(data))
+                except (ValueError, TypeError):
+                    continue  # an event type this moot does not know: the rest is shown
+            screen.replay = replay
+        except Exception as exc:  # a message not in the record, a store that fails, a team that cannot be rebuilt
+            self.notify(f"cannot fork at message {number}: {exc}", severity="error", timeout=10, markup=False)
+            return
+        self.notify(f"{said}: new session {screen.session_id} (the original, {self.session_id}, is unchanged)",
+                    title="fork", timeout=8, markup=False)
+        self.show_lineage()
+        self.app.show_chat(screen)
+
     def on_agent_lanes_filter(self, message: AgentLanes.Filter) -> None:
         """A lane selected: only that agent's turns (None: everyone's)."""
         for block in self.conversation.query(TurnBlock):
@@ -915,6 +1018,8 @@ class ChatScreen(Screen):
             ("Copy the last turn", f"To the clipboard (on a focused turn: {key_label('chat.copy_turn')})", self.copy_last_turn),
             ("Export the chat", f"{key_label('chat.export')}: Markdown or JSON, to a file", self.action_export),
             ("Show or fold reasoning", f"{key_label('chat.toggle_reasoning')}: every turn's", self.action_toggle_reasoning),
+            ("Fork from a turn", f"A new session up to the selected turn (on a focused turn: {key_label('chat.fork')}); "
+             "asks which message when none is selected", self.action_fork_here),
         ]
         if self.team.is_group:
             for name in (m.name for m in self.team.spec.members):
@@ -941,6 +1046,26 @@ def _question(agent: str, prompt: str) -> tuple[str, str]:
     as_ = f" (as {agent})" if agent != "you" else ""
     hint = "Enter alone: the auto-reply · exit: end the chat" if found.group(2) else "Enter alone or exit: end the chat"
     return f"Your reply to {who}{as_}?", hint
+
+
+def _yours(events: list[ev.Event]) -> list[str]:
+    """What the human wrote in a recorded chat, shown as "you" when replayed: the task (the root
+    chat's first message) and each follow-up (the first message after a "continued" notice)."""
+    out: list[str] = []
+    root, wanted = None, True
+    for e in events:
+        if isinstance(e, ev.ChatStarted) and e.parent_chat_id is None and root is None:
+            root = e.chat_id
+        elif isinstance(e, ev.NoticeEvent) and e.kind == "continued" and e.chat_id == root:
+            wanted = True
+        elif wanted and isinstance(e, ev.MessagePosted) and e.chat_id == root:
+            out.append((e.content or "").strip())
+            wanted = False
+    return out
+
+
+def _whose(label: str) -> str:
+    return "your turn" if label == "you" else f"{label}'s turn"
 
 
 def _turn_note(turn: MessageTurn) -> str:

@@ -21,7 +21,8 @@ agents' turns stream on the left, the code they run on the right (select a turn 
 select a run to see its turn). While it runs, type to add a message for the next turn, or
 `/next NAME` to choose who speaks next in a group chat. When an agent asks you, the input bar is
 where you answer. **{chat.stop_turn}** stops the current turn (then type to go on); **Stop** ({chat.stop})
-ends the run; {chat.back} (or {app.home}) goes home while it runs on.
+ends the run; {chat.back} (or {app.home}) goes home while it runs on. Focus a turn (click it, or Tab) and
+press **{chat.fork}** to fork the session from it: a new chat holding the messages up to that turn.
 
 Every action is in the command palette ({palette}). Keys can be changed in `KEYMAP`: one line per
 binding id, e.g. `"chat.stop" = "ctrl+k"` (problems in it are shown when moot starts). The theme you
@@ -31,7 +32,7 @@ pick is remembered.
 
 def guide(keymap_file: str, palette: str = "ctrl+p") -> str:
     """The guide with each key as bound now (the user's keymap applied)."""
-    names = ("chat.stop_turn", "chat.stop", "chat.back", "app.home")
+    names = ("chat.stop_turn", "chat.stop", "chat.back", "app.home", "chat.fork")
     text = GUIDE.replace("KEYMAP", keymap_file).replace("{palette}", key_display(palette))
     for name in names:
         text = text.replace("{" + name + "}", key_label(name))
