@@ -92,7 +92,8 @@ class ChatScreen(Screen):
         self.run_worker_ref: Any = None
         self.modal_request: tuple[Any, Any] | None = None  # (make the modal, its callback) until answered
         self.flush_lock = asyncio.Lock()
-        self.root_messages = 0
+        self.root_messages = 0  # the top-level chat's turns in this run (a turn cut short counts)
+        self.root_posted = 0  # ... of them posted (what the engine's limits count)
         self.from_you: list[str] = []  # what the human sent, not yet shown as a turn (shown as "you")
         self.matches: list[Match] = []
         self.match_at = -1
@@ -535,15 +536,25 @@ class ChatScreen(Screen):
         elif isinstance(event, ev.MessagePosted):
             if event.chat_id == self.root_chat:
                 self.root_messages += 1
-                group = self.team.is_group
-                status.round = self.root_messages if group else (self.root_messages + 1) // 2
+                self.root_posted += 1
+                self._count_round()
         elif isinstance(event, ev.UsageReport):
             status.tokens += event.prompt_tokens + event.completion_tokens
             if event.agent == status.speaker or not status.speaker:
                 status.context = (event.prompt_tokens, event.window)
         elif isinstance(event, ev.NoticeEvent) and event.kind == "continued" and event.chat_id == self.root_chat:
-            self.root_messages = 0  # a new run of the chat: its limits count afresh, and so does the bar
+            self.root_messages = self.root_posted = 0  # a new run of the chat: its limits count afresh, and so does the bar
             status.round = 0
+        elif isinstance(event, ev.NoticeEvent) and event.kind == "resumed" and event.chat_id == self.root_chat:
+            # The run goes on where it stopped: the engine counts its posted messages (a turn cut
+            # short is none, and its reply is asked for again), so the bar counts as it does.
+            self.root_messages = self.root_posted
+            self._count_round()
+
+    def _count_round(self) -> None:
+        """The bar's round (a group's messages) or turn (two messages) of this run."""
+        n = self.root_messages
+        self.status.round = n if self.team.is_group else (n + 1) // 2
 
     async def _draw_change(self, change: Change) -> None:
         turn = change.turn
@@ -586,7 +597,7 @@ class ChatScreen(Screen):
             self.status.streaming = sum(c for _, c in self.stream_started.values()) // 4
             if turn.chat_id == self.root_chat and turn.streamed:  # a turn cut short is a turn taken
                 self.root_messages += 1
-                self.status.round = self.root_messages if self.team.is_group else (self.root_messages + 1) // 2
+                self._count_round()
             if block is None or block.finished:
                 return
             if stop is not None and stop.outcome == "failed":
