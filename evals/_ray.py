@@ -193,7 +193,10 @@ def _served_task(spec: RunSpec, job: Job, prefix: str) -> TaskResult:
         ray = _ray()
         served = {}
         for model, n in calls.items():
-            served[model] = {"calls": n, **ray.get(_actor(prefix, model).stats.remote())}
+            try:
+                served[model] = {"calls": n, **ray.get(_actor(prefix, model).stats.remote(), timeout=30)}
+            except Exception as exc:  # the actor died (out of memory, a crash in llama.cpp): the result stands
+                served[model] = {"calls": n, "error": f"{type(exc).__name__}: {exc}"[:300]}
         result.metrics = {**result.metrics, "ray_models": served}
     return result
 

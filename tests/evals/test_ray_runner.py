@@ -57,4 +57,5 @@ def test_a_llama_cpp_model_is_one_ray_actor_serving_every_task(tmp_path, cluster
     # every call of every session went to it (and the last task to finish saw them all served)
     assert sum(s["calls"] for s in served) == calls == max(s["served"] for s in served) >= 4
     # the run's actor ended with it
-    assert not [n for n in ray.util.list_named_actors() if n.startswith(f"moot-eval-{summary.run.id}")]
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+    assert not [n for n in names if n.startswith(f"moot-eval-{summary.run.id}")], names
