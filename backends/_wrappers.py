@@ -59,9 +59,12 @@ def steps_of(backend: Backend) -> tuple[Step, ...]:
 
 
 def _reason(backend: Backend, exc: Exception) -> str:
-    """The error's text without the "model 'x': " prefix when it names the model already named."""
+    """The error's text without the "model 'x': " prefix when it names the model already named
+    (a config problem keeps its file: "models.toml: field 'api_key_env': ...")."""
     if isinstance(exc, BackendError) and exc.model == backend.name and exc.args:
         return str(exc.args[0])
+    if isinstance(exc, ConfigError):
+        return "; ".join(p.replace(f"model {backend.name!r}: ", "", 1) for p in exc.problems)
     return str(exc)
 
 
@@ -137,7 +140,7 @@ class Wrapper(Backend):
             if index + 1 < len(steps):
                 following = steps[index + 1]
                 verb = "cannot be used" if isinstance(last, ConfigError) else "failed"
-                reason = "; ".join(last.problems) if isinstance(last, ConfigError) else _reason(backend, last)
+                reason = _reason(backend, last)
                 label = f" ({following.label})" if following.label else ""
                 yield Notice(f"model {backend.name!r} {verb} ({reason}); falling back to "
                              f"{following.backend.name!r}{label}", "fallback")
