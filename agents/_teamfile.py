@@ -93,6 +93,9 @@ class Member(StrictModel):
     model: str | Literal[False] | None = None  # a models.toml name; false: no model; omitted: the default
     temperature: float | None = Field(default=None, ge=0, le=2)
     tools: list[str] = Field(default_factory=list)
+    # Whether the model must call a tool: "auto" (it decides), "required" (a call, one or more), "none",
+    # or the name of one of its tools (a built-in's; an MCP server's as SERVER__TOOL), which it must call.
+    tool_choice: str | None = None
     human_input_mode: HumanInputMode | None = None
     max_consecutive_auto_reply: int | None = Field(default=None, ge=0)
     default_auto_reply: str = ""
@@ -191,6 +194,10 @@ def validate_team(raw: Mapping[str, Any] | TeamFile, source: str, models: Any = 
             elif tool not in BUILTIN_TOOLS:
                 problems.append(f"{where}: field 'tools': no tool named {shown(tool)} (tools: {', '.join(BUILTIN_TOOLS)}; "
                                 f"an MCP server's: SERVER.TOOL or SERVER.*)")
+        if m.tool_choice not in (None, "auto", "required", "none") and not (m.tool_choice in m.tools and mcp_ref(m.tool_choice) is None or any(
+                m.tool_choice.startswith(f"{ref[0]}__") for ref in map(mcp_ref, m.tools) if ref)):
+            problems.append(f"{where}: field 'tool_choice': must be 'auto', 'required', 'none' or one of the member's "
+                            f"tools (got {shown(m.tool_choice)}; tools: {', '.join(m.tools) or 'none'})")
         if models is not None and isinstance(m.model, str) and m.model not in models.models:
             problems.append(f"{where}: field 'model': no model named {shown(m.model)} in {models.source} (models: {', '.join(models.models)})")
         learn = m.teachability.learn_model if not isinstance(m.teachability, bool) else None

@@ -170,6 +170,8 @@ class Team:
             llm = m.model
         if llm not in (False, None) and m.temperature is not None:
             llm = {"model": llm, "temperature": m.temperature}
+        if llm is not False and m.tool_choice is not None:  # None: the default model
+            llm = {**(llm if isinstance(llm, dict) else {} if llm is None else {"model": llm}), "tool_choice": m.tool_choice}
         code: dict[str, Any] | bool = False
         if m.code_execution:
             ce = m.code_execution
