@@ -331,15 +331,28 @@ def _tool_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
 
 
 def tool_grammar(tools: Sequence[ToolSpec], required: bool) -> str:
-    """A grammar for a reply that is a tool call (``<tool_call>`` + JSON) or, unless ``required``,
-    free text that does not start with ``<``."""
+    """A grammar for a reply that is tool calls (``<tool_call>`` + JSON, one or more, a line each)
+    or, unless ``required``, free text that does not start with ``<``."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     call = json_schema_to_gbnf(json.dumps(_tool_call_schema(tools)))
     call = re.sub(r"(?m)(?<![\w-])root(?![\w-])", "call", call)
+    calls = f'{_gbnf_literal(TOOL_TAG)} call ("\\n" {_gbnf_literal(TOOL_TAG)} call)*'
     if required:
-        return f"root ::= {_gbnf_literal(TOOL_TAG)} call\n{call}"
-    return f"root ::= {_gbnf_literal(TOOL_TAG)} call | reply\nreply ::= [^<] [^\\x00]*\n{call}"
+        return f"root ::= {calls}\n{call}"
+    return f"root ::= {calls} | reply\nreply ::= [^<] [^\\x00]*\n{call}"
+
+
+def _without_repeats(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The calls less those that repeat an earlier one word for word: a small model that has made
+    its call (under the grammar above all) often makes it again until the token limit."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in calls:
+        if (c.name, c.arguments) not in seen:
+            seen.add((c.name, c.arguments))
+            out.append(c)
+    return out
 
 
 def _tool_prompt(tools: Sequence[ToolSpec], required: bool) -> str:
@@ -661,7 +674,11 @@ class LlamaCppBackend(Backend):
             content = content.lstrip()[len(speaker) + 1:].lstrip()  # it wrote its name as the transcript does
         if offered:
             parsed = normalise_calls(content, tool_calls, offered, self.config.tool_call_mode)
-            tool_calls, content = list(parsed.calls), parsed.text
+            if parsed.problem and finish == "length" and "\n<" in content:
+                # Calls cut at the token limit: the whole ones before the cut (a line each) are the reply's.
+                parsed = normalise_calls(content[:content.rindex("\n<")], tool_calls, offered,
+                                         self.config.tool_call_mode)
+            tool_calls, content = _without_repeats(parsed.calls), parsed.text
             if parsed.problem:
                 yield Notice(f"model {self.name!r}: {parsed.problem}", "tool_call")
         if tool_calls:

@@ -16,7 +16,10 @@ is scored. The rules, as BFCL documents them:
 
 ``valid`` (a metric of every task): the reply held at least one call, each naming an offered
 function with arguments that are a JSON object. ``tool_call_mode`` of the model decides whether
-moot's grammar constrains the call (``grammar``) or only the prompt asks for it (``text``).
+moot's grammar constrains the call (``grammar``) or only the prompt asks for it (``text``). The
+``bare`` team asks for a call (``tool_choice = "required"``: one or more), as every problem here
+wants, in both modes, so the grammar is all that differs; a team of the user's own asks as its
+file says.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from moot.agents import parse_team, team_toml
+
 from ._checks import RunView
-from ._suites import EvalTask, Score, Suite, SuiteError, TaskContext
+from ._suites import BARE, EvalTask, Score, Suite, SuiteError, TaskContext, bare_team
 
 __all__ = ["BfclSuite", "check_calls", "tool_schema"]
 
@@ -191,6 +196,16 @@ class BfclSuite(Suite):
         for i in range(max(map(len, per), default=0)):
             out += [tasks[i] for tasks in per if i < len(tasks)]
         return out
+
+    def team(self, ctx: TaskContext) -> Any:
+        """``bare``: the model alone, asked for at least one call (``tool_choice = "required"``), as
+        every problem here wants; a team of the user's own calls as its file says."""
+        if ctx.team != BARE:
+            return super().team(ctx)
+        spec = bare_team(ctx.config, self.bare_system).spec
+        members = [m if m.role == "user_proxy" else m.model_copy(update={"tool_choice": "required"}) for m in spec.members]
+        return parse_team(team_toml(spec.model_copy(update={"members": members})), "the bfcl bare team (moot eval)",
+                          ctx.config)
 
     def prepare(self, ctx: TaskContext, session: Any) -> None:
         tools = [tool_schema(f) for f in ctx.task.data["functions"]]
