@@ -4,9 +4,10 @@
   ``coder`` team (the code runs in the sandbox and the coder sees the output);
 - BFCL ``simple`` and ``multiple`` (first 100 each): valid-call rate and accuracy, moot's grammar
   (``tool_call_mode = "grammar"``) vs plain prompting (``"text"``). Targets: 100% valid calls
-  with the grammar; constrained accuracy >= 2x plain. The grammar is the one teams get: a call
-  or plain text (tool_choice "auto"; a team file cannot ask for "required" yet), so a model that
-  answers in words makes no call under it either.
+  with the grammar; constrained accuracy >= 2x plain. The bare team of the bfcl suite asks for
+  a call (``tool_choice = "required"``, as a team file's member can): with the grammar the reply
+  is one or more calls whose arguments match the functions' schemas; plain prompting gets the
+  same prompt with nothing forcing it.
 
 Slow on 2 shared cores (an hour or more): each part prints as it finishes and is appended to
 ``--out`` (JSON lines), so a part that did not finish still leaves the others.
