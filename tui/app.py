@@ -29,7 +29,9 @@ def quiet_gc() -> None:
     85-290 ms here, several times a second while tokens streamed. What start-up made (modules,
     classes, the home screen) is frozen out of those passes, and young objects are collected in
     bigger, rarer batches (so the full passes come seldom). Once a process: a second app in the
-    same process (tests) must not freeze the first one's garbage."""
+    same process (tests) must not freeze the first one's garbage. ``moot`` starts with the
+    collector off (``tui.cli.main``); this turns it back on."""
+    gc.enable()
     if gc.get_freeze_count():
         return
     gc.freeze()
