@@ -228,3 +228,17 @@ async def test_a_key_printed_by_code_reaches_no_model_event_store_or_export(tmp_
         assert key not in text and key[:9] + "\n" not in text
     rows = store.db.execute("SELECT payload FROM events WHERE session_id = ?", (session.id,)).fetchall()
     assert rows and not any(key in r[0] or key[9:] in r[0] for r in rows)
+
+
+async def test_a_new_message_from_the_user_resets_the_agents_auto_reply_counts():
+    # AutoGen resets an agent's count of consecutive automatic replies when a human speaks: a
+    # follow-up gets the same number of automatic replies as the task did.
+    config = models(*(f"reply {i}" for i in range(1, 9)))
+    text = DUO.replace("max_consecutive_auto_reply = 10", "max_consecutive_auto_reply = 1").replace(
+        "max_turns = 2", "max_turns = 10")
+    async with Session.start(team(text, config), "the task", models=config, store=SessionStore.open_default()) as session:
+        await collect(session)
+        first = [m["content"] for m in session.result.chat_history]
+        assert first == ["the task", "reply 1", "reply 2", "reply 3"]
+        await collect(session, "and now?")
+        assert [m["content"] for m in session.result.chat_history][4:] == ["and now?", "reply 4", "reply 5", "reply 6"]
