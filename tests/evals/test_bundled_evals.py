@@ -27,3 +27,24 @@ def test_bfcl_and_humaneval_on_the_bundled_model(tmp_path, bundled_model_path):
                   timeout_s=240)
     (r,) = he.results
     assert r.outcome == "completed" and r.kind in ("", "tests", "no_code", "timeout") and r.completion_tokens > 0
+
+
+def test_micro_and_jsonl_suites_on_the_bundled_model(tmp_path, bundled_model_path):
+    # moot's own suites and a user's JSONL suite, each on a small slice of the real model: every
+    # run ends with an outcome and a score, none with a harness error
+    from conftest import write_suite
+
+    models = write_models(tmp_path, ["unused"], name="unused", smol=SMOL)
+    suite = write_suite(tmp_path, [{"id": "hello", "task": "Say hello.", "regex": r"(?i)hello|hi"},
+                                   {"id": "sum", "task": "What is 2 + 2? Answer with a number.", "contains": "4"}])
+    runs = {name: run_eval(name, "bare", models=str(models), model="smol", limit=limit, seed=1, timeout_s=240)
+            for name, limit in (("selection", 2), ("stall", 2), ("memory", 1), (str(suite), 2))}
+    for name, summary in runs.items():
+        assert summary.n == len(summary.results) and summary.n > 0, name
+        assert 0.0 <= summary.pass_rate <= 1.0, name
+        for r in summary.results:
+            assert r.kind != "error" and r.outcome in ("completed", "failed"), (name, r)
+            assert r.stop, (name, r)
+    # the selection suite asks the model itself for each speaker: the count shows it was asked
+    assert all(r.metrics["selections"] > 0 for r in runs["selection"].results)
+    assert all(r.prompt_tokens > 0 for summary in runs.values() for r in summary.results)
