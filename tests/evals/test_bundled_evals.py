@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import write_models
+from conftest import write_models, write_suite
 from moot.evals import run_eval
 
 pytestmark = pytest.mark.model
@@ -32,8 +32,6 @@ def test_bfcl_and_humaneval_on_the_bundled_model(tmp_path, bundled_model_path):
 def test_micro_and_jsonl_suites_on_the_bundled_model(tmp_path, bundled_model_path):
     # moot's own suites and a user's JSONL suite, each on a small slice of the real model: every
     # run ends with an outcome and a score, none with a harness error
-    from conftest import write_suite
-
     models = write_models(tmp_path, ["unused"], name="unused", smol=SMOL)
     suite = write_suite(tmp_path, [{"id": "hello", "task": "Say hello.", "regex": r"(?i)hello|hi"},
                                    {"id": "sum", "task": "What is 2 + 2? Answer with a number.", "contains": "4"}])
