@@ -179,11 +179,12 @@ class ConversableAgent(Agent):
         self.executor: Any = None  # made on first code run (moot.executors); the Session closes it
 
         self._reply_func_list: list[dict[str, Any]] = []
-        self.register_reply([Agent, None], ConversableAgent.a_generate_oai_reply)
-        self.register_reply([Agent, None], ConversableAgent.a_generate_code_execution_reply)
-        self.register_reply([Agent, None], ConversableAgent.a_generate_tool_calls_reply)
-        self.register_reply([Agent, None], ConversableAgent.a_generate_function_call_reply)
-        self.register_reply([Agent, None], ConversableAgent.a_check_termination_and_human_reply)
+        # AutoGen's trigger, [Agent, None]; one shared list, so the reply loop knows it by identity
+        self.register_reply(_ANY_SENDER, ConversableAgent.a_generate_oai_reply)
+        self.register_reply(_ANY_SENDER, ConversableAgent.a_generate_code_execution_reply)
+        self.register_reply(_ANY_SENDER, ConversableAgent.a_generate_tool_calls_reply)
+        self.register_reply(_ANY_SENDER, ConversableAgent.a_generate_function_call_reply)
+        self.register_reply(_ANY_SENDER, ConversableAgent.a_check_termination_and_human_reply)
         if runtime_logging.active is not None:
             runtime_logging.log_new_agent(self, {
                 "name": name, "system_message": self._system_message, "human_input_mode": human_input_mode,
@@ -813,13 +814,14 @@ class ConversableAgent(Agent):
             messages = await self._apply_receive_hooks(messages, stored)
         exclude = kwargs.get("exclude", ())
         last = messages[-1] if messages else None
+        any_sender = sender is None or isinstance(sender, Agent)  # what the built-in steps' trigger asks
         for entry in tuple(self._reply_func_list):
             func = entry["reply_func"]
             if exclude and func in exclude:
                 continue
             trigger = entry["trigger"]
-            if type(trigger) is list and trigger == _ANY_SENDER:  # the built-in steps' trigger, inline
-                if sender is not None and not isinstance(sender, Agent):
+            if trigger is _ANY_SENDER or (type(trigger) is list and trigger == _ANY_SENDER):  # inline
+                if not any_sender:
                     continue
             elif not self._match_trigger(trigger, sender):
                 continue
