@@ -430,6 +430,9 @@ def shared_prefix_layout(messages: list[ChatMessage]) -> list[ChatMessage]:
 _END = object()
 
 
+RETRY_REPEAT_PENALTY = 1.3  # a constrained call cut by the token limit is made once more with this
+
+
 class LlamaCppBackend(Backend):
     default_capabilities = Capabilities(tools=True, json=True, vision=False, streaming=True)
 
@@ -546,12 +549,14 @@ class LlamaCppBackend(Backend):
             return len(llm.tokenize(messages.encode(), add_bos=False, special=False))
         return sum(4 + len(llm.tokenize((m.content or "").encode(), add_bos=False, special=False)) for m in messages)
 
-    async def _stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+    async def _stream(self, request: ModelRequest, _penalty: float | None = None) -> AsyncIterator[StreamItem]:
         messages, tools, tool_choice, schema, choices = (request.messages, request.tools, request.tool_choice,
                                                          request.schema, request.choices)
         max_tokens, temperature = self.max_tokens_for(request), self.temperature_for(request)
         await self.load()
         kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+        if _penalty is not None:
+            kwargs["repeat_penalty"] = _penalty
         plain = list(messages)
         grammar_text = None
         tool_mode = None  # None | "native" | "auto" | "required"
@@ -678,6 +683,14 @@ class LlamaCppBackend(Backend):
                 # Calls cut at the token limit: the whole ones before the cut (a line each) are the reply's.
                 parsed = normalise_calls(content[:content.rindex("\n<")], tool_calls, offered,
                                          self.config.tool_call_mode)
+            if (parsed.problem and not parsed.calls and finish == "length" and tool_mode == "required"
+                    and grammar_text is not None and _penalty is None):
+                # The grammar keeps every token inside a call, so a call cut at the token limit is a
+                # model going round in a loop inside it (a list of the same item): nothing was
+                # shown yet, so it is generated once more with a repetition penalty.
+                async for item in self._stream(request, RETRY_REPEAT_PENALTY):
+                    yield item
+                return
             tool_calls, content = _without_repeats(parsed.calls), parsed.text
             if parsed.problem:
                 yield Notice(f"model {self.name!r}: {parsed.problem}", "tool_call")

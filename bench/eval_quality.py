@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--bfcl", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--only", choices=("bfcl", "humaneval"))
+    parser.add_argument("--modes", default="grammar,text", help="bfcl: the tool_call_mode values to run")
     parser.add_argument("--out", default="bench/eval_quality.jsonl")
     args = parser.parse_args()
     from moot.backends.config import models_document, toml_document
@@ -70,7 +71,7 @@ def main() -> None:
                                                  limit=args.humaneval, executor="sandbox", **common)
         if args.only in (None, "bfcl"):
             for category in ("simple", "multiple"):
-                for mode in ("grammar", "text"):
+                for mode in args.modes.split(","):
                     rows[(category, mode)] = part(f"bfcl:{category} {mode}", out, suite=f"bfcl:{category}",
                                                   team="bare", limit=args.bfcl, tool_call_mode=mode, model="smol-call",
                                                   **common)

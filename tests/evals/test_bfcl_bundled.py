@@ -42,3 +42,24 @@ def test_plain_prompting_is_the_same_team_with_nothing_forcing_a_call(tmp_path, 
     s = bfcl(models, "simple", 2, "text")
     assert s.n == 2 and all(r.outcome in ("completed", "failed") and r.kind != "error" for r in s.results)
     assert all(r.kind in ("", "no_call", "invalid_call", "wrong_call") for r in s.results)
+
+
+async def test_a_constrained_call_cut_by_the_token_limit_is_made_once_more(tmp_path, bundled_model_path):
+    # simple_python_71 sends the 135M model round a loop inside its call's list argument until the
+    # 128-token limit: under the grammar nothing was shown yet, so the backend makes the call once
+    # more with a repetition penalty and the reply is a whole call.
+    from moot.backends import ChatMessage, ModelRegistry, ModelRequest, ToolSpec
+    from moot.backends.config import load_models
+    from moot.evals import load_suite
+    from moot.evals._bfcl import BfclSuite, tool_schema
+
+    models = write_models(tmp_path, ["unused"], name="unused", smol={**SMOL, "tool_call_mode": "grammar"})
+    backend = ModelRegistry(load_models(str(models))).client("smol")
+    task = next(t for t in load_suite("bfcl:simple").tasks() if t.id == "simple_python_71")
+    tools = tuple(ToolSpec(**tool_schema(f)["function"]) for f in task.data["functions"])
+    request = ModelRequest([ChatMessage("system", BfclSuite.bare_system), ChatMessage("user", task.prompt)], tools,
+                           "required")
+    plain = [item async for item in backend.primary._stream(request, 1.0)]  # a penalty given: no second try
+    assert not plain[-1].tool_calls and plain[-1].finish_reason == "length"  # the loop, as the bench saw it
+    completion = await backend.complete(request)
+    assert completion.tool_calls and completion.tool_calls[0].name == "generate_DNA_sequence"
