@@ -26,7 +26,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -688,8 +688,10 @@ class LlamaCppBackend(Backend):
                 # The grammar keeps every token inside a call, so a call cut at the token limit is a
                 # model going round in a loop inside it (a list of the same item): nothing was
                 # shown yet, so it is generated once more with a repetition penalty.
+                spent = Usage(prompt_tokens=prompt_total, completion_tokens=self.count_tokens("".join(text)),
+                              cached_tokens=max(0, prompt_total - (evaluated or 0)) if evaluated is not None else 0)
                 async for item in self._stream(request, RETRY_REPEAT_PENALTY):
-                    yield item
+                    yield replace(item, usage=item.usage + spent) if isinstance(item, Completion) else item  # both tries
                 return
             tool_calls, content = _without_repeats(parsed.calls), parsed.text
             if parsed.problem:

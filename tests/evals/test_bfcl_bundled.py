@@ -63,3 +63,5 @@ async def test_a_constrained_call_cut_by_the_token_limit_is_made_once_more(tmp_p
     assert not plain[-1].tool_calls and plain[-1].finish_reason == "length"  # the loop, as the bench saw it
     completion = await backend.complete(request)
     assert completion.tool_calls and completion.tool_calls[0].name == "generate_DNA_sequence"
+    # what both tries generated is counted
+    assert completion.usage.completion_tokens > plain[-1].usage.completion_tokens
