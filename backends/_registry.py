@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import AsyncIterator, Sequence
 from importlib.metadata import entry_points
@@ -23,14 +24,19 @@ BUILTIN_BACKENDS = {
 }
 
 
+@functools.cache
+def _plugins() -> dict[str, str]:
+    """The "moot.backends" entry points, by name: read once a process (a scan of every installed
+    distribution's metadata costs milliseconds, and each session's models asked again)."""
+    found: dict[str, str] = {}
+    for ep in entry_points(group="moot.backends"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
 def backend_class(name: str) -> type[Backend]:
     """The class implementing backend ``name`` (imported only when first needed)."""
-    target = None
-    for ep in entry_points(group="moot.backends"):
-        if ep.name == name:
-            target = ep.value
-            break
-    target = target or BUILTIN_BACKENDS.get(name)
+    target = _plugins().get(name) or BUILTIN_BACKENDS.get(name)
     if target is None:
         raise ConfigError([f"no backend named {name!r} (known: {', '.join(BUILTIN_BACKENDS)})"])
     module, _, attr = target.partition(":")

@@ -121,6 +121,9 @@ def run_local(spec: RunSpec, jobs: Iterable[Job], parallel: int, on_result: Call
                         _replace(slots, slot, spec, context, kill=True)
                     else:
                         slot.job = None
+                        if pending:  # its next job before the result is stored: the worker never waits on that
+                            slot.job, slot.started = pending.popleft(), time.monotonic()
+                            slot.conn.send(slot.job)
                     on_result(result)
                 elif time.monotonic() >= slot.started + deadline_s:
                     result = TaskResult(job.task_id, job.repeat, False, "timeout",
