@@ -87,7 +87,6 @@ def _hidden() -> list[str]:
 
 
 @functools.cache
-@functools.cache
 def _knows_size(bwrap: str) -> bool:
     """Whether this bwrap can size a tmpfs (0.7 and newer; older ones leave it at their default)."""
     try:
