@@ -21,7 +21,7 @@ def plugin_dist(tmp_path, monkeypatch):
         from moot.backends.scripted import ScriptedBackend
 
         class EchoBackend(ScriptedBackend):
-            """The scripted backend under another name, from another distribution."""
+            '''The scripted backend under another name, from another distribution.'''
     """))
     info = tmp_path / "moot_echo_plugin-1.0.dist-info"
     info.mkdir()
